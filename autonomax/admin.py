@@ -1,0 +1,96 @@
+from django.contrib import admin
+
+from .models import APIToken, Company, ConfigChange, Event, Membership
+
+
+def user_company_ids(user) -> list[int]:
+    return list(Membership.objects.filter(user=user).values_list("company_id", flat=True))
+
+
+class CompanyScopedAdmin(admin.ModelAdmin):
+    """Admin base for company-owned models: non-superusers see and pick only their companies."""
+
+    company_field = "company"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.company_field}__in": user_company_ids(request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "company" and not request.user.is_superuser:
+            kwargs["queryset"] = Company.objects.filter(pk__in=user_company_ids(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_active", "autopilot", "execution_halted", "currency", "created_at"]
+    list_filter = ["is_active", "autopilot", "execution_halted"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at", "halted_at"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=user_company_ids(request.user))
+
+
+@admin.register(Membership)
+class MembershipAdmin(CompanyScopedAdmin):
+    list_display = ["user", "company", "role", "created_at"]
+    list_filter = ["role", "company"]
+    search_fields = ["user__username", "user__email", "company__name"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(APIToken)
+class APITokenAdmin(CompanyScopedAdmin):
+    list_display = ["prefix", "name", "user", "company", "created_at", "revoked_at"]
+    list_filter = ["company"]
+    search_fields = ["prefix", "name", "user__username"]
+    readonly_fields = ["prefix", "created_at"]
+    fields = ["user", "company", "name", "prefix", "created_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        return False  # keys are shown once: create them with `manage.py create_api_token`
+
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(CompanyScopedAdmin):
+    list_display = ["created_at", "company", "object_type", "object_id", "actor", "actor_label", "reason"]
+    list_filter = ["object_type", "company"]
+    search_fields = ["object_type", "object_id", "reason", "expected_effect"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in ConfigChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the change log is append-only
+
+
+@admin.register(Event)
+class EventAdmin(CompanyScopedAdmin):
+    list_display = ["occurred_at", "company", "name", "correlation_id"]
+    list_filter = ["name", "company"]
+    search_fields = ["correlation_id"]
+    date_hierarchy = "occurred_at"
+    readonly_fields = [f.name for f in Event._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

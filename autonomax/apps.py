@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AutonomaxConfig(AppConfig):
+    name = "autonomax"
+    verbose_name = "Platform core"

@@ -1,0 +1,131 @@
+"""Tenancy (Company, Membership, API tokens), the change log and analytics events."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+
+class Company(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    # Plays marked `autonomy: auto` run without approval only while this is on.
+    autopilot = models.BooleanField(default=False)
+    # The company's kill switch: no job starts or makes a side effect while set.
+    execution_halted = models.BooleanField(default=False)
+    halted_reason = models.CharField(max_length=500, blank=True)
+    halted_at = models.DateTimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    currency = models.CharField(max_length=3, default="USD")
+    max_active_missions = models.PositiveSmallIntegerField(default=3)
+    # Per-company override of models.yml `max_cost_usd_per_day` (null: global cap).
+    ai_max_cost_usd_per_day = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    support_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    OPERATOR = "operator", "Operator"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "company"], name="membership_unique_user_company")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.company} ({self.role})"
+
+
+class CompanyOwned(models.Model):
+    """Base for every row that belongs to one company."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class APIToken(models.Model):
+    """An API key bound to one user in one company.
+
+    Only a SHA-256 of the key is stored, so a request is checked with one
+    indexed lookup (no password hasher per request) and a leaked database does
+    not leak usable keys.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user} @ {self.company})"
+
+
+class ConfigChange(models.Model):
+    """Who changed what configuration, when, why and with which expected effect."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_label = models.CharField(max_length=100, blank=True, help_text="e.g. 'load_playbook' for system changes")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="field -> [old, new]")
+    reason = models.TextField(blank=True)
+    expected_effect = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["company", "object_type", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.object_type}:{self.object_id} by {self.actor or self.actor_label}"
+
+
+class EventName(models.TextChoices):
+    PRODUCT_GENERATED = "product.generated"
+    ASSET_CREATED = "asset.created"
+    LISTING_PUBLISHED = "listing.published"
+    ORDER_PAID = "order.paid"
+    REFUND_ISSUED = "refund.issued"
+    AGENT_PROPOSAL = "agent.proposal"
+
+
+class Event(CompanyOwned):
+    """An analytics event: what happened, to which company, when, with what payload."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=64, choices=EventName.choices)
+    occurred_at = models.DateTimeField(db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["company", "name", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}

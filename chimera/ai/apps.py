@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AIConfig(AppConfig):
+    name = "chimera.ai"
+    label = "chimera_ai"
+    verbose_name = "Chimera AI engine"

@@ -1,0 +1,83 @@
+from django.contrib import admin
+
+from autonomax.admin import CompanyScopedAdmin
+
+from .models import Customer, IncomeStream, Listing, Order, OrderItem, Product, ProductDraft, Refund, WebhookEvent
+
+
+@admin.register(IncomeStream)
+class IncomeStreamAdmin(CompanyScopedAdmin):
+    list_display = ["name", "kind", "company"]
+    list_filter = ["kind", "company"]
+    search_fields = ["name"]
+
+
+@admin.register(Product)
+class ProductAdmin(CompanyScopedAdmin):
+    list_display = ["name", "sku", "kind", "price", "currency", "status", "company", "updated_at"]
+    list_filter = ["status", "kind", "company"]
+    search_fields = ["name", "sku", "slug"]
+    readonly_fields = ["created_at", "updated_at"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Customer)
+class CustomerAdmin(CompanyScopedAdmin):
+    list_display = ["email", "name", "company", "created_at"]
+    list_filter = ["company"]
+    search_fields = ["email", "name", "stripe_customer_id", "shopify_customer_id"]
+    date_hierarchy = "created_at"
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+    raw_id_fields = ["product"]
+
+
+@admin.register(Order)
+class OrderAdmin(CompanyScopedAdmin):
+    list_display = ["id", "company", "customer", "status", "channel", "total", "currency", "created_at", "paid_at"]
+    list_filter = ["status", "channel", "company"]
+    search_fields = ["external_id", "customer__email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["customer", "company"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["access_token", "paid_at", "fulfilled_at", "refunded_at", "cancelled_at", "amount_refunded"]
+    inlines = [OrderItemInline]
+
+
+@admin.register(Refund)
+class RefundAdmin(CompanyScopedAdmin):
+    list_display = ["id", "order", "amount", "currency", "status", "company", "created_at"]
+    list_filter = ["status", "company"]
+    search_fields = ["external_id", "order__external_id"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["order"]
+    readonly_fields = ["idempotency_key", "external_id", "issued_by"]
+
+
+@admin.register(ProductDraft)
+class ProductDraftAdmin(CompanyScopedAdmin):
+    list_display = ["title", "status", "price", "company", "ai_provider", "created_at"]
+    list_filter = ["status", "company"]
+    search_fields = ["title", "description"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["created_at", "ai_provider", "correlation_id"]
+
+
+@admin.register(Listing)
+class ListingAdmin(CompanyScopedAdmin):
+    list_display = ["product", "channel", "status", "external_id", "published_at", "company"]
+    list_filter = ["channel", "status", "company"]
+    search_fields = ["product__name", "external_id"]
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(CompanyScopedAdmin):
+    list_display = ["received_at", "provider", "event_type", "event_id", "status", "attempts", "company"]
+    list_filter = ["provider", "status", "event_type"]
+    search_fields = ["event_id", "event_type"]
+    date_hierarchy = "received_at"
+    readonly_fields = ["provider", "event_id", "event_type", "payload", "raw_body", "headers", "received_at",
+                       "processed_at", "attempts", "last_error"]

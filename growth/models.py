@@ -1,0 +1,36 @@
+"""Leads: who showed interest, from where, how warm, and whether they agreed to hear from us."""
+
+from django.db import models
+
+from autonomax.models import CompanyOwned
+
+
+class Lead(CompanyOwned):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        NURTURING = "nurturing", "Nurturing"
+        QUALIFIED = "qualified", "Qualified"
+        CONVERTED = "converted", "Converted"
+        LOST = "lost", "Lost"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=64, blank=True, help_text="landing, fiverr, referral, ...")
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    score = models.PositiveSmallIntegerField(default=0, help_text="0-100")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    consent = models.BooleanField(default=False, help_text="Agreed to receive marketing email")
+    consent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["company", "email"], name="lead_unique_email")]
+        indexes = [models.Index(fields=["company", "created_at"]), models.Index(fields=["company", "status"])]
+
+    def __str__(self) -> str:
+        return self.email

@@ -1,0 +1,146 @@
+"""Fixtures shared by every suite: API clients per role and a real Celery worker."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from rest_framework.test import APIClient
+
+from autonomax.models import Role
+
+from .factories import CompanyFactory, member_with_token
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def company(db):
+    return CompanyFactory(slug="acme", name="Acme Digital")
+
+
+def _api_client(raw_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw_key}")
+    return client
+
+
+@pytest.fixture
+def owner_api(company):
+    """(membership, APIClient) for an owner of `company`."""
+    membership, key = member_with_token(company=company, role=Role.OWNER)
+    return membership, _api_client(key)
+
+
+@pytest.fixture
+def operator_api(company):
+    membership, key = member_with_token(company=company, role=Role.OPERATOR)
+    return membership, _api_client(key)
+
+
+@pytest.fixture
+def viewer_api(company):
+    membership, key = member_with_token(company=company, role=Role.VIEWER)
+    return membership, _api_client(key)
+
+
+def _redis_url_or_skip() -> str:
+    url = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "")
+    reason = None
+    if not url.startswith("redis"):
+        reason = "REDIS_URL is not set"
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.RedisError as exc:
+            reason = f"Redis at {url} does not answer: {exc}"
+    if reason:
+        if os.environ.get("REQUIRE_SERVICES"):
+            pytest.fail(f"REQUIRE_SERVICES is set but {reason}")
+        pytest.skip(f"integration test needs Redis: {reason}")
+    return url
+
+
+def _database_url_for_worker() -> str:
+    """The URL of the *test* database, so the worker sees what the test wrote."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = quote(s.get("USER") or "")
+    password = f":{quote(s['PASSWORD'])}" if s.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real `celery worker` process on Redis, sharing the test database.
+
+    Yields a dict with the worker's `email_dir` (the worker sends mail with the
+    file backend there). Tasks enqueued by the test go through Redis to it.
+    """
+    broker = _redis_url_or_skip()
+    from autonomax.celery import app
+
+    email_dir = tmp_path / "mail"
+    email_dir.mkdir()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_worker(),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "EMAIL_URL": f"filemail:///{email_dir}",
+    }
+    queues = "webhooks,ai,email,default"
+    with app.connection_for_write() as conn:
+        for queue in queues.split(","):
+            conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
+    log_path = tmp_path / "worker.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "autonomax", "worker", "-Q", queues, "--pool", "threads",
+         "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    previous = app.conf.task_always_eager, app.conf.broker_url
+    app.conf.task_always_eager = False
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield {"email_dir": email_dir, "log": log_path, "process": proc}
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url = previous
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _queue_exists(conn, queue: str) -> bool:
+    try:
+        conn.default_channel.queue_declare(queue=queue, passive=True)
+    except Exception:  # noqa: BLE001 - a missing queue is not an error here
+        return False
+    return True
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {message}")

@@ -1,0 +1,107 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from autonomax.models import Company, ConfigChange, Role
+
+from ..factories import LeadFactory, OrderItemFactory, TicketFactory, member_with_token
+
+pytestmark = pytest.mark.django_db
+
+
+def test_missing_auth_is_401_with_error_shape(client):
+    response = client.get("/api/v1/orders/")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_bad_token_is_401(client):
+    response = client.get("/api/v1/orders/", HTTP_AUTHORIZATION="Token ax_not-a-real-key")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Invalid or revoked token."
+
+
+def test_malformed_json_is_400_and_nothing_changes(owner_api, company):
+    _, api = owner_api
+
+    response = api.post(f"/api/v1/companies/{company.slug}/halt/", "{not json", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    assert Company.objects.get(pk=company.pk).execution_halted is False
+
+
+def test_wrong_type_is_400_with_field_details(owner_api, company):
+    _, api = owner_api
+
+    response = api.post(f"/api/v1/companies/{company.slug}/halt/", {"halted": "perhaps"}, format="json")
+
+    assert response.status_code == 400
+    assert "halted" in response.json()["error"]["details"]
+
+
+def test_viewer_cannot_halt(viewer_api, company):
+    _, api = viewer_api
+
+    response = api.post(f"/api/v1/companies/{company.slug}/halt/", {"halted": True}, format="json")
+
+    assert response.status_code == 403
+    assert Company.objects.get(pk=company.pk).execution_halted is False
+
+
+def test_owner_halts_and_change_is_logged(owner_api, company):
+    membership, api = owner_api
+
+    response = api.post(f"/api/v1/companies/{company.slug}/halt/", {"halted": True, "reason": "bad copy"},
+                        format="json")
+
+    assert response.status_code == 200
+    assert response.json()["execution_halted"] is True
+    change = ConfigChange.objects.get(company=company)
+    assert change.actor == membership.user
+    assert change.reason == "bad copy"
+
+
+def _list_queries(api, path: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = api.get(path)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("path, make", [
+    ("/api/v1/orders/", lambda c: OrderItemFactory(order__company=c)),
+    ("/api/v1/leads/", lambda c: LeadFactory(company=c)),
+    ("/api/v1/tickets/", lambda c: TicketFactory(company=c)),
+    ("/api/v1/products/", lambda c: OrderItemFactory(order__company=c)),
+])
+def test_list_query_count_does_not_grow_with_rows(owner_api, company, path, make):
+    _, api = owner_api
+    make(company)
+    few = _list_queries(api, path)
+    for _ in range(15):
+        make(company)
+
+    many = _list_queries(api, path)
+
+    assert many == few
+
+
+def test_token_auth_does_not_hash_passwords(company, django_assert_max_num_queries):
+    # the token check is one indexed select (plus the membership lookup)
+    _, key = member_with_token(company=company, role=Role.OWNER)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    with django_assert_max_num_queries(4):
+        assert api.get("/api/v1/companies/").status_code == 200
+
+
+def test_openapi_schema_is_served(client):
+    response = client.get("/api/schema/")
+
+    assert response.status_code == 200
+    assert b"/api/v1/orders/" in response.content

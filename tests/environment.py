@@ -1,0 +1,20 @@
+"""Loaded with `-p` before Django starts: the test environment's defaults.
+
+Tests run with DEBUG off, like production, with a throwaway secret key.
+A real environment variable always wins.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
+os.environ.setdefault("AUTONOMAX_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
+# Unit tests run Celery tasks inline; the integration tests start a real worker.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+# Tests never reach real providers: hosted AI keys from the developer's shell are ignored.
+for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY", "OLLAMA_BASE_URL", "SLACK_WEBHOOK_URL",
+            "STRIPE_SECRET_KEY", "SENTRY_DSN"):
+    os.environ.pop(key, None)
