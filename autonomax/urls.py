@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/v1/", include("autonomax.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("webhooks/", include("commerce.webhooks.urls")),
+    path("", include("commerce.urls")),
 ]
 
 if settings.DEBUG:
