@@ -29,8 +29,9 @@ def test_product_draft_is_built_from_the_brief(company):
 
 
 def test_same_inputs_same_output(company):
-    first = ai_generate(company=company, task_type="listing_copy", prompt="x", context={"product_name": "Habit Tracker"})
-    second = ai_generate(company=company, task_type="listing_copy", prompt="x", context={"product_name": "Habit Tracker"})
+    context = {"product_name": "Habit Tracker"}
+    first = ai_generate(company=company, task_type="listing_copy", prompt="x", context=context)
+    second = ai_generate(company=company, task_type="listing_copy", prompt="x", context=context)
 
     assert first.content == second.content and first.data["title"].startswith("Habit Tracker")
 
