@@ -111,3 +111,19 @@ def test_spend_summary_counts_and_query_count(company, django_assert_max_num_que
     assert summary["calls"] == 2 and summary["failure_rate"] == 0 and summary["fallback_rate"] == 0
     assert summary["calls_by_provider"][0]["provider"] == "offline"
     assert summary["over_budget"] is False and summary["remaining_usd"] == summary["cap_usd"]
+
+
+def test_admin_lists_calls_and_changes_routing_through_the_service(admin_client, company):
+    # given
+    ai_generate(company=company, task_type="quick_response", prompt="hello")
+
+    # when
+    listing = admin_client.get("/admin/chimera_ai/aicall/?status=succeeded")
+    saved = admin_client.post("/admin/chimera_ai/airoutingpreference/add/",
+                              {"company": company.pk, "preference": "cost_optimized"})
+
+    # then
+    assert listing.status_code == 200 and "quick_response" in listing.content.decode()
+    assert saved.status_code == 302
+    assert AIRoutingPreference.objects.get(company=company).preference == "cost_optimized"
+    assert ConfigChange.objects.get(object_type="ai.routing_preference").reason == "changed in the admin"
