@@ -62,6 +62,11 @@ def error(status: int, body: dict | None = None, headers: dict | None = None):
     return ("error", status, body, headers or {})
 
 
+def raw(status: int, body: bytes, content_type: str = "text/html"):
+    """A body that is not an API answer (a proxy's error page, a truncated reply)."""
+    return ("raw", status, body, content_type)
+
+
 def slow(seconds: float, then=None):
     return ("slow", seconds, then or ok())
 
@@ -120,6 +125,8 @@ class OpenAIServer:
                     return self._answer(answer[2], body)
                 if kind == "error":
                     return self._send(answer[1], answer[2], answer[3])
+                if kind == "raw":
+                    return self._send(answer[1], answer[2], {"Content-Type": answer[3]})
                 content = answer[1](body) if callable(answer[1]) else answer[1]
                 reply = json.loads(json.dumps(COMPLETION))
                 reply["model"] = body.get("model", reply["model"])
@@ -129,10 +136,10 @@ class OpenAIServer:
                 self._send(200, reply)
 
             def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
-                         "Content-Type: application/json", f"Content-Length: {len(data)}",
-                         *(f"{k}: {v}" for k, v in (headers or {}).items())]
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                headers = {"Content-Type": "application/json", **(headers or {})}
+                lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", f"Content-Length: {len(data)}",
+                         *(f"{k}: {v}" for k, v in headers.items())]
                 try:
                     self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
                 except (BrokenPipeError, ConnectionResetError):

@@ -4,7 +4,7 @@ from chimera.ai.errors import AllProvidersFailed, ProviderRejectedRequest
 from chimera.ai.models import AICall
 from chimera.ai.services import ai_generate
 
-from .openai_server import error, ok, refused_url, slow
+from .openai_server import error, ok, raw, refused_url, slow
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +166,54 @@ def test_offline_is_the_last_fallback(company, openai_server, models_file):
     # then
     assert result.provider == "offline" and result.fallback is True
     assert result.data["subject"].startswith("Welcome")
+
+
+@pytest.mark.parametrize("answer", [
+    raw(200, b"<html>upstream proxy says hi</html>"),
+    raw(200, b'{"object": "chat.completion", "choices": []}', "application/json"),
+    raw(502, b"<html>Bad gateway</html>"),
+])
+def test_answers_that_are_not_chat_completions_fail_over(company, openai_server, models_file, answer):
+    # given
+    first = openai_server(default=answer)
+    second = openai_server(default=ok("from beta"))
+    models_file(providers={"alpha": first.url, "beta": second.url})
+
+    # when
+    result = ai_generate(company=company, task_type="quick_response", prompt="Hello?")
+
+    # then
+    assert result.provider == "beta" and result.fallback is True
+    assert AICall.objects.get().error.startswith("alpha: ")
+
+
+def test_structured_inputs_reach_hosted_providers_redacted(company, openai_server, models_file):
+    # given
+    server = openai_server(default=ok('{"subject": "Your refund", "body": "Hi, your refund is on its way to you."}'))
+    models_file(providers={"alpha": server.url})
+
+    # when
+    result = ai_generate(company=company, task_type="email", prompt="Write the refund email",
+                         context={"purpose": "follow_up", "customer_email": "bob@example.org"})
+
+    # then
+    sent = server.requests[0]["messages"][-1]["content"]
+    assert '"purpose": "follow_up"' in sent and "[EMAIL_1]" in sent and "bob@example.org" not in sent
+    assert result.data["subject"] == "Your refund"
+
+
+def test_the_whole_call_has_one_timeout_budget(company, openai_server, models_file):
+    # given: two slow providers use up the call's 0.7 s before the third is reached
+    slow_a, slow_b, fast = openai_server(default=slow(2)), openai_server(default=slow(2)), openai_server()
+    models_file(providers={"alpha": slow_a.url, "beta": slow_b.url, "gamma": fast.url},
+                route=["alpha", "beta", "gamma"], timeout_s=0.5, call_timeout_s=0.7)
+
+    # when
+    with pytest.raises(AllProvidersFailed) as caught:
+        ai_generate(company=company, task_type="quick_response", prompt="Hello?")
+
+    # then
+    reasons = caught.value.reasons
+    assert reasons["alpha"] == "timed out after 0.5s" and reasons["beta"].startswith("timed out after 0.")
+    assert reasons["gamma"] == "skipped: the call's 0.7s timeout is spent"
+    assert fast.requests == []
