@@ -5,6 +5,7 @@ on PostgreSQL concurrent UPDATEs of the row wait for each other and re-check
 the condition, so no number of concurrent calls can push the day past the cap.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
@@ -57,18 +58,31 @@ def ai_cost_estimate(*, price: ModelPrice, messages: list[dict], max_tokens: int
     return ai_cost(price=price, tokens_in=tokens_in, tokens_out=max_tokens, rounding=ROUND_CEILING)
 
 
+@contextmanager
+def ledger_transaction():
+    """transaction.atomic for the spend ledger and the call log, without waiting for the WAL flush.
+
+    On PostgreSQL the commit returns before its WAL reaches the disk
+    (synchronous_commit off for this transaction only). Visibility and
+    locking are unchanged, so the cap holds under any concurrency; what a
+    database *crash* can lose is the last fraction of a second of call log
+    rows and settled spend. An fsync per AI call would otherwise cost more
+    than the rest of the engine together. GREATEST(..., 0) in the settle
+    keeps the ledger sane if a crash loses a reservation but not its call.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget) -> None:
     """Reserve `amount` of today's budget, or raise BudgetExceeded naming the budget."""
     if amount <= 0:
         return
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            # A reservation is transient: it need not wait for its WAL flush (it is visible to other
-            # transactions at commit either way). The settle that follows commits synchronously and
-            # flushes it too; if a crash loses it first, the settle's GREATEST(..., 0) keeps the row sane.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    with ledger_transaction():
         rows = AISpendDay.objects.filter(company=company, day=day)
         fits = rows.filter(spent_usd__lte=Value(budget.cap - amount, output_field=DecimalField()) - F("reserved_usd"))
         if fits.update(reserved_usd=F("reserved_usd") + amount):
@@ -84,7 +98,7 @@ def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget)
 
 
 def ai_budget_settle(*, company: Company, day, reserved: Decimal, actual: Decimal) -> None:
-    """Release a reservation and record what the call really cost (call inside the log write's transaction)."""
+    """Release a reservation and record what the call really cost (call inside ledger_transaction)."""
     if reserved <= 0 and actual <= 0:
         return
     AISpendDay.objects.filter(company=company, day=day).update(

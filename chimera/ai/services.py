@@ -18,7 +18,15 @@ from autonomax.models import Company
 from autonomax.services import config_change_record, model_changes
 
 from .breaker import breaker
-from .budget import ai_budget_day, ai_budget_for, ai_budget_reserve, ai_budget_settle, ai_cost, ai_cost_estimate
+from .budget import (
+    ai_budget_day,
+    ai_budget_for,
+    ai_budget_reserve,
+    ai_budget_settle,
+    ai_cost,
+    ai_cost_estimate,
+    ledger_transaction,
+)
 from .config import OFFLINE, ModelsConfig, ProviderConfig, RouteStep, models_config
 from .errors import (
     AIError,
@@ -286,7 +294,7 @@ def _scrub(text: str, config: ModelsConfig) -> str:
 def _log(call: _Call, *, status: str, provider: str, model: str, error: str = "", error_code: str = "",
          latency_ms: int) -> AICall:
     """Write the call log row and settle the budget in one transaction."""
-    with transaction.atomic():
+    with ledger_transaction():
         if call.day is not None:
             ai_budget_settle(company=call.company, day=call.day, reserved=call.reserved, actual=call.cost)
             call.reserved = Decimal(0)
