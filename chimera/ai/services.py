@@ -33,6 +33,7 @@ from .errors import (
     AllProvidersFailed,
     BudgetExceeded,
     ProviderRejectedRequest,
+    RedactionError,
     StructuredOutputError,
 )
 from .models import AICall, AIRoutingPreference
@@ -294,6 +295,7 @@ def _scrub(text: str, config: ModelsConfig) -> str:
 def _log(call: _Call, *, status: str, provider: str, model: str, error: str = "", error_code: str = "",
          latency_ms: int) -> AICall:
     """Write the call log row and settle the budget in one transaction."""
+    redaction = call._redaction
     with ledger_transaction():
         if call.day is not None:
             ai_budget_settle(company=call.company, day=call.day, reserved=call.reserved, actual=call.cost)
@@ -302,8 +304,10 @@ def _log(call: _Call, *, status: str, provider: str, model: str, error: str = ""
             company=call.company, task_type=call.task_type, provider=provider, model=model,
             tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
             status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
-            fallback=call.fallback, prompt_hash=hashlib.sha256(call.redaction.text.encode()).hexdigest(),
-            redaction_count=call.redaction.count, correlation_id=call.correlation_id,
+            fallback=call.fallback, correlation_id=call.correlation_id,
+            # Only the redacted text is ever hashed; nothing at all when redaction failed.
+            prompt_hash=hashlib.sha256(redaction.text.encode()).hexdigest() if redaction else "",
+            redaction_count=redaction.count if redaction else 0,
         )
 
 
@@ -328,8 +332,24 @@ def ai_generate(*, company: Company, task_type: str, prompt: str,
     route_name = task_type
     if ai_routing_preference_get(company=company) == AIRoutingPreference.Preference.COST_OPTIMIZED:
         route_name = "cost_optimized"
-    _ = call.redaction  # fail closed before anything is tried, and hash only the redacted prompt
+    try:
+        call.redaction  # noqa: B018 - fail closed before anything is tried
+    except RedactionError as exc:
+        _log(call, status=AICall.Status.FAILED, provider="", model="", error=exc.message, error_code=exc.code,
+             latency_ms=call.elapsed_ms())
+        raise
+    try:
+        return _walk_route(call, route_name)
+    except BaseException:
+        if call.reserved:  # an unexpected error between reserve and settle: give the budget back
+            with ledger_transaction():
+                ai_budget_settle(company=company, day=call.day, reserved=call.reserved, actual=call.cost)
+        raise
 
+
+def _walk_route(call: _Call, route_name: str) -> AIResult:
+    """Try each provider of the route in order; log the outcome; return the first good answer."""
+    config, task_type = call.config, call.task_type
     messages = None
     last_step = None
     for step in config.route(route_name):
