@@ -23,6 +23,7 @@ from .budget import (
     ai_budget_for,
     ai_budget_reserve,
     ai_budget_settle,
+    ai_call_record,
     ai_cost,
     ai_cost_estimate,
     ledger_transaction,
@@ -170,8 +171,8 @@ def _check_inputs(*, config: ModelsConfig, task_type, prompt, max_tokens, temper
 
 
 def ai_routing_preference_get(*, company: Company) -> str:
-    preference = AIRoutingPreference.objects.filter(company=company).values_list("preference", flat=True).first()
-    return preference or AIRoutingPreference.Preference.DEFAULT
+    preference = AIRoutingPreference.objects.filter(company_id=company.pk).values_list("preference", flat=True)[:1]
+    return next(iter(preference), AIRoutingPreference.Preference.DEFAULT)
 
 
 class _Call:
@@ -293,22 +294,20 @@ def _scrub(text: str, config: ModelsConfig) -> str:
 
 
 def _log(call: _Call, *, status: str, provider: str, model: str, error: str = "", error_code: str = "",
-         latency_ms: int) -> AICall:
-    """Write the call log row and settle the budget in one transaction."""
+         latency_ms: int) -> None:
+    """Write the call log row and settle the call's budget reservation, atomically."""
     redaction = call._redaction
-    with ledger_transaction():
-        if call.day is not None:
-            ai_budget_settle(company=call.company, day=call.day, reserved=call.reserved, actual=call.cost)
-            call.reserved = Decimal(0)
-        return AICall.objects.create(
-            company=call.company, task_type=call.task_type, provider=provider, model=model,
-            tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
-            status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
-            fallback=call.fallback, correlation_id=call.correlation_id,
-            # Only the redacted text is ever hashed; nothing at all when redaction failed.
-            prompt_hash=hashlib.sha256(redaction.text.encode()).hexdigest() if redaction else "",
-            redaction_count=redaction.count if redaction else 0,
-        )
+    row = AICall(
+        company=call.company, task_type=call.task_type, provider=provider, model=model,
+        tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
+        status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
+        fallback=call.fallback, correlation_id=call.correlation_id,
+        # Only the redacted text is ever hashed; nothing at all when redaction failed.
+        prompt_hash=hashlib.sha256(redaction.text.encode()).hexdigest() if redaction else "",
+        redaction_count=redaction.count if redaction else 0,
+    )
+    ai_call_record(row=row, day=call.day, reserved=call.reserved, actual=call.cost)
+    call.reserved = Decimal(0)
 
 
 def ai_generate(*, company: Company, task_type: str, prompt: str,
