@@ -240,7 +240,10 @@ def _hosted_attempt(call: _Call, provider: ProviderConfig, model: str, messages:
                         json_mode=call.schema is not None)
     call.tokens_in += reply.tokens_in
     call.tokens_out += reply.tokens_out
-    call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+    if reply.usage_reported:
+        call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+    else:
+        call.cost += estimate  # no usage to price: charge the worst case rather than nothing
     return reply
 
 

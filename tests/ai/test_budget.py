@@ -143,3 +143,18 @@ def test_ledger_and_call_log_outside_a_transaction(openai_server, models_file):
     calls = list(AICall.objects.filter(company=company).order_by("id"))
     assert [c.cost_usd for c in calls] == [first.cost_usd, second.cost_usd] == [Decimal("0.02")] * 2
     assert calls[0].correlation_id == "m-1" and calls[0].created_at is not None and len(calls[0].prompt_hash) == 64
+
+
+@pytest.mark.django_db
+def test_a_reply_without_usage_is_charged_the_reserved_worst_case(company, openai_server, models_file):
+    # given: a local server that reports no token usage
+    server = openai_server(default=ok("fine", usage=False))
+    models_file(providers={"alpha": server.url})
+
+    # when
+    result = ai_generate(company=company, task_type="quick_response", prompt="hi")
+
+    # then: max_tokens 100 x 0.02/1k alone is 0.002; the prompt bytes add the rest
+    assert result.cost_usd > Decimal("0.002") and (result.tokens_in, result.tokens_out) == (0, 0)
+    row = _day_row(company)
+    assert (row.spent_usd, row.reserved_usd) == (result.cost_usd, 0)
