@@ -33,13 +33,13 @@ def reconcile_stripe(*, since_hours: int = 48) -> dict:
             if event.id in known:
                 continue
             payload = event.to_dict()
-            stored, created = webhook_store(
+            pk = webhook_store(
                 provider=WebhookEvent.Provider.STRIPE, event_id=event.id, event_type=event.type, payload=payload,
                 raw_body=json.dumps(payload).encode(), headers={"X-Source": "reconciliation"},
             )
-            if created:
+            if pk is not None:
                 counts["added"] += 1
-                webhook_process(event_id=stored.pk)
+                webhook_process(event_id=pk)
     except stripe.StripeError as exc:
         raise stripe_error(exc, doing="listing events for reconciliation") from exc
     return counts

@@ -24,11 +24,11 @@ def _raw_body(request: HttpRequest) -> bytes:
 
 def _receive(request: HttpRequest, receive) -> JsonResponse:
     try:
-        event, created = receive(raw_body=_raw_body(request), headers=request.headers)
+        event_id, created = receive(raw_body=_raw_body(request), headers=request.headers)
     except AppError as exc:
         return JsonResponse({"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
                             status=exc.status)
-    return JsonResponse({"received": True, "duplicate": not created, "id": event.event_id})
+    return JsonResponse({"received": True, "duplicate": not created, "id": event_id})
 
 
 @csrf_exempt
