@@ -13,8 +13,16 @@ from commerce.models import DownloadGrant, Order, Refund, Subscription, WebhookE
 from commerce.services.webhooks import webhook_process
 from tests.factories import CustomerFactory, OrderFactory, OrderItemFactory
 
-from .factories import (ChannelConnectionFactory, digital_product, post_shopify, post_stripe, shopify_fixture,
-                        shopify_sign, stripe_event, stripe_sign)
+from .factories import (
+    ChannelConnectionFactory,
+    digital_product,
+    post_shopify,
+    post_stripe,
+    shopify_fixture,
+    shopify_sign,
+    stripe_event,
+    stripe_sign,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -369,3 +377,13 @@ def test_failed_processing_is_visible_and_reprocessable(client, company, django_
     assert stored.status == WebhookEvent.Status.FAILED
     assert "data.object" in stored.last_error
     assert stored.attempts == 1
+
+
+def test_receiving_a_webhook_is_one_query(client, company, django_assert_num_queries):
+    # given
+    event = stripe_event("charge.refund.updated", event_id="evt_one_query")
+    # when / then: one INSERT ... ON CONFLICT DO NOTHING, for a new event and for its duplicate
+    with django_assert_num_queries(1):
+        assert post_stripe(client, event).json()["duplicate"] is False
+    with django_assert_num_queries(1):
+        assert post_stripe(client, event).json()["duplicate"] is True
