@@ -387,3 +387,58 @@ def test_receiving_a_webhook_is_one_query(client, company, django_assert_num_que
         assert post_stripe(client, event).json()["duplicate"] is False
     with django_assert_num_queries(1):
         assert post_stripe(client, event).json()["duplicate"] is True
+
+
+def test_admin_reprocess_action_runs_a_failed_event_again(admin_client, company,
+                                                          django_capture_on_commit_callbacks):
+    # given: a payment that arrived before its order existed and was parked
+    order = _stripe_order(company)
+    event = stripe_event("payment_intent.succeeded", event_id="evt_later", obj={"id": "pi_later", "metadata": {}})
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client=admin_client, event=event)
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.PENDING_MATCH
+    Order.objects.filter(pk=order.pk).update(payment_intent_id="pi_later")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/commerce/webhookevent/", {"action": "reprocess",
+                                                                       "_selected_action": [stored.pk]}, follow=True)
+    # then
+    assert response.status_code == 200
+    stored.refresh_from_db()
+    assert stored.status == WebhookEvent.Status.PROCESSED
+    order.refresh_from_db()
+    assert order.status == Order.Status.FULFILLED
+
+
+def test_real_test_mode_subscription_events_from_fxa(client, company, django_capture_on_commit_callbacks):
+    # given: Mozilla FxA's recorded test-mode events, for a customer we know
+    from .factories import FIXTURES
+
+    CustomerFactory(company=company, stripe_customer_id="cus_GiX3P6izX4lG5p")
+    created = (FIXTURES / "stripe" / "mozilla-fxa" / "subscription_created.json").read_text()
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/webhooks/stripe/", data=created, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=stripe_sign(created))
+    # then
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().event_id == "evt_1GB5YwKb9q6OnNsL5j2KbWmG"
+    subscription = Subscription.objects.get(external_id="sub_GiX3TpyO37x5BW")
+    assert subscription.company == company and subscription.status == Subscription.Status.ACTIVE
+
+
+def test_invoice_for_unknown_customer_is_kept_for_later(client, company, django_capture_on_commit_callbacks):
+    # given
+    from .factories import FIXTURES
+
+    body = (FIXTURES / "stripe" / "mozilla-fxa" / "event_invoice_paid.json").read_text()
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/webhooks/stripe/", data=body, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=stripe_sign(body))
+    # then
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.PENDING_MATCH and stored.match_ref == "cus_GyHjGDDQRNpjya"
+    assert not Order.objects.exists()
