@@ -442,3 +442,20 @@ def test_invoice_for_unknown_customer_is_kept_for_later(client, company, django_
     stored = WebhookEvent.objects.get()
     assert stored.status == WebhookEvent.Status.PENDING_MATCH and stored.match_ref == "cus_GyHjGDDQRNpjya"
     assert not Order.objects.exists()
+
+
+def test_payment_before_checkout_email_sends_download_once_the_buyer_is_known(
+        client, company, django_capture_on_commit_callbacks):
+    # given: payment_intent.succeeded fulfils before any event told us the buyer's email
+    order = _stripe_order(company)
+    events = _events_for(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, events["payment_intent.succeeded"])
+    assert DownloadGrant.objects.get(order=order).emailed_at is None
+    assert mail.outbox == []
+    # when: the checkout completion brings the email
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, events["checkout.session.completed"])
+    # then
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["buyer@example.com"]
+    assert DownloadGrant.objects.get(order=order).emailed_at is not None
