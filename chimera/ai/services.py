@@ -18,13 +18,23 @@ from autonomax.models import Company
 from autonomax.services import config_change_record, model_changes
 
 from .breaker import breaker
-from .budget import ai_budget_day, ai_budget_for, ai_budget_reserve, ai_budget_settle, ai_cost, ai_cost_estimate
+from .budget import (
+    ai_budget_day,
+    ai_budget_for,
+    ai_budget_reserve,
+    ai_budget_settle,
+    ai_call_record,
+    ai_cost,
+    ai_cost_estimate,
+    ledger_transaction,
+)
 from .config import OFFLINE, ModelsConfig, ProviderConfig, RouteStep, models_config
 from .errors import (
     AIError,
     AllProvidersFailed,
     BudgetExceeded,
     ProviderRejectedRequest,
+    RedactionError,
     StructuredOutputError,
 )
 from .models import AICall, AIRoutingPreference
@@ -161,8 +171,8 @@ def _check_inputs(*, config: ModelsConfig, task_type, prompt, max_tokens, temper
 
 
 def ai_routing_preference_get(*, company: Company) -> str:
-    preference = AIRoutingPreference.objects.filter(company=company).values_list("preference", flat=True).first()
-    return preference or AIRoutingPreference.Preference.DEFAULT
+    preference = AIRoutingPreference.objects.filter(company_id=company.pk).values_list("preference", flat=True)[:1]
+    return next(iter(preference), AIRoutingPreference.Preference.DEFAULT)
 
 
 class _Call:
@@ -194,12 +204,15 @@ class _Call:
 
     @property
     def redaction(self) -> Redaction:
-        """The prompt as hosted providers see it (computed once, fails closed)."""
+        """The user message as hosted providers see it: prompt plus structured inputs, PII redacted (fails closed)."""
         if self._redaction is None:
+            text = self.prompt
+            if self.context:
+                text += "\n\nInputs (JSON):\n" + json.dumps(self.context, ensure_ascii=False, default=str)
             if "pii_redact" in self.config.safe_modes:
-                self._redaction = pii_redact(self.prompt, kinds=self.config.redact)
+                self._redaction = pii_redact(text, kinds=self.config.redact)
             else:
-                self._redaction = Redaction(text=self.prompt)
+                self._redaction = Redaction(text=text)
         return self._redaction
 
     def elapsed_ms(self) -> int:
@@ -227,7 +240,10 @@ def _hosted_attempt(call: _Call, provider: ProviderConfig, model: str, messages:
                         json_mode=call.schema is not None)
     call.tokens_in += reply.tokens_in
     call.tokens_out += reply.tokens_out
-    call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+    if reply.usage_reported:
+        call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+    else:
+        call.cost += estimate  # no usage to price: charge the worst case rather than nothing
     return reply
 
 
@@ -258,8 +274,18 @@ def _finish(call: _Call, step: RouteStep, reply: ProviderReply, messages: list[d
     if "profanity_filter" in call.config.safe_modes:
         content, masked = profanity_mask(content, extra_words=call.config.profanity_words)
         if masked and data is not None:
-            data = json.loads(profanity_mask(json.dumps(data), extra_words=call.config.profanity_words)[0])
+            data = _mask_strings(data, call.config.profanity_words)
     return content, data
+
+
+def _mask_strings(value, extra_words):
+    if isinstance(value, str):
+        return profanity_mask(value, extra_words=extra_words)[0]
+    if isinstance(value, list):
+        return [_mask_strings(v, extra_words) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_strings(v, extra_words) for k, v in value.items()}
+    return value
 
 
 def _scrub(text: str, config: ModelsConfig) -> str:
@@ -271,19 +297,20 @@ def _scrub(text: str, config: ModelsConfig) -> str:
 
 
 def _log(call: _Call, *, status: str, provider: str, model: str, error: str = "", error_code: str = "",
-         latency_ms: int) -> AICall:
-    """Write the call log row and settle the budget in one transaction."""
-    with transaction.atomic():
-        if call.day is not None:
-            ai_budget_settle(company=call.company, day=call.day, reserved=call.reserved, actual=call.cost)
-            call.reserved = Decimal(0)
-        return AICall.objects.create(
-            company=call.company, task_type=call.task_type, provider=provider, model=model,
-            tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
-            status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
-            fallback=call.fallback, prompt_hash=hashlib.sha256(call.redaction.text.encode()).hexdigest(),
-            redaction_count=call.redaction.count, correlation_id=call.correlation_id,
-        )
+         latency_ms: int) -> None:
+    """Write the call log row and settle the call's budget reservation, atomically."""
+    redaction = call._redaction
+    row = AICall(
+        company=call.company, task_type=call.task_type, provider=provider, model=model,
+        tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
+        status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
+        fallback=call.fallback, correlation_id=call.correlation_id,
+        # Only the redacted text is ever hashed; nothing at all when redaction failed.
+        prompt_hash=hashlib.sha256(redaction.text.encode()).hexdigest() if redaction else "",
+        redaction_count=redaction.count if redaction else 0,
+    )
+    ai_call_record(row=row, day=call.day, reserved=call.reserved, actual=call.cost)
+    call.reserved = Decimal(0)
 
 
 def ai_generate(*, company: Company, task_type: str, prompt: str,
@@ -301,14 +328,33 @@ def ai_generate(*, company: Company, task_type: str, prompt: str,
     if context is not None and not isinstance(context, dict):
         raise AIError("context must be an object", code="invalid_context", status=400)
     context = context or {}
+    if context and len(prompt) + len(json.dumps(context, default=str)) > config.max_prompt_chars:
+        raise AIError(f"prompt and context together exceed {config.max_prompt_chars} characters",
+                      code="prompt_too_long", status=400)
     call = _Call(company=company, task_type=task_type, prompt=prompt,
                  schema=_schema_for(task_type=task_type, schema=schema, context=context), context=context,
                  max_tokens=max_tokens, temperature=temperature, config=config, correlation_id=correlation_id)
     route_name = task_type
     if ai_routing_preference_get(company=company) == AIRoutingPreference.Preference.COST_OPTIMIZED:
         route_name = "cost_optimized"
-    _ = call.redaction  # fail closed before anything is tried, and hash only the redacted prompt
+    try:
+        call.redaction  # noqa: B018 - fail closed before anything is tried
+    except RedactionError as exc:
+        _log(call, status=AICall.Status.FAILED, provider="", model="", error=exc.message, error_code=exc.code,
+             latency_ms=call.elapsed_ms())
+        raise
+    try:
+        return _walk_route(call, route_name)
+    except BaseException:
+        if call.reserved:  # an unexpected error between reserve and settle: give the budget back
+            with ledger_transaction():
+                ai_budget_settle(company=company, day=call.day, reserved=call.reserved, actual=call.cost)
+        raise
 
+
+def _walk_route(call: _Call, route_name: str) -> AIResult:
+    """Try each provider of the route in order; log the outcome; return the first good answer."""
+    config, task_type = call.config, call.task_type
     messages = None
     last_step = None
     for step in config.route(route_name):
