@@ -69,9 +69,10 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
 
     Facts only move forward: a later paid_at never replaces an earlier one, the refunded amount only grows.
     """
-    from .fulfillment import order_fulfill, order_fulfillment_revoke
+    from .fulfillment import order_deliveries_resend_pending, order_fulfill, order_fulfillment_revoke
 
     assert transaction.get_connection().in_atomic_block, "order_apply needs the caller's transaction"
+    was_fulfilled = order.fulfilled_at is not None
     fields: set[str] = set()
     newly_paid = False
     if paid_at and order.paid_at is None:
@@ -87,7 +88,8 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
     if payment_intent_id and not order.payment_intent_id:
         order.payment_intent_id = payment_intent_id
         fields.add("payment_intent_id")
-    if customer is not None and order.customer_id is None:
+    customer_learned = customer is not None and order.customer_id is None
+    if customer_learned:
         order.customer = customer
         fields.add("customer")
     if newly_paid and order.income_stream_id is None:
@@ -113,6 +115,9 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
         order_fulfill(order=order)
     elif order.status == Order.Status.REFUNDED:
         order_fulfillment_revoke(order=order)
+    if customer_learned and was_fulfilled:
+        # Fulfilled earlier without an address: the download emails waited for this.
+        order_deliveries_resend_pending(order=order)
     return order
 
 
