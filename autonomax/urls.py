@@ -13,7 +13,7 @@ admin.site.site_title = "AutonomaX"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", views.dashboard, name="dashboard"),
+    path("", include("chimera.commander.urls")),
     path("company/switch/", views.company_switch, name="company-switch"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
