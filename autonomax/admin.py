@@ -1,16 +1,44 @@
 from django.contrib import admin
 
-from .models import APIToken, Company, ConfigChange, Event, Membership
+from .models import APIToken, Company, ConfigChange, Event, Membership, Role
 
 
-def user_company_ids(user) -> list[int]:
-    return list(Membership.objects.filter(user=user).values_list("company_id", flat=True))
+def user_company_ids(user, roles=tuple(Role.values)) -> list[int]:
+    return list(Membership.objects.filter(user=user, role__in=roles).values_list("company_id", flat=True))
 
 
 class CompanyScopedAdmin(admin.ModelAdmin):
-    """Admin base for company-owned models: non-superusers see and pick only their companies."""
+    """Admin base for company-owned models: non-superusers see and pick only their companies.
+
+    For staff who are not superusers, the company role is the permission:
+    every member may view, owners and operators may change.
+    """
 
     company_field = "company"
+
+    def _member_of(self, request, obj, roles=tuple(Role.values)) -> bool:
+        if request.user.is_superuser:
+            return True
+        company_ids = user_company_ids(request.user, roles)
+        if obj is None:
+            return bool(company_ids)
+        company_id = obj.pk if isinstance(obj, Company) else getattr(obj, f"{self.company_field}_id", None)
+        return company_id in company_ids
+
+    def has_module_permission(self, request):
+        return self._member_of(request, None)
+
+    def has_view_permission(self, request, obj=None):
+        return self._member_of(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._member_of(request, obj, (Role.OWNER, Role.OPERATOR))
+
+    def has_add_permission(self, request):
+        return self._member_of(request, None, (Role.OWNER, Role.OPERATOR))
+
+    def has_delete_permission(self, request, obj=None):
+        return self._member_of(request, obj, (Role.OWNER,))
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -31,19 +59,20 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(CompanyScopedAdmin):
     list_display = ["name", "slug", "is_active", "autopilot", "execution_halted", "currency", "created_at"]
     list_filter = ["is_active", "autopilot", "execution_halted"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "halted_at"]
     inlines = [MembershipInline]
+    company_field = "pk"
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(pk__in=user_company_ids(request.user))
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return self._member_of(request, obj, (Role.OWNER,))
 
 
 @admin.register(Membership)

@@ -130,4 +130,7 @@ def company_context(request) -> dict:
         "current_company": membership.company,
         "current_membership": membership,
         "can_operate": can_operate(membership),
+        "switchable_companies": lambda: list(
+            Company.objects.filter(memberships__user=request.user, is_active=True).order_by("name")
+        ),
     }

@@ -105,3 +105,14 @@ def test_openapi_schema_is_served(client):
 
     assert response.status_code == 200
     assert b"/api/v1/orders/" in response.content
+
+
+def test_oversize_body_is_400_and_nothing_changes(owner_api, company, settings):
+    _, api = owner_api
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"halted": true, "reason": "' + "x" * 5000 + '"}'
+
+    response = api.post(f"/api/v1/companies/{company.slug}/halt/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert Company.objects.get(pk=company.pk).execution_halted is False

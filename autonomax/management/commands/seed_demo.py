@@ -85,7 +85,7 @@ class Command(BaseCommand):
         for username, role in (("owner", Role.OWNER), ("operator", Role.OPERATOR), ("viewer", Role.VIEWER)):
             user, created = User.objects.get_or_create(
                 username=f"{company.slug}-{username}" if company.slug != "demo" else username,
-                defaults={"email": f"{username}@{company.slug}.autonomax.local", "is_staff": role == Role.OWNER},
+                defaults={"email": f"{username}@{company.slug}.autonomax.local", "is_staff": role != Role.VIEWER},
             )
             if created:
                 password = secrets.token_urlsafe(12)
