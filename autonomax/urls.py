@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/", include("autonomax.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("ai/", include("chimera.ai.urls")),
 ]
 
 if settings.DEBUG:

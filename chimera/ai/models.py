@@ -1,4 +1,4 @@
-"""The AI call log: one row per call, never raw PII."""
+"""The AI call log (one row per call, never raw PII), the daily spend ledger and routing preferences."""
 
 from django.db import models
 
@@ -19,6 +19,8 @@ class AICall(CompanyOwned):
     latency_ms = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
     error = models.TextField(blank=True)
+    # Stable reason for failures and budget fallbacks, e.g. "budget_exceeded", "all_providers_failed".
+    error_code = models.CharField(max_length=64, blank=True)
     # True when an earlier provider in the route failed or was skipped.
     fallback = models.BooleanField(default=False)
     prompt_hash = models.CharField(max_length=64, blank=True)
@@ -33,3 +35,42 @@ class AICall(CompanyOwned):
 
     def __str__(self) -> str:
         return f"{self.task_type} via {self.provider} ({self.status})"
+
+
+class AISpendDay(CompanyOwned):
+    """One company's AI spend for one day: settled spend plus cost reserved by calls in flight.
+
+    A call reserves its worst-case cost with a conditional UPDATE (only if
+    spent + reserved + estimate <= cap), and settles the provider's reported
+    cost afterwards, so concurrent calls cannot push the day past the cap.
+    """
+
+    day = models.DateField()
+    spent_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    reserved_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "AI spend day"
+        constraints = [models.UniqueConstraint(fields=["company", "day"], name="aispendday_unique_company_day")]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} {self.day}: {self.spent_usd} USD"
+
+
+class AIRoutingPreference(CompanyOwned):
+    """Per-company routing override: `cost_optimized` sends every task down the cost_optimized route."""
+
+    class Preference(models.TextChoices):
+        DEFAULT = "default", "Default routes"
+        COST_OPTIMIZED = "cost_optimized", "Cost-optimised route for every task"
+
+    preference = models.CharField(max_length=32, choices=Preference.choices, default=Preference.DEFAULT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company"], name="airoutingpreference_unique_company")]
+
+    def __str__(self) -> str:
+        return f"{self.company_id}: {self.preference}"

@@ -1,0 +1,1 @@
+"""Provider adapters: one for every OpenAI-compatible endpoint, plus the offline provider."""
