@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ai/", include("chimera.ai.urls")),
+    path("kpis/", include("kpis.urls")),
 ]
 
 if settings.DEBUG:

@@ -1,0 +1,145 @@
+"""The metric registry: each app registers its metric functions from its own `metrics.py`.
+
+`kpis` never imports another app. At start-up `KpisConfig.ready()` imports every
+installed app's `metrics` module (like the admin's autodiscover); the decorators
+below record what those modules define.
+
+Two kinds of entries:
+
+- a *family*: one function computing one or more metrics that share a table,
+  for a list of time windows, in ONE aggregate query. It receives
+  `company` and `windows` (a list of `Window`) and returns one dict
+  `{metric name: value or None}` per window, in the same order.
+- a *derived* metric: computed from other metrics' values for the same window
+  (e.g. net revenue from gross revenue and refunds), no query of its own.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ImproperlyConfigured
+
+QUANTUM = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Family:
+    names: tuple[str, ...]
+    func: object
+    label: str
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    needs: tuple[str, ...]
+    func: object
+    label: str
+
+
+_families: dict[str, Family] = {}  # keyed by function path
+_derived: dict[str, Derived] = {}
+_owner: dict[str, str] = {}  # metric name -> function path that computes it
+
+
+def _path(func) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def _claim(name: str, path: str) -> None:
+    owner = _owner.get(name)
+    if owner is not None and owner != path:
+        raise ImproperlyConfigured(f"metric {name!r} is registered twice ({owner} and {path})")
+    _owner[name] = path
+
+
+def metric_family(*names: str):
+    """Register a function computing `names` over many windows in one query."""
+
+    def decorator(func):
+        path = _path(func)
+        for name in names:
+            _claim(name, path)
+        _families[path] = Family(names=tuple(names), func=func, label=(func.__doc__ or "").strip().split("\n")[0])
+        return func
+
+    return decorator
+
+
+def derived_metric(name: str, *, needs: list[str] | tuple[str, ...]):
+    """Register `name = func(values)` where `values` holds the metrics in `needs` for the same window."""
+
+    def decorator(func):
+        path = _path(func)
+        _claim(name, path)
+        _derived[name] = Derived(name=name, needs=tuple(needs), func=func,
+                                 label=(func.__doc__ or "").strip().split("\n")[0])
+        return func
+
+    return decorator
+
+
+def metric_names() -> list[str]:
+    return sorted(_owner)
+
+
+def is_registered(name: str) -> bool:
+    return name in _owner
+
+
+def families() -> list[Family]:
+    return list(_families.values())
+
+
+def derived_in_order() -> list[Derived]:
+    """Derived metrics ordered so each comes after the derived metrics it needs."""
+    done: list[Derived] = []
+    seen: set[str] = set()
+
+    def visit(item: Derived, stack: tuple[str, ...]) -> None:
+        if item.name in seen:
+            return
+        if item.name in stack:
+            raise ImproperlyConfigured(f"derived metrics form a cycle: {' -> '.join(stack + (item.name,))}")
+        for need in item.needs:
+            if need in _derived:
+                visit(_derived[need], stack + (item.name,))
+            elif need not in _owner:
+                raise ImproperlyConfigured(f"derived metric {item.name!r} needs unknown metric {need!r}")
+        seen.add(item.name)
+        done.append(item)
+
+    for item in list(_derived.values()):
+        visit(item, ())
+    return done
+
+
+def to_decimal(value) -> Decimal | None:
+    """A database aggregate (int, float, Decimal or None) as a Decimal with 4 places."""
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value)).quantize(QUANTUM)
+    except InvalidOperation:
+        return None
+
+
+def ratio(numerator, denominator) -> Decimal | None:
+    """numerator / denominator, or None when the denominator is empty or zero (no data, not zero)."""
+    if numerator is None or not denominator:
+        return None
+    return to_decimal(Decimal(str(numerator)) / Decimal(str(denominator)))
+
+
+def span(windows: list[Window]) -> Window:
+    """The smallest window covering all of `windows` (for the WHERE clause of a family query)."""
+    return Window(start=min(w.start for w in windows), end=max(w.end for w in windows))

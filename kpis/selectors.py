@@ -1,0 +1,105 @@
+"""Reads of the KPI engine: current state for the commander, card data for the board and the API."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Q
+from django.utils import timezone
+
+from . import registry
+from .models import Alert, KPIDefinition, KPIEvaluation, KPIStatus, MetricAnomaly, MetricSnapshot
+from .services.ingest import PLATFORM, daily_point_ends
+
+SPARKLINE_DAYS = 30
+TREND_DAYS = 7
+FLAT_TREND = Decimal("0.02")  # moves under 2% are "flat"
+
+
+def _current(kpi: KPIDefinition) -> dict:
+    evaluation = kpi.last_evaluation
+    return {
+        "key": kpi.key, "label": kpi.label, "unit": kpi.unit, "metric": kpi.metric, "direction": kpi.direction,
+        "status": evaluation.status if evaluation else KPIStatus.UNKNOWN,
+        "value": evaluation.value if evaluation else None,
+        "target": kpi.target, "warning": kpi.warning_threshold, "critical": kpi.critical_threshold,
+        "reason": evaluation.reason if evaluation else "not evaluated yet",
+        "evaluated_at": evaluation.evaluated_at if evaluation else None,
+        "window_days": kpi.window_days,
+    }
+
+
+def kpi_current(*, company) -> dict[str, dict]:
+    """Each active KPI's latest evaluation, by key (one query)."""
+    kpis = KPIDefinition.objects.filter(company=company, is_active=True).select_related("last_evaluation")
+    return {kpi.key: _current(kpi) for kpi in kpis}
+
+
+def _trend(points: list[dict]) -> dict:
+    """Mean of the last TREND_DAYS daily points against the TREND_DAYS before them."""
+    values = [p["value"] for p in points]
+    recent, before = values[-TREND_DAYS:], values[-2 * TREND_DAYS:-TREND_DAYS]
+    if len(recent) < 2 or not before:
+        return {"direction": None, "change": None}
+    now, then = sum(recent) / len(recent), sum(before) / len(before)
+    if then == 0:
+        return {"direction": "up" if now > 0 else "flat", "change": None}
+    change = ((now - then) / abs(then)).quantize(Decimal("0.001"))
+    direction = "flat" if abs(change) < FLAT_TREND else ("up" if change > 0 else "down")
+    return {"direction": direction, "change": change}
+
+
+def kpi_board(*, company, now=None) -> list[dict]:
+    """Card data per active KPI: current state, 30-day daily series with anomaly marks, trend (3 queries)."""
+    now = now or timezone.now()
+    current = kpi_current(company=company)
+    metrics = {card["metric"] for card in current.values()}
+    day_ends = daily_point_ends(now=now, days=SPARKLINE_DAYS)
+    platform = [m for m in metrics if registry.is_registered(m)]
+    external = [m for m in metrics if not registry.is_registered(m)]
+    series: dict[str, dict] = {}
+    for metric, at, value in (
+        MetricSnapshot.objects.filter(company=company)
+        .filter(Q(metric__in=platform, source=PLATFORM, window_days=1, at__in=day_ends)
+                | Q(metric__in=external, at__gt=day_ends[0] - timedelta(days=1), at__lte=now))
+        .order_by("metric", "at", "computed_at").values_list("metric", "at", "value")
+    ):
+        # External metrics may have several points a day: the last one stands for the day.
+        series.setdefault(metric, {})[at if metric in platform else at.date()] = value
+    anomalies = {
+        (a.metric, a.at): a for a in MetricAnomaly.objects.filter(
+            company=company, metric__in=platform, at__gte=day_ends[0], at__lte=day_ends[-1])
+    }
+    cards = []
+    for card in current.values():
+        points = [
+            {"at": at, "value": value, "anomaly": (anomaly.kind if (anomaly := anomalies.get((card["metric"], at)))
+                                                   else None)}
+            for at, value in sorted(series.get(card["metric"], {}).items(), key=lambda item: str(item[0]))
+        ]
+        cards.append({**card, "points": points, "trend": _trend(points),
+                      "anomalies": sum(1 for p in points if p["anomaly"])})
+    return cards
+
+
+def kpi_detail(*, company, key: str, days: int = 60) -> dict | None:
+    """One KPI: its card, its metric's daily series over `days` with anomaly marks, recent
+    evaluations and its alerts with their deliveries."""
+    kpi = KPIDefinition.objects.filter(company=company, key=key).select_related("last_evaluation").first()
+    if kpi is None:
+        return None
+    since = timezone.now() - timedelta(days=days)
+    marks = {a.at: a for a in MetricAnomaly.objects.filter(company=company, metric=kpi.metric, at__gte=since)}
+    daily = [
+        {"at": p["at"], "value": p["value"], "anomaly": marks[p["at"]].kind if p["at"] in marks else None}
+        for p in MetricSnapshot.objects.filter(company=company, metric=kpi.metric, source=PLATFORM, window_days=1,
+                                               at__in=daily_point_ends(now=timezone.now(), days=days))
+        .order_by("at").values("at", "value")
+    ]
+    return {
+        "kpi": _current(kpi),
+        "daily": daily,
+        "anomalies": sorted(marks.values(), key=lambda a: a.at, reverse=True),
+        "evaluations": list(KPIEvaluation.objects.filter(kpi=kpi).order_by("-evaluated_at", "-id")[:50]),
+        "alerts": list(Alert.objects.filter(kpi=kpi).select_related("evaluation")
+                       .prefetch_related("deliveries").order_by("-created_at", "-id")[:50]),
+    }
