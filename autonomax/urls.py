@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ai/", include("chimera.ai.urls")),
     path("kpis/", include("kpis.urls")),
+    path("webhooks/", include("commerce.webhooks.urls")),
+    path("", include("commerce.urls")),
 ]
 
 if settings.DEBUG:

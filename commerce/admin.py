@@ -1,8 +1,25 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from autonomax.admin import CompanyScopedAdmin
+from autonomax.errors import AppError
 
-from .models import Customer, IncomeStream, Listing, Order, OrderItem, Product, ProductDraft, Refund, WebhookEvent
+from .models import (
+    ChannelConnection,
+    Customer,
+    DownloadGrant,
+    IncomeStream,
+    Listing,
+    Order,
+    OrderItem,
+    Product,
+    ProductDraft,
+    Refund,
+    ServiceTask,
+    Subscription,
+    WebhookEvent,
+)
+from .services.refunds import refund_issue
+from .services.webhooks import webhook_reprocess
 
 
 @admin.register(IncomeStream)
@@ -43,8 +60,20 @@ class OrderAdmin(CompanyScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["customer", "company"]
     raw_id_fields = ["customer"]
-    readonly_fields = ["access_token", "paid_at", "fulfilled_at", "refunded_at", "cancelled_at", "amount_refunded"]
+    readonly_fields = ["access_token", "paid_at", "fulfilled_at", "refunded_at", "cancelled_at", "amount_refunded",
+                       "payment_intent_id"]
     inlines = [OrderItemInline]
+    actions = ["refund_in_full"]
+
+    @admin.action(description="Refund in full through Stripe")
+    def refund_in_full(self, request, queryset):
+        for order in queryset:
+            try:
+                refund = refund_issue(order=order, reason="admin refund", actor=request.user)
+            except AppError as exc:
+                self.message_user(request, f"Order {order.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Order {order.pk}: refunded {refund.amount} {refund.currency}.")
 
 
 @admin.register(Refund)
@@ -79,5 +108,40 @@ class WebhookEventAdmin(CompanyScopedAdmin):
     list_filter = ["provider", "status", "event_type"]
     search_fields = ["event_id", "event_type"]
     date_hierarchy = "received_at"
-    readonly_fields = ["provider", "event_id", "event_type", "payload", "raw_body", "headers", "received_at",
-                       "processed_at", "attempts", "last_error"]
+    readonly_fields = ["provider", "event_id", "webhook_id", "event_type", "payload", "raw_body", "headers",
+                       "received_at", "processed_at", "attempts", "last_error", "match_ref"]
+    actions = ["reprocess"]
+
+    @admin.action(description="Reprocess the selected events")
+    def reprocess(self, request, queryset):
+        count = webhook_reprocess(events=queryset)
+        self.message_user(request, f"{count} event(s) queued for processing.")
+
+
+@admin.register(ChannelConnection)
+class ChannelConnectionAdmin(CompanyScopedAdmin):
+    # The token itself is never stored: only the name of the environment variable that holds it.
+    list_display = ["company", "channel", "shop_domain", "access_token_env", "is_active", "created_at"]
+    list_filter = ["channel", "is_active"]
+
+
+@admin.register(DownloadGrant)
+class DownloadGrantAdmin(CompanyScopedAdmin):
+    list_display = ["id", "order", "product", "download_count", "max_downloads", "expires_at", "revoked_at",
+                    "emailed_at"]
+    raw_id_fields = ["order", "product"]
+    readonly_fields = ["download_count", "emailed_at"]
+
+
+@admin.register(ServiceTask)
+class ServiceTaskAdmin(CompanyScopedAdmin):
+    list_display = ["id", "product", "order", "status", "assignee", "scheduled_for", "created_at"]
+    list_filter = ["status", "company"]
+    raw_id_fields = ["order", "product"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(CompanyScopedAdmin):
+    list_display = ["external_id", "customer", "product", "status", "started_at", "ended_at", "company"]
+    list_filter = ["status", "company"]
+    raw_id_fields = ["order", "product", "customer"]

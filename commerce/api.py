@@ -1,10 +1,14 @@
 """Commerce API: thin DRF views over the commerce selectors and services."""
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from autonomax.tenancy import CompanyScopedAPIMixin
+from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
 
 from .models import Customer, Order, OrderItem, Product, Refund
+from .services.refunds import refund_issue
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -42,6 +46,11 @@ class OrderSerializer(serializers.ModelSerializer):
                   "customer", "items", "created_at", "paid_at", "fulfilled_at", "refunded_at"]
 
 
+class RefundRequestSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
 class ProductViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Product.objects.all()
     serializer_class = ProductSerializer
@@ -60,6 +69,17 @@ class OrderViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = OrderSerializer
     filterset_fields = ["status", "channel"]
     ordering_fields = ["created_at", "paid_at", "total"]
+
+    @extend_schema(request=RefundRequestSerializer, responses={201: RefundSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[CanOperate])
+    def refund(self, request, pk=None):
+        """Refund through the Stripe Refund API (idempotency key per refund); the download grant is revoked."""
+        order = self.get_object()
+        data = RefundRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = refund_issue(order=order, amount=data.validated_data.get("amount"),
+                              reason=data.validated_data["reason"], actor=request.user)
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
 
 class RefundViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):

@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class CommerceConfig(AppConfig):
     name = "commerce"
+
+    def ready(self) -> None:
+        from celery.schedules import crontab
+        from django.conf import settings
+
+        # Webhook delivery is not guaranteed: every night, fill in what they missed.
+        settings.CELERY_BEAT_SCHEDULE["commerce-reconcile-nightly"] = {
+            "task": "commerce.tasks.reconcile_nightly_task",
+            "schedule": crontab(hour=3, minute=17),
+        }

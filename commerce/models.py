@@ -97,6 +97,8 @@ class Order(CompanyOwned):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.MANUAL)
     external_id = models.CharField(max_length=128, blank=True)
+    # Stripe PaymentIntent of the checkout, so refunds and payment events find their order.
+    payment_intent_id = models.CharField(max_length=128, blank=True, db_index=True)
     # Unguessable token for the customer's order-status page.
     access_token = models.CharField(max_length=64, unique=True, default=_order_access_token, editable=False)
     currency = models.CharField(max_length=3, default="USD")
@@ -181,10 +183,28 @@ class ProductDraft(CompanyOwned):
     product = models.ForeignKey(Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="drafts")
     ai_provider = models.CharField(max_length=64, blank=True)
     correlation_id = models.CharField(max_length=64, blank=True)
+    # Titles of existing products/drafts this one nearly duplicates (flagged for review).
+    near_duplicates = models.JSONField(default=list, blank=True)
+    # A person may let a draft below the quality gate through; who and when is kept.
+    gate_override_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                         blank=True, related_name="+")
+    gate_override_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    GATE_MIN_AVERAGE = 4.0
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def rubric_average(self) -> float | None:
+        scores = [float(v) for v in (self.rubric or {}).values() if isinstance(v, (int, float))]
+        return round(sum(scores) / len(scores), 2) if scores else None
+
+    @property
+    def gate_passed(self) -> bool:
+        average = self.rubric_average
+        return average is not None and average >= self.GATE_MIN_AVERAGE
 
     def __str__(self) -> str:
         return self.title
@@ -225,6 +245,10 @@ class WebhookEvent(models.Model):
     event_id = models.CharField(max_length=128)
     event_type = models.CharField(max_length=100)
     company = models.ForeignKey("autonomax.Company", on_delete=models.SET_NULL, null=True, blank=True)
+    # Shopify sends both; event_id holds "<topic>:<X-Shopify-Event-Id>", this the delivery's webhook id.
+    webhook_id = models.CharField(max_length=128, blank=True)
+    # What a pending_match event waits for (a payment intent, order or customer id).
+    match_ref = models.CharField(max_length=128, blank=True, db_index=True)
     payload = models.JSONField(default=dict)
     raw_body = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
@@ -243,3 +267,93 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_type} {self.event_id}"
+
+
+class ChannelConnection(CompanyOwned):
+    """A company's connection to a sales channel. The access token is never stored here:
+    `access_token_env` names the environment variable that holds it."""
+
+    class Channel(models.TextChoices):
+        SHOPIFY = "shopify", "Shopify"
+        ETSY = "etsy", "Etsy"
+
+    channel = models.CharField(max_length=32, choices=Channel.choices)
+    shop_domain = models.CharField(max_length=255, help_text="e.g. my-shop.myshopify.com")
+    access_token_env = models.CharField(max_length=100, default="SHOPIFY_ACCESS_TOKEN",
+                                        help_text="Name of the environment variable holding the access token.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "channel"], name="channelconnection_unique_channel"),
+        ]
+        indexes = [models.Index(fields=["channel", "shop_domain"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.shop_domain}"
+
+
+class DownloadGrant(CompanyOwned):
+    """The right to download a digital product bought in an order, for a while and a few times."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="grants")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+    max_downloads = models.PositiveIntegerField(default=5)
+    download_count = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "product"], name="downloadgrant_unique_item")]
+
+    def __str__(self) -> str:
+        return f"Grant {self.pk}: {self.product} for order {self.order_id}"
+
+
+class ServiceTask(CompanyOwned):
+    """A service sold in an order: a person schedules and delivers it."""
+
+    class Status(models.TextChoices):
+        TO_SCHEDULE = "to_schedule", "To schedule"
+        SCHEDULED = "scheduled", "Scheduled"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="service_tasks")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TO_SCHEDULE)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "product"], name="servicetask_unique_item")]
+
+    def __str__(self) -> str:
+        return f"{self.product} for order {self.order_id} ({self.status})"
+
+
+class Subscription(CompanyOwned):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CANCELLED = "cancelled", "Cancelled"
+
+    external_id = models.CharField(max_length=128, help_text="Stripe subscription id")
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True)
+    product = models.ForeignKey(Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "external_id"], name="subscription_unique_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Subscription {self.external_id} ({self.status})"

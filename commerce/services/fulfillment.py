@@ -1,0 +1,198 @@
+"""Delivering what was paid for, by product kind, and taking it back on refund."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from autonomax.errors import AppError
+
+from ..models import DownloadGrant, Order, Product, ServiceTask, Subscription
+
+logger = logging.getLogger(__name__)
+
+GRANT_TTL = timedelta(hours=24)
+GRANT_MAX_DOWNLOADS = 5
+DOWNLOAD_SALT = "commerce.download"
+
+
+class DownloadUnavailable(AppError):
+    """The download link is expired, used up, revoked or not a link we issued."""
+
+    status = 410
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message, code=code)
+
+
+def order_fulfill(*, order: Order) -> Order:
+    """Deliver each item of a paid, locked order. A repeat is a no-op."""
+    if order.fulfilled_at is not None:
+        return order
+    from ..tasks import email_digital_delivery_task, email_order_confirmation_task
+
+    now = timezone.now()
+    confirm = False
+    for item in order.items.select_related("product"):
+        product = item.product
+        if product is None:
+            continue
+        if product.kind == Product.Kind.DIGITAL:
+            grant, created = DownloadGrant.objects.get_or_create(
+                order=order, product=product,
+                defaults={"company": order.company, "expires_at": now + GRANT_TTL,
+                          "max_downloads": GRANT_MAX_DOWNLOADS},
+            )
+            if created:
+                transaction.on_commit(lambda pk=grant.pk: email_digital_delivery_task.delay(pk))
+        elif product.kind == Product.Kind.SERVICE:
+            ServiceTask.objects.get_or_create(order=order, product=product, defaults={"company": order.company})
+            confirm = True
+        elif product.kind == Product.Kind.SUBSCRIPTION:
+            subscription_activate(order=order, product=product)
+            confirm = True
+    if confirm:
+        transaction.on_commit(lambda: email_order_confirmation_task.delay(order.pk))
+    order.fulfilled_at = now
+    order.status = Order.Status.FULFILLED
+    order.save(update_fields=["fulfilled_at", "status"])
+    return order
+
+
+def order_fulfillment_revoke(*, order: Order) -> None:
+    """A fully refunded order: downloads stop, open service work and subscriptions end."""
+    now = timezone.now()
+    DownloadGrant.objects.filter(order=order, revoked_at=None).update(revoked_at=now)
+    ServiceTask.objects.filter(order=order, status=ServiceTask.Status.TO_SCHEDULE).update(
+        status=ServiceTask.Status.CANCELLED)
+    Subscription.objects.filter(order=order, status=Subscription.Status.ACTIVE).update(
+        status=Subscription.Status.CANCELLED, ended_at=now)
+
+
+def subscription_activate(*, order: Order, product: Product, external_id: str = "") -> Subscription:
+    """Activate the subscription bought in `order` (keyed by Stripe's id when known). Never reopens a
+    cancelled one: a cancellation that arrived first still wins."""
+    existing = Subscription.objects.filter(company=order.company, order=order).first()
+    if existing is None and external_id:
+        existing = Subscription.objects.filter(company=order.company, external_id=external_id).first()
+    if existing is not None:
+        fields = []
+        if existing.order_id is None:
+            existing.order = order
+            fields.append("order")
+        if existing.product_id is None:
+            existing.product = product
+            fields.append("product")
+        if existing.customer_id is None and order.customer_id:
+            existing.customer_id = order.customer_id
+            fields.append("customer")
+        if fields:
+            existing.save(update_fields=fields)
+        return existing
+    return Subscription.objects.create(
+        company=order.company, external_id=external_id or f"order:{order.pk}", customer_id=order.customer_id,
+        product=product, order=order, status=Subscription.Status.ACTIVE, started_at=timezone.now(),
+    )
+
+
+def download_token_make(*, grant: DownloadGrant) -> str:
+    return signing.dumps({"g": grant.pk}, salt=DOWNLOAD_SALT, compress=True)
+
+
+def download_url(*, grant: DownloadGrant) -> str:
+    path = reverse("commerce:download", kwargs={"token": download_token_make(grant=grant)})
+    return settings.SITE_URL.rstrip("/") + path
+
+
+@transaction.atomic
+def download_consume(*, token: str) -> DownloadGrant:
+    """Count one download against the grant behind `token`, or say why it is not available."""
+    try:
+        data = signing.loads(token, salt=DOWNLOAD_SALT, max_age=GRANT_TTL)
+    except signing.SignatureExpired:
+        raise DownloadUnavailable("This download link has expired.", code="expired") from None
+    except signing.BadSignature:
+        raise DownloadUnavailable("This download link is not valid.", code="invalid") from None
+    grant_id = data.get("g") if isinstance(data, dict) else None
+    now = timezone.now()
+    # One conditional UPDATE: two clicks at once can never both take the last download.
+    taken = DownloadGrant.objects.filter(
+        pk=grant_id, revoked_at=None, expires_at__gt=now, download_count__lt=F("max_downloads"),
+    ).update(download_count=F("download_count") + 1)
+    grant = DownloadGrant.objects.select_related("product", "order", "company").filter(pk=grant_id).first()
+    if grant is None:
+        raise DownloadUnavailable("This download link is not valid.", code="invalid")
+    if not taken:
+        if grant.revoked_at:
+            raise DownloadUnavailable("This download was cancelled (the order was refunded).", code="revoked")
+        if grant.expires_at <= now:
+            raise DownloadUnavailable("This download link has expired.", code="expired")
+        raise DownloadUnavailable("This download link has been used the maximum number of times.",
+                                  code="limit_reached")
+    if not grant.product.asset:
+        raise AppError("The file for this product is missing; support has been told.", code="asset_missing",
+                       status=404)
+    return grant
+
+
+def support_address(company) -> str:
+    return company.support_email or settings.DEFAULT_FROM_EMAIL
+
+
+def digital_delivery_send(*, grant_id: int) -> bool:
+    """Send the `digital_delivery` email once per grant. Returns False when there is nothing to send."""
+    claimed = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None).update(
+        emailed_at=timezone.now())
+    if not claimed:
+        return False
+    grant = DownloadGrant.objects.select_related("product", "order__customer", "company").get(pk=grant_id)
+    customer = grant.order.customer
+    if customer is None:
+        logger.warning("grant %s: order %s has no customer email", grant.pk, grant.order_id)
+        return False
+    context = {
+        "product_name": grant.product.name, "link": download_url(grant=grant), "grant": grant,
+        "support_email": support_address(grant.company), "company": grant.company,
+        "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
+            "commerce:order-status", kwargs={"token": grant.order.access_token}),
+    }
+    try:
+        EmailMessage(
+            subject=f"Your download: {grant.product.name}",
+            body=render_to_string("commerce/email/digital_delivery.txt", context),
+            to=[customer.email], reply_to=[context["support_email"]],
+        ).send()
+    except Exception:
+        # Let the task retry the send: release the claim first.
+        DownloadGrant.objects.filter(pk=grant_id).update(emailed_at=None)
+        raise
+    return True
+
+
+def order_confirmation_send(*, order_id: int) -> bool:
+    order = Order.objects.select_related("customer", "company").filter(pk=order_id).first()
+    if order is None or order.customer is None:
+        return False
+    tasks = list(ServiceTask.objects.filter(order=order).select_related("product"))
+    subscriptions = list(Subscription.objects.filter(order=order).select_related("product"))
+    context = {
+        "order": order, "company": order.company, "service_tasks": tasks, "subscriptions": subscriptions,
+        "support_email": support_address(order.company),
+        "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
+            "commerce:order-status", kwargs={"token": order.access_token}),
+    }
+    EmailMessage(
+        subject=f"Order confirmed: {order.company.name}",
+        body=render_to_string("commerce/email/order_confirmation.txt", context),
+        to=[order.customer.email], reply_to=[context["support_email"]],
+    ).send()
+    now = timezone.now()
+    ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=now)
+    return True

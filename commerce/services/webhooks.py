@@ -1,0 +1,506 @@
+"""Inbound webhooks: verify, store first, process later on the `webhooks` queue.
+
+Processing is idempotent: an event already processed is skipped, and every handler merges facts into
+the order state machine (services.orders), so duplicates and out-of-order deliveries converge.
+An event whose order/customer/shop is not known yet is parked as `pending_match` with the reference it
+waits for, and re-run when that reference appears.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import traceback
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import stripe
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from autonomax.errors import AppError
+from autonomax.models import Company
+
+from ..models import ChannelConnection, Listing, Order, OrderItem, Product, Refund, Subscription, WebhookEvent
+from .fulfillment import subscription_activate
+from .orders import customer_upsert, order_apply, order_lock, order_refunded_total
+from .refunds import refund_issued_record
+from .stripe_api import from_cents
+
+logger = logging.getLogger(__name__)
+
+STRIPE_HEADERS = ("Stripe-Signature", "Content-Type", "User-Agent")
+SHOPIFY_HEADERS = ("X-Shopify-Topic", "X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id",
+                   "X-Shopify-Event-Id", "X-Shopify-Triggered-At", "X-Shopify-Api-Version", "Content-Type")
+
+
+class WebhookRejected(AppError):
+    """Bad signature, stale timestamp, oversize or malformed body: answered 400, nothing stored."""
+
+    status = 400
+
+
+class PendingMatch(Exception):  # noqa: N818 - a state, not a failure
+    def __init__(self, ref: str, company=None):
+        super().__init__(ref)
+        self.ref = ref
+        self.company = company
+
+
+class TransientWebhookError(Exception):
+    """Processing failed for a reason a retry can fix (database hiccup)."""
+
+
+# --- receive -------------------------------------------------------------------------------------------------
+
+def _check_size(raw_body: bytes) -> None:
+    if len(raw_body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise WebhookRejected("Body too large.", code="body_too_large")
+
+
+def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[WebhookEvent, bool]:
+    _check_size(raw_body)
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise AppError("Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET.", code="not_configured",
+                       status=503)
+    signature = headers.get("Stripe-Signature", "")
+    try:
+        stripe.Webhook.construct_event(raw_body.decode("utf-8"), signature, secret, tolerance=300)
+        payload = json.loads(raw_body)
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookRejected(f"Signature check failed: {exc.user_message or exc}", code="bad_signature") from None
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected("Body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str) or not payload.get("type"):
+        raise WebhookRejected("Not a Stripe event (id and type are required).", code="invalid_event")
+    return webhook_store(
+        provider=WebhookEvent.Provider.STRIPE, event_id=payload["id"], event_type=str(payload["type"])[:100],
+        payload=payload, raw_body=raw_body, headers=_pick(headers, STRIPE_HEADERS),
+    )
+
+
+def shopify_hmac(*, raw_body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+
+
+def shopify_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[WebhookEvent, bool]:
+    _check_size(raw_body)
+    secret = settings.SHOPIFY_API_SECRET
+    if not secret:
+        raise AppError("Shopify webhooks are not configured: set SHOPIFY_API_SECRET.", code="not_configured",
+                       status=503)
+    given = headers.get("X-Shopify-Hmac-Sha256", "")
+    if not given or not hmac.compare_digest(shopify_hmac(raw_body=raw_body, secret=secret), given):
+        raise WebhookRejected("Signature check failed.", code="bad_signature")
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected("Body is not valid JSON.", code="invalid_json") from None
+    topic = headers.get("X-Shopify-Topic", "")
+    webhook_id = headers.get("X-Shopify-Webhook-Id", "")
+    shopify_event_id = headers.get("X-Shopify-Event-Id", "")
+    if not topic or not (webhook_id or shopify_event_id) or not isinstance(payload, dict):
+        raise WebhookRejected("X-Shopify-Topic and X-Shopify-Webhook-Id/Event-Id are required.",
+                              code="invalid_event")
+    # One Shopify event can fan out to several topics; the same topic+event is one delivery retried.
+    event_id = f"{topic}:{shopify_event_id}" if shopify_event_id else f"{topic}:webhook:{webhook_id}"
+    return webhook_store(
+        provider=WebhookEvent.Provider.SHOPIFY, event_id=event_id[:128], event_type=topic[:100], payload=payload,
+        raw_body=raw_body, headers=_pick(headers, SHOPIFY_HEADERS), webhook_id=webhook_id[:128],
+    )
+
+
+def _pick(headers, names) -> dict:
+    return {name: headers.get(name) for name in names if headers.get(name) is not None}
+
+
+def webhook_store(*, provider: str, event_id: str, event_type: str, payload: dict, raw_body: bytes,
+                  headers: dict, webhook_id: str = "") -> tuple[WebhookEvent, bool]:
+    """Store the event once per provider event id and enqueue its processing on commit."""
+    from ..tasks import webhook_process_task
+
+    with transaction.atomic():
+        event, created = WebhookEvent.objects.get_or_create(
+            provider=provider, event_id=event_id,
+            defaults={"event_type": event_type, "payload": payload, "raw_body": raw_body.decode("utf-8"),
+                      "headers": headers, "webhook_id": webhook_id},
+        )
+        if created:
+            transaction.on_commit(lambda: webhook_process_task.delay(event.pk))
+    return event, created
+
+
+# --- process -------------------------------------------------------------------------------------------------
+
+def webhook_process(*, event_id: int, force: bool = False) -> WebhookEvent | None:
+    """Run the handler for one stored event. Done events are skipped unless `force` (admin reprocess)."""
+    error = None
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            return None
+        if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED) and not force:
+            return event
+        handler = HANDLERS.get((event.provider, event.event_type))
+        event.attempts += 1
+        if handler is None:
+            event.status = WebhookEvent.Status.IGNORED
+        else:
+            try:
+                with transaction.atomic():  # a failed handler leaves nothing half-written
+                    event.company = handler(event) or event.company
+                event.status = WebhookEvent.Status.PROCESSED
+                event.match_ref = ""
+                event.last_error = ""
+            except PendingMatch as pending:
+                event.status = WebhookEvent.Status.PENDING_MATCH
+                event.match_ref = pending.ref[:128]
+                event.company = pending.company or event.company
+            except DatabaseError as exc:
+                event.status = WebhookEvent.Status.FAILED
+                event.last_error = f"transient: {exc}"[:5000]
+                error = exc
+            except Exception:  # noqa: BLE001 - kept on the row for the admin; not retried blindly
+                event.status = WebhookEvent.Status.FAILED
+                event.last_error = traceback.format_exc()[-5000:]
+                logger.exception("webhook %s (%s) failed", event.pk, event.event_type)
+        event.processed_at = timezone.now() if event.status != WebhookEvent.Status.FAILED else None
+        event.save(update_fields=["status", "attempts", "last_error", "processed_at", "company", "match_ref"])
+    if error is not None:
+        raise TransientWebhookError(str(error)) from error
+    return event
+
+
+def webhook_reprocess(*, events) -> int:
+    """Admin action: run the chosen events again (processed ones are re-applied, which changes nothing)."""
+    from ..tasks import webhook_process_task
+
+    ids = [e.pk for e in events]
+    for pk in ids:
+        webhook_process_task.delay(pk, force=True)
+    return len(ids)
+
+
+def _resolve_pending(*refs: str) -> None:
+    """Re-run events that were waiting for one of `refs` (after this transaction commits)."""
+    from ..tasks import webhook_process_task
+
+    refs = [r for r in refs if r]
+    if not refs:
+        return
+    ids = list(WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING_MATCH, match_ref__in=refs)
+               .values_list("pk", flat=True))
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: webhook_process_task.delay(pk))
+
+
+def _ts(value) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else timezone.now()
+
+
+# --- Stripe handlers -----------------------------------------------------------------------------------------
+
+def _stripe_object(event) -> dict:
+    obj = (event.payload.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        raise AppError("Stripe event has no data.object.", code="invalid_event")
+    return obj
+
+
+def _stripe_order(obj: dict, *, payment_intent: str = "") -> Order | None:
+    """Find our order: by the order id we put in metadata, the checkout session id, or the payment intent."""
+    metadata = obj.get("metadata") or {}
+    order_id = str(metadata.get("order_id") or "")
+    base = Order.objects.filter(channel=Order.Channel.STRIPE)
+    if order_id.isdigit():
+        order = base.filter(pk=int(order_id), company__slug=metadata.get("company", "")).first()
+        if order is not None:
+            return order
+    if obj.get("object") == "checkout.session" and obj.get("id"):
+        order = base.filter(external_id=obj["id"]).first()
+        if order is not None:
+            return order
+    if payment_intent:
+        return base.filter(payment_intent_id=payment_intent).first()
+    return None
+
+
+def _stripe_company(obj: dict) -> Company | None:
+    slug = (obj.get("metadata") or {}).get("company")
+    if slug:
+        return Company.objects.filter(slug=slug, is_active=True).first()
+    customer_id = obj.get("customer")
+    if isinstance(customer_id, str) and customer_id:
+        from ..models import Customer
+
+        customer = Customer.objects.filter(stripe_customer_id=customer_id).select_related("company").first()
+        return customer.company if customer else None
+    return None
+
+
+def _order_from_session(session: dict) -> Order | None:
+    """A completed session we did not start (payment link, other checkout) carrying company + product_sku."""
+    metadata = session.get("metadata") or {}
+    company = _stripe_company(session)
+    product = company and Product.objects.filter(company=company, sku=metadata.get("product_sku", "")).first()
+    if not product:
+        return None
+    order, created = Order.objects.get_or_create(
+        company=company, channel=Order.Channel.STRIPE, external_id=session["id"],
+        defaults={"status": Order.Status.PENDING, "currency": (session.get("currency") or product.currency).upper(),
+                  "total": from_cents(session.get("amount_total")) if session.get("amount_total") is not None
+                  else product.price,
+                  "created_at": _ts(session.get("created")), "income_stream": product.income_stream},
+    )
+    if created:
+        OrderItem.objects.create(order=order, product=product, title=product.name, quantity=1,
+                                 unit_price=order.total)
+    return order
+
+
+def stripe_checkout_session_completed(event) -> Company:
+    session = _stripe_object(event)
+    payment_intent = session.get("payment_intent") or ""
+    order = _stripe_order(session, payment_intent=payment_intent) or _order_from_session(session)
+    if order is None:
+        raise PendingMatch(session.get("id") or "", company=_stripe_company(session))
+    order = order_lock(order_id=order.pk)
+    details = session.get("customer_details") or {}
+    customer = customer_upsert(company=order.company, email=details.get("email") or session.get("customer_email"),
+                               name=details.get("name") or "", stripe_customer_id=session.get("customer") or "")
+    subscription_id = session.get("subscription") or ""
+    if subscription_id:
+        item = order.items.select_related("product").exclude(product=None).first()
+        if item is not None:
+            subscription_activate(order=order, product=item.product, external_id=subscription_id)
+    paid = session.get("payment_status") in ("paid", "no_payment_required")
+    order_apply(order=order, customer=customer, payment_intent_id=payment_intent,
+                paid_at=_ts(event.payload.get("created")) if paid else None)
+    _resolve_pending(payment_intent, session.get("id"), subscription_id)
+    return order.company
+
+
+def stripe_payment_intent_succeeded(event) -> Company:
+    intent = _stripe_object(event)
+    order = _stripe_order(intent, payment_intent=intent.get("id", ""))
+    if order is None:
+        raise PendingMatch(intent.get("id") or "", company=_stripe_company(intent))
+    order = order_lock(order_id=order.pk)
+    order_apply(order=order, paid_at=_ts(event.payload.get("created")), payment_intent_id=intent.get("id", ""))
+    return order.company
+
+
+def stripe_charge_refunded(event) -> Company:
+    charge = _stripe_object(event)
+    payment_intent = charge.get("payment_intent") or ""
+    order = _stripe_order(charge, payment_intent=payment_intent)
+    if order is None:
+        raise PendingMatch(payment_intent or charge.get("id") or "", company=_stripe_company(charge))
+    order = order_lock(order_id=order.pk)
+    for data in ((charge.get("refunds") or {}).get("data") or []):
+        if not data.get("id") or data.get("status") not in ("succeeded", "pending", None):
+            continue
+        refund, created = Refund.objects.get_or_create(
+            company=order.company, external_id=data["id"],
+            defaults={"order": order, "amount": from_cents(data.get("amount")), "currency": order.currency,
+                      "status": Refund.Status.SUCCEEDED, "reason": (data.get("reason") or "")[:200],
+                      "created_at": _ts(data.get("created"))},
+        )
+        if created:
+            refund_issued_record(refund=refund)
+    refunded = max(from_cents(charge.get("amount_refunded")), order_refunded_total(order=order))
+    order_apply(order=order, amount_refunded=refunded, payment_intent_id=payment_intent)
+    return order.company
+
+
+def _subscription_upsert(event, *, cancelled: bool) -> Company:
+    sub = _stripe_object(event)
+    existing = Subscription.objects.filter(external_id=sub.get("id", "")).select_related("company").first()
+    company = existing.company if existing else _stripe_company(sub)
+    if company is None:
+        raise PendingMatch(sub.get("customer") or sub.get("id") or "")
+    subscription, _ = Subscription.objects.select_for_update().get_or_create(
+        company=company, external_id=sub["id"],
+        defaults={"status": Subscription.Status.ACTIVE, "started_at": _ts(sub.get("start_date"))},
+    )
+    fields = set()
+    if subscription.customer_id is None and sub.get("customer"):
+        from ..models import Customer
+
+        subscription.customer = Customer.objects.filter(company=company, stripe_customer_id=sub["customer"]).first()
+        fields.add("customer")
+    ended = sub.get("ended_at") or sub.get("canceled_at")
+    if (cancelled or ended) and subscription.ended_at is None:
+        # Cancellation is final: a late "created" never reopens it.
+        subscription.ended_at = _ts(ended)
+        subscription.status = Subscription.Status.CANCELLED
+        fields |= {"ended_at", "status"}
+    if fields:
+        subscription.save(update_fields=sorted(fields))
+    return company
+
+
+def stripe_subscription_created(event) -> Company:
+    return _subscription_upsert(event, cancelled=False)
+
+
+def stripe_subscription_deleted(event) -> Company:
+    return _subscription_upsert(event, cancelled=True)
+
+
+def stripe_invoice_paid(event) -> Company:
+    invoice = _stripe_object(event)
+    company = _stripe_company(invoice)
+    subscription = None
+    if invoice.get("subscription"):
+        subscription = Subscription.objects.filter(external_id=invoice["subscription"]).first()
+        company = company or (subscription.company if subscription else None)
+    if company is None:
+        raise PendingMatch(invoice.get("customer") or invoice.get("id") or "")
+    if invoice.get("billing_reason") == "subscription_create" and subscription and subscription.order_id:
+        return company  # the first invoice is the checkout order, already counted
+    customer = None
+    if invoice.get("customer_email"):
+        customer = customer_upsert(company=company, email=invoice["customer_email"],
+                                   stripe_customer_id=invoice.get("customer") or "")
+    product = subscription.product if subscription else None
+    order, created = Order.objects.get_or_create(
+        company=company, channel=Order.Channel.STRIPE, external_id=invoice["id"],
+        defaults={"status": Order.Status.PENDING, "currency": (invoice.get("currency") or "usd").upper(),
+                  "total": from_cents(invoice.get("amount_paid")), "created_at": _ts(invoice.get("created")),
+                  "income_stream": product.income_stream if product else None},
+    )
+    if created:
+        lines = (invoice.get("lines") or {}).get("data") or [{}]
+        OrderItem.objects.create(order=order, product=product, title=(lines[0].get("description") or
+                                 "Subscription renewal")[:200], unit_price=order.total)
+    order = order_lock(order_id=order.pk)
+    # A renewal pays for access that is already active: nothing to deliver again.
+    order_apply(order=order, customer=customer, paid_at=_ts(event.payload.get("created")))
+    return company
+
+
+# --- Shopify handlers ----------------------------------------------------------------------------------------
+
+def _shopify_company(event) -> Company:
+    domain = (event.headers.get("X-Shopify-Shop-Domain") or "").lower()
+    connection = ChannelConnection.objects.filter(
+        channel=ChannelConnection.Channel.SHOPIFY, shop_domain__iexact=domain).select_related("company").first()
+    if connection is None:
+        raise PendingMatch(f"shop:{domain}")
+    return connection.company
+
+
+def shopify_order_ref(order_id) -> str:
+    return f"shopify-order:{order_id}"
+
+
+def shopify_order_upsert(*, company: Company, data: dict, paid: bool) -> Order:
+    """Create or update a Shopify order from its REST-shaped payload (webhook or reconciliation)."""
+    external_id = str(data["id"])
+    order, created = Order.objects.get_or_create(
+        company=company, channel=Order.Channel.SHOPIFY, external_id=external_id,
+        defaults={"status": Order.Status.PENDING, "currency": data.get("currency") or company.currency,
+                  "total": Decimal(str(data.get("total_price") or "0")), "created_at": timezone.now()},
+    )
+    order = order_lock(order_id=order.pk)
+    if created:
+        for line in data.get("line_items") or []:
+            product = Product.objects.filter(company=company, sku=line.get("sku") or "").first() \
+                if line.get("sku") else None
+            OrderItem.objects.create(order=order, product=product, title=(line.get("title") or "")[:200],
+                                     quantity=int(line.get("quantity") or 1),
+                                     unit_price=Decimal(str(line.get("price") or "0")))
+    email = data.get("email") or data.get("contact_email") or (data.get("customer") or {}).get("email")
+    customer = customer_upsert(company=company, email=email,
+                               shopify_customer_id=str((data.get("customer") or {}).get("id") or ""))
+    financial = data.get("financial_status")
+    is_paid = paid or financial in ("paid", "partially_refunded", "refunded")
+    paid_at = None
+    if is_paid:
+        paid_at = _parse_iso(data.get("processed_at")) or timezone.now()
+    cancelled_at = _parse_iso(data.get("cancelled_at"))
+    order_apply(order=order, customer=customer, paid_at=paid_at, cancelled_at=cancelled_at)
+    _resolve_pending(shopify_order_ref(external_id))
+    return order
+
+
+def _parse_iso(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def shopify_orders_create(event) -> Company:
+    company = _shopify_company(event)
+    shopify_order_upsert(company=company, data=event.payload, paid=False)
+    return company
+
+
+def shopify_orders_paid(event) -> Company:
+    company = _shopify_company(event)
+    shopify_order_upsert(company=company, data=event.payload, paid=True)
+    return company
+
+
+def shopify_refunds_create(event) -> Company:
+    company = _shopify_company(event)
+    data = event.payload
+    order = Order.objects.filter(company=company, channel=Order.Channel.SHOPIFY,
+                                 external_id=str(data.get("order_id"))).first()
+    if order is None:
+        raise PendingMatch(shopify_order_ref(data.get("order_id")), company=company)
+    order = order_lock(order_id=order.pk)
+    amount = sum((Decimal(str(t.get("amount") or "0")) for t in data.get("transactions") or []
+                  if t.get("kind") == "refund" and t.get("status") in ("success", None)), Decimal("0"))
+    if not amount:
+        amount = sum((Decimal(str(li.get("subtotal") or "0")) for li in data.get("refund_line_items") or []),
+                     Decimal("0"))
+    refund, created = Refund.objects.get_or_create(
+        company=company, external_id=f"shopify:{data.get('id')}",
+        defaults={"order": order, "amount": amount, "currency": order.currency, "status": Refund.Status.SUCCEEDED,
+                  "reason": (data.get("note") or "")[:200], "created_at": _parse_iso(data.get("created_at"))
+                  or timezone.now()},
+    )
+    if created:
+        refund_issued_record(refund=refund)
+    order_apply(order=order, amount_refunded=order_refunded_total(order=order))
+    return company
+
+
+def shopify_products_update(event) -> Company:
+    company = _shopify_company(event)
+    data = event.payload
+    gid = data.get("admin_graphql_api_id") or f"gid://shopify/Product/{data.get('id')}"
+    status = str(data.get("status") or "").lower()
+    if status:
+        Listing.objects.filter(company=company, channel="shopify", external_id=gid).update(status=status)
+    return company
+
+
+def shopify_app_uninstalled(event) -> Company:
+    company = _shopify_company(event)
+    ChannelConnection.objects.filter(company=company, channel=ChannelConnection.Channel.SHOPIFY).update(
+        is_active=False)
+    return company
+
+
+HANDLERS = {
+    ("stripe", "checkout.session.completed"): stripe_checkout_session_completed,
+    ("stripe", "payment_intent.succeeded"): stripe_payment_intent_succeeded,
+    ("stripe", "charge.refunded"): stripe_charge_refunded,
+    ("stripe", "customer.subscription.created"): stripe_subscription_created,
+    ("stripe", "customer.subscription.deleted"): stripe_subscription_deleted,
+    ("stripe", "invoice.paid"): stripe_invoice_paid,
+    ("shopify", "orders/create"): shopify_orders_create,
+    ("shopify", "orders/paid"): shopify_orders_paid,
+    ("shopify", "refunds/create"): shopify_refunds_create,
+    ("shopify", "products/update"): shopify_products_update,
+    ("shopify", "app/uninstalled"): shopify_app_uninstalled,
+}

@@ -1,0 +1,34 @@
+"""Celery tasks: fetch by id, call a service. Webhooks on the `webhooks` queue, mail on `email`."""
+
+import logging
+import smtplib
+
+from celery import shared_task
+
+from .services.fulfillment import digital_delivery_send, order_confirmation_send
+from .services.webhooks import TransientWebhookError, webhook_process
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(TransientWebhookError,), retry_backoff=True, retry_backoff_max=600,
+             max_retries=6)
+def webhook_process_task(event_id: int, force: bool = False) -> None:
+    webhook_process(event_id=event_id, force=force)
+
+
+@shared_task(acks_late=True, autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=True, max_retries=6)
+def email_digital_delivery_task(grant_id: int) -> None:
+    digital_delivery_send(grant_id=grant_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=True, max_retries=6)
+def email_order_confirmation_task(order_id: int) -> None:
+    order_confirmation_send(order_id=order_id)
+
+
+@shared_task(acks_late=True)
+def reconcile_nightly_task() -> None:
+    from .services.reconciliation import reconcile_all
+
+    reconcile_all()

@@ -1,0 +1,16 @@
+"""The public funnel: landing pages, checkout, order status, downloads."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "commerce"
+
+urlpatterns = [
+    path("p/<slug:slug>/", views.landing, name="landing"),
+    path("p/<slug:slug>/buy/", views.buy, name="buy"),
+    path("checkout/success/", views.checkout_success, name="checkout-success"),
+    path("checkout/cancel/", views.checkout_cancel, name="checkout-cancel"),
+    path("o/<str:token>/", views.order_status, name="order-status"),
+    path("d/<str:token>/", views.download, name="download"),
+]

@@ -1,0 +1,72 @@
+"""Public funnel pages: thin views over the commerce services and selectors."""
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from autonomax.errors import AppError
+
+from .selectors import order_by_access_token, order_grants, product_for_landing
+from .services.checkout import checkout_start
+from .services.fulfillment import DownloadUnavailable, download_consume, download_url, support_address
+
+
+def landing(request: HttpRequest, slug: str) -> HttpResponse:
+    product = product_for_landing(slug=slug)
+    if product is None:
+        raise Http404("No such product.")
+    return render(request, "commerce/landing.html", {"product": product,
+                                                      "canonical": request.build_absolute_uri()})
+
+
+@require_POST
+def buy(request: HttpRequest, slug: str) -> HttpResponse:
+    product = product_for_landing(slug=slug)
+    if product is None:
+        raise Http404("No such product.")
+    email = (request.POST.get("email") or "").strip()[:254]
+    try:
+        _order, url = checkout_start(product=product, customer_email=email)
+    except AppError as exc:
+        return render(request, "commerce/landing.html", {"product": product, "error": exc.message},
+                      status=exc.status)
+    return redirect(url, permanent=False)
+
+
+def checkout_success(request: HttpRequest) -> HttpResponse:
+    order = order_by_access_token(token=request.GET.get("order", ""))
+    return render(request, "commerce/checkout_success.html", {"order": order})
+
+
+def checkout_cancel(request: HttpRequest) -> HttpResponse:
+    order = order_by_access_token(token=request.GET.get("order", ""))
+    product = None
+    if order is not None:
+        item = order.items.all()[0] if order.items.all() else None
+        product = item.product if item else None
+    return render(request, "commerce/checkout_cancel.html", {"order": order, "product": product})
+
+
+def order_status(request: HttpRequest, token: str) -> HttpResponse:
+    order = order_by_access_token(token=token)
+    if order is None:
+        raise Http404("No such order.")
+    grants = [{"grant": g, "url": download_url(grant=g)} for g in order_grants(order=order)]
+    response = render(request, "commerce/order_status.html", {
+        "order": order, "grants": grants, "support_email": support_address(order.company)})
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        grant = download_consume(token=token)
+    except DownloadUnavailable as exc:
+        return render(request, "commerce/download_unavailable.html", {"message": exc.message, "code": exc.code},
+                      status=exc.status)
+    except AppError as exc:
+        return render(request, "commerce/download_unavailable.html", {"message": exc.message, "code": exc.code},
+                      status=exc.status)
+    asset = grant.product.asset
+    name = asset.name.rsplit("/", 1)[-1]
+    return FileResponse(asset.open("rb"), as_attachment=True, filename=name)
