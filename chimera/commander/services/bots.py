@@ -9,12 +9,22 @@ result (a dict with a human `summary`).
 from decimal import Decimal
 
 from ..models import Job
-from .jobs import BotContext
+from .jobs import BotContext, TransientJobError
+
+
+def _ai_generate(**kwargs):
+    """The AI engine, with 'every provider failed' treated as transient (the job retries with backoff)."""
+    from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
+    from chimera.ai.services import ai_generate  # noqa: PLC0415
+
+    try:
+        return ai_generate(**kwargs)
+    except AllProvidersFailed as exc:
+        raise TransientJobError(exc.message) from exc
 
 
 def listing_copy(*, job: Job, ctx: BotContext) -> dict:
     """copy_bot: AI-written copy for the weakest (or most refunded) products, stored as drafts for review."""
-    from chimera.ai.services import ai_generate  # noqa: PLC0415
     from commerce.services.catalog import catalog_products_pick, product_copy_draft_store  # noqa: PLC0415
 
     params = job.params
@@ -36,7 +46,7 @@ def listing_copy(*, job: Job, ctx: BotContext) -> dict:
                   f"{product.currency}) with the angle '{params.get('angle', 'clarity')}'. Current description: "
                   f"{product.description[:600]!r}. Say exactly what the buyer gets; title at most 70 characters; "
                   f"up to 13 tags.")
-        result = ai_generate(company=ctx.company, task_type="listing_copy", prompt=prompt, schema=schema,
+        result = _ai_generate(company=ctx.company, task_type="listing_copy", prompt=prompt, schema=schema,
                              correlation_id=str(ctx.mission.correlation_id), context={"job_id": job.pk})
         data = result.data if isinstance(result.data, dict) else {}
         draft, _ = product_copy_draft_store(
@@ -101,7 +111,7 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
 
 def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
     """shopify_bot: push the products earlier jobs changed to Shopify, or say plainly it is not connected."""
-    from commerce.channels.base import ChannelNotConnected  # noqa: PLC0415
+    from commerce.channels.base import ChannelError, ChannelNotConnected  # noqa: PLC0415
     from commerce.services.publishing import product_sync_to_channel  # noqa: PLC0415
 
     from commerce.services.catalog import products_by_ids  # noqa: PLC0415
@@ -116,6 +126,8 @@ def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
             ctx.log(f"Shopify is not connected for {ctx.company.name}: nothing synced ({exc.message})")
             return {"summary": "Shopify is not connected: nothing synced", "status": "not_connected",
                     "product_ids": ids}
+        except ChannelError as exc:  # the channel says it is safe to retry
+            raise TransientJobError(exc.message) from exc
         synced.append(listing.external_id)
         ctx.log(f"'{product.name}' synced to Shopify ({listing.external_id})")
     return {"summary": f"{len(synced)} product(s) synced to Shopify", "status": "synced", "listings": synced,
@@ -126,11 +138,16 @@ def faq_macros(*, job: Job, ctx: BotContext) -> dict:
     """support_bot: FAQ macros for the most frequent ticket intents."""
     from support.services import macros_write_for_frequent_intents  # noqa: PLC0415
 
+    from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
+
     p = job.params
-    result = macros_write_for_frequent_intents(
-        company=ctx.company, source_key=str(job.idempotency_key), days=int(p.get("days", 30)),
-        min_tickets=int(p.get("min_tickets", 2)), top=int(p.get("top", 5)), guard=ctx.guard,
-        correlation_id=str(ctx.mission.correlation_id))
+    try:
+        result = macros_write_for_frequent_intents(
+            company=ctx.company, source_key=str(job.idempotency_key), days=int(p.get("days", 30)),
+            min_tickets=int(p.get("min_tickets", 2)), top=int(p.get("top", 5)), guard=ctx.guard,
+            correlation_id=str(ctx.mission.correlation_id))
+    except AllProvidersFailed as exc:
+        raise TransientJobError(exc.message) from exc
     ctx.log(f"macros written for {result['written'] or 'no'} intents; already written: {result['already_written']}")
     return {"summary": f"{len(result['written'])} FAQ macro(s) written", **result}
 

@@ -11,7 +11,7 @@ from .playbook import playbook_load
 
 
 def company_onboard(*, name: str, slug: str = "") -> tuple[Company, dict]:
-    from kpis.services import kpi_definitions_load  # noqa: PLC0415 - KPIs are the kpis app's to load
+    from kpis.services import kpis_load_config  # noqa: PLC0415 - KPIs are the kpis app's to load
 
     slug = slug or slugify(name)[:64]
     if not slug:
@@ -20,6 +20,6 @@ def company_onboard(*, name: str, slug: str = "") -> tuple[Company, dict]:
         if Company.objects.filter(slug=slug).exists():
             raise ConflictError(f"A company with slug '{slug}' already exists.", code="company_exists")
         company = Company.objects.create(name=name, slug=slug)
-        kpi_definitions_load(company=company)
+        kpis_load_config(company=company, reason="onboarding: base KPIs")
         playbook_load(companies=[company], actor_label="onboard_company", reason="onboarding: base playbook")
     return company, cycle_run_company(company=company, dry_run=True)
