@@ -112,9 +112,8 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
 def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
     """shopify_bot: push the products earlier jobs changed to Shopify, or say plainly it is not connected."""
     from commerce.channels.base import ChannelError, ChannelNotConnected  # noqa: PLC0415
-    from commerce.services.publishing import product_sync_to_channel  # noqa: PLC0415
-
     from commerce.services.catalog import products_by_ids  # noqa: PLC0415
+    from commerce.services.publishing import product_sync_to_channel  # noqa: PLC0415
 
     ids = sorted({pk for r in ctx.previous_results() for pk in r.get("product_ids", [])})
     synced = []
@@ -136,9 +135,8 @@ def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
 
 def faq_macros(*, job: Job, ctx: BotContext) -> dict:
     """support_bot: FAQ macros for the most frequent ticket intents."""
-    from support.services import macros_write_for_frequent_intents  # noqa: PLC0415
-
     from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
+    from support.services import macros_write_for_frequent_intents  # noqa: PLC0415
 
     p = job.params
     try:
