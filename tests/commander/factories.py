@@ -38,7 +38,8 @@ def kpis_with(**changes) -> dict:
 def propose(company, play_key: str, kpis: dict | None = None) -> Mission:
     """A proposed mission for one play, through the real suggestion service."""
     trigger_kpi = {
-        "rewrite-listing-copy": "lead-conversion-30d", "bundle-offer": "aov-30d", "win-back-email": "repeat-customers-30d",
+        "rewrite-listing-copy": "lead-conversion-30d", "bundle-offer": "aov-30d",
+        "win-back-email": "repeat-customers-30d",
         "faq-macros": "first-response-p50", "ai-cost-routing": "ai-cost-to-revenue-30d",
         "pending-checkout-reminder": "orders-7d", "price-test-best-seller": "net-revenue-7d",
         "refund-copy-clarity": "refund-rate-30d",
