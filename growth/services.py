@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,7 +91,8 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
 
     The delivery row is committed before the message goes out, so a retried
     or duplicated send skips everyone already attempted: a crash between the
-    row and the send loses that email rather than sending it twice.
+    row and the send loses that email rather than sending it twice. A mail
+    server error (OSError) frees that row and propagates, for a retry.
     `guard()` is called before each send (the kill switch).
     """
     recipients = email_segment_recipients(company=company, segment=segment)[:limit]
@@ -114,16 +115,12 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
                                headers={"List-Unsubscribe": f"<{link}>"})
         try:
             message.send()
-        except OSError as exc:
-            EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.FAILED, error=str(exc))
-            logger.warning("email to %s failed: %s", person["email"], exc)
-            continue
+        except OSError:
+            # The mail server refused or is down: nothing went out, so free the row and let the
+            # caller retry later; everyone already sent stays recorded and is skipped then.
+            EmailDelivery.objects.filter(pk=delivery.pk).delete()
+            raise
         EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now())
         sent += 1
     return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped}
 
-
-def email_deliveries_count(*, company: Company, send_key: str) -> dict:
-    rows = EmailDelivery.objects.filter(company=company, send_key=send_key)
-    return {"sent": rows.filter(status=EmailDelivery.Status.SENT).count(),
-            "failed": rows.filter(~Q(status=EmailDelivery.Status.SENT)).count()}

@@ -42,10 +42,11 @@ def propose(company, play_key: str, kpis: dict | None = None) -> Mission:
         "win-back-email": "repeat-customers-30d",
         "faq-macros": "first-response-p50", "ai-cost-routing": "ai-cost-to-revenue-30d",
         "pending-checkout-reminder": "orders-7d", "price-test-best-seller": "net-revenue-7d",
-        "refund-copy-clarity": "refund-rate-30d",
+        "refund-copy-clarity": "refund-rate-30d", "nurture-warm-leads": "lead-conversion-30d",
     }[play_key]
     direction = ALL_OK[trigger_kpi]["direction"]
-    kpis = kpis or kpis_with(**{trigger_kpi: kpi(trigger_kpi, "WARNING", "15", direction=direction)})
+    status = "CRITICAL" if play_key == "nurture-warm-leads" else "WARNING"
+    kpis = kpis or kpis_with(**{trigger_kpi: kpi(trigger_kpi, status, "15", direction=direction)})
     for mission in missions_suggest(company=company, kpis=kpis):
         if mission.play.key == play_key:
             return mission
