@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DecimalField, F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from autonomax.models import Company
@@ -60,7 +61,14 @@ def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget)
     """Reserve `amount` of today's budget, or raise BudgetExceeded naming the budget."""
     if amount <= 0:
         return
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            # A reservation is transient: it need not wait for its WAL flush (it is visible to other
+            # transactions at commit either way). The settle that follows commits synchronously and
+            # flushes it too; if a crash loses it first, the settle's GREATEST(..., 0) keeps the row sane.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         rows = AISpendDay.objects.filter(company=company, day=day)
         fits = rows.filter(spent_usd__lte=Value(budget.cap - amount, output_field=DecimalField()) - F("reserved_usd"))
         if fits.update(reserved_usd=F("reserved_usd") + amount):
@@ -80,5 +88,6 @@ def ai_budget_settle(*, company: Company, day, reserved: Decimal, actual: Decima
     if reserved <= 0 and actual <= 0:
         return
     AISpendDay.objects.filter(company=company, day=day).update(
-        reserved_usd=F("reserved_usd") - reserved, spent_usd=F("spent_usd") + actual
+        reserved_usd=Greatest(F("reserved_usd") - reserved, Value(0, output_field=DecimalField())),
+        spent_usd=F("spent_usd") + actual,
     )

@@ -194,12 +194,15 @@ class _Call:
 
     @property
     def redaction(self) -> Redaction:
-        """The prompt as hosted providers see it (computed once, fails closed)."""
+        """The user message as hosted providers see it: prompt plus structured inputs, PII redacted (fails closed)."""
         if self._redaction is None:
+            text = self.prompt
+            if self.context:
+                text += "\n\nInputs (JSON):\n" + json.dumps(self.context, ensure_ascii=False, default=str)
             if "pii_redact" in self.config.safe_modes:
-                self._redaction = pii_redact(self.prompt, kinds=self.config.redact)
+                self._redaction = pii_redact(text, kinds=self.config.redact)
             else:
-                self._redaction = Redaction(text=self.prompt)
+                self._redaction = Redaction(text=text)
         return self._redaction
 
     def elapsed_ms(self) -> int:
@@ -258,8 +261,18 @@ def _finish(call: _Call, step: RouteStep, reply: ProviderReply, messages: list[d
     if "profanity_filter" in call.config.safe_modes:
         content, masked = profanity_mask(content, extra_words=call.config.profanity_words)
         if masked and data is not None:
-            data = json.loads(profanity_mask(json.dumps(data), extra_words=call.config.profanity_words)[0])
+            data = _mask_strings(data, call.config.profanity_words)
     return content, data
+
+
+def _mask_strings(value, extra_words):
+    if isinstance(value, str):
+        return profanity_mask(value, extra_words=extra_words)[0]
+    if isinstance(value, list):
+        return [_mask_strings(v, extra_words) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_strings(v, extra_words) for k, v in value.items()}
+    return value
 
 
 def _scrub(text: str, config: ModelsConfig) -> str:

@@ -156,17 +156,35 @@ def email(prompt: str, ctx: dict) -> dict:
     return {"subject": subject, "body": body}
 
 
+def _stems(text: str, limit: int = 50) -> set[str]:
+    """Keywords reduced to a crude stem, so 'refunds'/'refunded' match 'refund'."""
+    return {_stem(w) for w in keywords_extract(text, limit=limit)}
+
+
+def _stem(word: str) -> str:
+    if len(word) <= 4:
+        return word
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 def support_answer(prompt: str, ctx: dict) -> dict:
     question = str(ctx.get("question") or prompt).strip()
     snippets = ctx.get("snippets") or ctx.get("knowledge") or []
-    wanted = set(keywords_extract(question, limit=12))
+    wanted = _stems(question, limit=12)
     best, best_score, best_title = None, 0.0, ""
     for i, snippet in enumerate(snippets):
         if isinstance(snippet, dict):
             title, body = str(snippet.get("title") or f"snippet {i + 1}"), str(snippet.get("body") or "")
         else:
             title, body = f"snippet {i + 1}", str(snippet)
-        have = set(keywords_extract(f"{title} {body}", limit=50))
+        have = _stems(f"{title} {body}")
         score = len(wanted & have) / max(len(wanted), 1)
         if score > best_score:
             best, best_score, best_title = body, score, title
@@ -174,7 +192,7 @@ def support_answer(prompt: str, ctx: dict) -> dict:
         return {"answer": "Thanks for your message. I could not find a confident answer in our help articles, "
                           "so a team member will follow up with you shortly.",
                 "confidence": round(best_score, 2), "escalate": True, "sources": []}
-    relevant = [s for s in _sentences(best) if wanted & set(keywords_extract(s, limit=50))] or _sentences(best)
+    relevant = [s for s in _sentences(best) if wanted & _stems(s)] or _sentences(best)
     answer = "Thanks for reaching out. " + " ".join(relevant[:3])
     return {"answer": answer, "confidence": round(min(1.0, 0.4 + best_score * 0.6), 2),
             "escalate": best_score < 0.5, "sources": [best_title]}

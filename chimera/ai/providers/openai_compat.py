@@ -33,6 +33,15 @@ def _client(provider: ProviderConfig) -> openai.OpenAI:
     return client
 
 
+def openai_clients_reset() -> None:
+    """Drop the cached clients (after a config change, or when endpoints went away)."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
 def _retry_after_s(headers) -> float | None:
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         value = headers.get(name)
@@ -81,8 +90,8 @@ def openai_chat(*, provider: ProviderConfig, model: str, messages: list[dict], m
         ) from exc
     except openai.OpenAIError as exc:  # e.g. a 200 whose body is not a chat completion
         raise ProviderFailure(f"bad response: {type(exc).__name__}: {exc}"[:300]) from exc
-    if not completion.choices:
-        raise ProviderFailure("bad response: no choices")
+    if not getattr(completion, "choices", None):
+        raise ProviderFailure("bad response: not a chat completion with choices")
     usage = completion.usage
     return ProviderReply(
         content=completion.choices[0].message.content or "",

@@ -1,0 +1,126 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from autonomax.models import Company
+from chimera.ai.budget import ai_budget_day
+from chimera.ai.errors import BudgetExceeded
+from chimera.ai.models import AICall, AISpendDay
+from chimera.ai.selectors import ai_spend_summary
+from chimera.ai.services import ai_generate
+
+from .openai_server import error, ok
+
+
+def _day_row(company):
+    return AISpendDay.objects.get(company=company, day=ai_budget_day(company=company))
+
+
+@pytest.mark.django_db
+def test_spend_is_settled_from_reported_usage_and_the_reservation_released(company, openai_server, models_file):
+    # given
+    server = openai_server(default=ok("x", prompt_tokens=1000, completion_tokens=500))
+    models_file(providers={"alpha": server.url})
+
+    # when
+    ai_generate(company=company, task_type="quick_response", prompt="hi")
+    ai_generate(company=company, task_type="quick_response", prompt="hi again")
+
+    # then
+    row = _day_row(company)
+    assert row.spent_usd == Decimal("0.040000")  # 2 x (1000*0.01 + 500*0.02)/1000
+    assert row.reserved_usd == 0
+
+
+@pytest.mark.django_db
+def test_failed_call_releases_its_reservation_and_costs_nothing(company, openai_server, models_file):
+    # given
+    server = openai_server(default=error(500))
+    models_file(providers={"alpha": server.url})
+
+    # when
+    ai_generate(company=company, task_type="quick_response", prompt="hi")
+
+    # then
+    row = _day_row(company)
+    assert (row.spent_usd, row.reserved_usd) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_over_budget_routes_to_offline_and_the_summary_says_so(company, openai_server, models_file):
+    # given: a cap smaller than one call's worst case (100 tokens out alone cost 0.002)
+    server = openai_server()
+    models_file(providers={"alpha": server.url}, max_cost_usd_per_day="0.001")
+
+    # when
+    result = ai_generate(company=company, task_type="content_generation", prompt="budget planner ideas")
+
+    # then
+    assert result.provider == "offline" and result.fallback is True
+    assert server.requests == []
+    call = AICall.objects.get()
+    assert call.error_code == "budget_exceeded" and "policies.max_cost_usd_per_day" in call.error
+    summary = ai_spend_summary(company=company)
+    assert summary["over_budget"] is True and summary["budget_hits"] == 1
+    assert summary["cap_usd"] == Decimal("0.001")
+
+
+@pytest.mark.django_db
+def test_over_budget_fails_when_the_route_forbids_offline(company, openai_server, models_file):
+    # given: the per-company override is the budget in force
+    server = openai_server()
+    models_file(providers={"alpha": server.url}, route=["alpha"])
+    company.ai_max_cost_usd_per_day = Decimal("0.0010")
+    company.save(update_fields=["ai_max_cost_usd_per_day"])
+
+    # when
+    with pytest.raises(BudgetExceeded) as caught:
+        ai_generate(company=company, task_type="analysis", prompt="numbers")
+
+    # then
+    assert "company 'acme' ai_max_cost_usd_per_day" in caught.value.budget
+    assert caught.value.status == 429 and caught.value.code == "budget_exceeded"
+    assert server.requests == []
+    assert AICall.objects.get().status == "failed"
+    assert _day_row(company).spent_usd == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_calls_never_push_the_day_past_the_cap(openai_server, models_file):
+    # given: each call reserves about 0.00225 (estimate) and costs 0.0018 (reported usage)
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level locking under concurrent UPDATEs needs PostgreSQL; SQLite serialises all writers")
+    company = Company.objects.create(slug="busy", name="Busy", ai_max_cost_usd_per_day=Decimal("0.05"))
+    server = openai_server(default=ok("answer", prompt_tokens=120, completion_tokens=30))
+    models_file(providers={"alpha": server.url}, route=["alpha"])
+    cap = Decimal("0.05")
+    results, errors = [], []
+    start = threading.Barrier(50)
+
+    def worker():
+        try:
+            start.wait()
+            results.append(ai_generate(company=company, task_type="quick_response", prompt="How are you?"))
+        except BudgetExceeded as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=worker) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    # then
+    row = _day_row(company)
+    assert row.reserved_usd == 0
+    assert row.spent_usd <= cap
+    assert row.spent_usd == sum(r.cost_usd for r in results)
+    assert len(results) + len(errors) == 50
+    assert results and errors, "the cap must let some calls through and refuse the rest"
+    assert len(server.requests) == len(results)
+    assert AICall.objects.filter(company=company).count() == 50
