@@ -19,6 +19,8 @@ from django.utils import timezone
 from autonomax.models import Membership, Role
 from kpis.models import Alert, AlertDelivery, KPIDefinition, KPIEvaluation, KPIStatus
 
+from .evaluate import num
+
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
@@ -35,8 +37,9 @@ class DeliveryRejectedError(Exception):
 
 def alert_message(*, kpi: KPIDefinition, evaluation: KPIEvaluation, kind: str) -> str:
     unit = f" {kpi.unit}" if kpi.unit else ""
-    numbers = (f"{evaluation.value}{unit} (target {evaluation.target}, warning {evaluation.warning_threshold}, "
-               f"critical {evaluation.critical_threshold}, {evaluation.window_days}-day window)")
+    numbers = (f"{num(evaluation.value)}{unit} (target {num(evaluation.target)}, "
+               f"warning {num(evaluation.warning_threshold)}, critical {num(evaluation.critical_threshold)}, "
+               f"{evaluation.window_days}-day window)")
     if kind == Alert.Kind.TRIGGERED:
         return f"CRITICAL: {kpi.label} is {numbers}: {evaluation.reason}."
     return f"Resolved: {kpi.label} is back to {evaluation.status} at {numbers}."
@@ -103,7 +106,8 @@ def _send_slack(*, text: str) -> None:
 
 
 def _send_email(*, alert: Alert, recipients: list[str]) -> None:
-    subject = f"[{alert.company.name}] {alert.message[:120]}"
+    headline = "CRITICAL" if alert.kind == Alert.Kind.TRIGGERED else "Resolved"
+    subject = f"[{alert.company.name}] {headline}: {alert.kpi.label}"
     link = f"{settings.SITE_URL.rstrip('/')}/kpis/{alert.kpi.key}/"
     try:
         send_mail(subject, f"{alert.message}\n\n{link}\n", None, recipients)

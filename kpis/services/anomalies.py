@@ -38,11 +38,12 @@ def anomaly_score(*, value: float, trailing: list[float]) -> tuple[float, float,
     return (value - median) / scale, median, mad
 
 
-def series_anomalies(*, points: list[tuple[datetime, float]], shown: int = SHOWN_DAYS) -> list[dict]:
-    """Flagged points among the last `shown` of a daily series (oldest first, gaps allowed)."""
+def series_anomalies(*, points: list[tuple[datetime, float]], since: datetime) -> list[dict]:
+    """Flagged points at or after `since` of a daily series (oldest first, gaps allowed)."""
     flagged = []
-    for index in range(max(0, len(points) - shown), len(points)):
-        at, value = points[index]
+    for index, (at, value) in enumerate(points):
+        if at < since:
+            continue
         window_start = at - timedelta(days=TRAILING_DAYS)
         trailing = [v for t, v in points[:index] if t >= window_start]
         scored = anomaly_score(value=value, trailing=trailing)
@@ -65,15 +66,15 @@ def anomalies_detect(*, company, now: datetime) -> list[MetricAnomaly]:
         .order_by("metric", "at").values_list("metric", "at", "value")
     ):
         series.setdefault(metric, []).append((at, float(value)))
+    shown_from = day_ends[-SHOWN_DAYS]
     rows = [
         MetricAnomaly(company=company, metric=metric, at=item["at"], value=_dec(item["value"]),
                       baseline=_dec(item["baseline"]), mad=_dec(item["mad"]),
                       score=Decimal(str(round(item["score"], 2))), kind=item["kind"], detected_at=now)
         for metric, points in series.items()
-        for item in series_anomalies(points=points)
+        for item in series_anomalies(points=points, since=shown_from)
     ]
     # Recomputed days can lose their flag: the stored set is replaced for the scored range.
-    shown_from = day_ends[-SHOWN_DAYS]
     MetricAnomaly.objects.filter(company=company, at__gte=shown_from, at__lte=day_ends[-1]).delete()
     return MetricAnomaly.objects.bulk_create(rows)
 

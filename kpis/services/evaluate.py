@@ -14,6 +14,11 @@ from kpis.models import KPIDefinition, KPIEvaluation, KPIStatus, MetricSnapshot
 from .ingest import PLATFORM
 
 
+def num(value: Decimal) -> str:
+    """A number for people: 4 decimal places at most, no trailing zeros."""
+    return f"{registry.to_decimal(value).normalize():f}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: str
@@ -26,15 +31,15 @@ def kpi_status(*, direction: str, value: Decimal, warning: Decimal, critical: De
     to a threshold is on the good side of it."""
     if direction == KPIDefinition.Direction.UP:
         if value < critical:
-            return Verdict(KPIStatus.CRITICAL, f"{value} is below the critical threshold {critical}")
+            return Verdict(KPIStatus.CRITICAL, f"{num(value)} is below the critical threshold {num(critical)}")
         if value < warning:
-            return Verdict(KPIStatus.WARNING, f"{value} is below the warning threshold {warning}")
-        return Verdict(KPIStatus.OK, f"{value} is at or above {warning}")
+            return Verdict(KPIStatus.WARNING, f"{num(value)} is below the warning threshold {num(warning)}")
+        return Verdict(KPIStatus.OK, f"{num(value)} is at or above {num(warning)}")
     if value > critical:
-        return Verdict(KPIStatus.CRITICAL, f"{value} is above the critical threshold {critical}")
+        return Verdict(KPIStatus.CRITICAL, f"{num(value)} is above the critical threshold {num(critical)}")
     if value > warning:
-        return Verdict(KPIStatus.WARNING, f"{value} is above the warning threshold {warning}")
-    return Verdict(KPIStatus.OK, f"{value} is at or below {warning}")
+        return Verdict(KPIStatus.WARNING, f"{num(value)} is above the warning threshold {num(warning)}")
+    return Verdict(KPIStatus.OK, f"{num(value)} is at or below {num(warning)}")
 
 
 def _latest(queryset, field: str):
@@ -90,6 +95,7 @@ def kpis_evaluate(*, company, now: datetime | None = None, send_alerts: bool = T
                 value, at = kpi.platform_value, kpi.platform_at
             else:
                 value, at = kpi.external_value, kpi.external_at
+            value = registry.to_decimal(value)
             verdict = kpi_evaluate_one(kpi=kpi, value=value, at=at, now=now)
             evaluations.append(KPIEvaluation(
                 company=company, kpi=kpi, status=verdict.status, value=value, target=kpi.target,

@@ -1,0 +1,164 @@
+"""EVALUATE_KPIS: the status rules at every boundary, UNKNOWN with its reason, stored numbers, query count."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from kpis.models import KPIEvaluation, KPIStatus
+from kpis.selectors import kpi_current
+from kpis.services import kpi_status, kpis_evaluate, metrics_ingest
+from tests.factories import CompanyFactory, LeadFactory, OrderFactory, TicketFactory
+
+from .factories import KPIDefinitionFactory, MetricSnapshotFactory
+
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+OK, WARNING, CRITICAL = KPIStatus.OK, KPIStatus.WARNING, KPIStatus.CRITICAL
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("150", OK), ("100.0001", OK), ("100", OK),              # at the warning threshold: still OK
+    ("99.9999", WARNING), ("80.0001", WARNING), ("80", WARNING),  # at the critical threshold: WARNING
+    ("79.9999", CRITICAL), ("0", CRITICAL), ("-5", CRITICAL),
+])
+def test_status_for_direction_up(value, expected):
+    # given warning 100 (100% of target) and critical 80
+    # when
+    verdict = kpi_status(direction="up", value=Decimal(value), warning=Decimal("100"), critical=Decimal("80"))
+    # then
+    assert verdict.status == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0", OK), ("99.9999", OK), ("100", OK),
+    ("100.0001", WARNING), ("119.9999", WARNING), ("120", WARNING),
+    ("120.0001", CRITICAL), ("1000", CRITICAL),
+])
+def test_status_for_direction_down(value, expected):
+    # given warning 100 and critical 120 (the mirrored defaults)
+    # when
+    verdict = kpi_status(direction="down", value=Decimal(value), warning=Decimal("100"), critical=Decimal("120"))
+    # then
+    assert verdict.status == expected
+
+
+def test_evaluation_stores_the_numbers_behind_its_status(company):
+    # given a fresh 7-day snapshot of 90 against target 100 (warning 100, critical 80)
+    kpi = KPIDefinitionFactory(company=company, key="revenue")
+    MetricSnapshotFactory(company=company, value=Decimal("90"), at=NOW - timedelta(minutes=5))
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+    # then
+    stored = KPIEvaluation.objects.get(pk=evaluation.pk)
+    assert (stored.status, stored.value, stored.target, stored.warning_threshold, stored.critical_threshold) == (
+        WARNING, Decimal("90"), Decimal("100"), Decimal("100"), Decimal("80"))
+    assert stored.snapshot_at == NOW - timedelta(minutes=5) and stored.metric == "revenue.gross"
+    assert "below the warning threshold" in stored.reason
+    kpi.refresh_from_db()
+    assert kpi.last_evaluation_id == stored.pk
+
+
+def test_no_data_is_unknown_with_the_reason(company):
+    # given a KPI whose metric was never measured
+    KPIDefinitionFactory(company=company, key="leads", metric="leads.conversion_rate")
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+    # then
+    assert evaluation.status == KPIStatus.UNKNOWN and evaluation.value is None
+    assert evaluation.reason == "no data for metric leads.conversion_rate"
+
+
+def test_stale_data_is_unknown_with_the_reason(company):
+    # given the latest snapshot is 61 minutes old and the freshness is 60 minutes
+    KPIDefinitionFactory(company=company, key="revenue", freshness_minutes=60)
+    MetricSnapshotFactory(company=company, value=Decimal("500"), at=NOW - timedelta(minutes=61))
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+    # then
+    assert evaluation.status == KPIStatus.UNKNOWN
+    assert evaluation.reason.startswith("stale: latest revenue.gross is from 2026-03-15 10:59 UTC, 61 min old")
+
+
+def test_data_exactly_as_old_as_the_freshness_still_counts(company):
+    # given
+    KPIDefinitionFactory(company=company, key="revenue", freshness_minutes=60)
+    MetricSnapshotFactory(company=company, value=Decimal("500"), at=NOW - timedelta(minutes=60))
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+    # then
+    assert evaluation.status == OK
+
+
+def test_snapshot_of_another_window_or_company_is_not_used(company):
+    # given a 30-day snapshot and another company's 7-day snapshot, but no 7-day one of ours
+    KPIDefinitionFactory(company=company, key="revenue", window_days=7)
+    MetricSnapshotFactory(company=company, window_days=30, at=NOW)
+    MetricSnapshotFactory(company=CompanyFactory(), window_days=7, at=NOW)
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+    # then
+    assert evaluation.status == KPIStatus.UNKNOWN
+
+
+def test_external_metric_uses_the_latest_pushed_value(company):
+    # given a KPI on an external metric with two pushed values
+    KPIDefinitionFactory(company=company, key="sessions", metric="analytics.sessions", freshness_minutes=2880)
+    MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("50"), at=NOW - timedelta(days=1))
+    MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("120"), at=NOW - timedelta(hours=2))
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+    # then
+    assert (evaluation.status, evaluation.value) == (OK, Decimal("120"))
+
+
+def test_kpi_current_gives_the_commander_contract(company):
+    # given
+    KPIDefinitionFactory(company=company, key="revenue", unit="USD")
+    MetricSnapshotFactory(company=company, value=Decimal("70"), at=NOW)
+    kpis_evaluate(company=company, now=NOW)
+    # when
+    current = kpi_current(company=company)
+    # then
+    card = current["revenue"]
+    assert {k: card[k] for k in ["key", "label", "unit", "metric", "direction", "status", "value", "target",
+                                 "warning", "critical", "evaluated_at"]} == {
+        "key": "revenue", "label": "Revenue", "unit": "USD", "metric": "revenue.gross", "direction": "up",
+        "status": CRITICAL, "value": Decimal("70"), "target": Decimal("100"), "warning": Decimal("100"),
+        "critical": Decimal("80"), "evaluated_at": NOW}
+    assert "below the critical threshold" in card["reason"]
+
+
+def _cycle_queries(company, now):
+    with CaptureQueriesContext(connection) as ingest:
+        metrics_ingest(company=company, now=now)
+    with CaptureQueriesContext(connection) as evaluate:
+        kpis_evaluate(company=company, now=now)
+    return len(ingest), len(evaluate)
+
+
+def test_query_count_does_not_grow_with_kpis_or_rows(db):
+    # given a small company with 2 KPIs and a bigger one with 12 KPIs and 10x the rows (no alerts)
+    small, big = CompanyFactory(slug="small"), CompanyFactory(slug="big")
+    metrics = ["revenue.gross", "orders.count", "leads.new", "support.open_tickets", "revenue.net", "orders.aov"]
+    for company, kpi_count, rows in [(small, 2, 3), (big, 12, 30)]:
+        for i in range(kpi_count):
+            KPIDefinitionFactory(company=company, key=f"k{i}", metric=metrics[i % len(metrics)],
+                                 window_days=[7, 30][i % 2], target=0, warning_threshold=0, critical_threshold=0)
+        for i in range(rows):
+            OrderFactory(company=company, created_at=NOW - timedelta(hours=i), paid_at=NOW - timedelta(hours=i))
+            LeadFactory(company=company, created_at=NOW - timedelta(hours=i))
+            TicketFactory(company=company, created_at=NOW - timedelta(hours=i))
+    # the first cycle backfills the daily series; compare steady-state cycles
+    _cycle_queries(small, NOW)
+    _cycle_queries(big, NOW)
+    later = NOW + timedelta(minutes=15)
+    # when
+    small_counts = _cycle_queries(small, later)
+    big_counts = _cycle_queries(big, later)
+    # then
+    assert small_counts == big_counts
+    assert sum(big_counts) <= 30
