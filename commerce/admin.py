@@ -18,6 +18,7 @@ from .models import (
     Subscription,
     WebhookEvent,
 )
+from .services.drafts import draft_gate_override, draft_promote
 from .services.refunds import refund_issue
 from .services.webhooks import webhook_reprocess
 
@@ -88,11 +89,33 @@ class RefundAdmin(CompanyScopedAdmin):
 
 @admin.register(ProductDraft)
 class ProductDraftAdmin(CompanyScopedAdmin):
-    list_display = ["title", "status", "price", "company", "ai_provider", "created_at"]
+    list_display = ["title", "status", "price", "rubric_average", "company", "ai_provider", "created_at"]
     list_filter = ["status", "company"]
     search_fields = ["title", "description"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "ai_provider", "correlation_id"]
+    readonly_fields = ["created_at", "ai_provider", "correlation_id", "near_duplicates", "gate_override_by",
+                       "gate_override_at", "product"]
+    actions = ["promote", "override_gate"]
+
+    @admin.display(description="rubric avg")
+    def rubric_average(self, obj):
+        return obj.rubric_average
+
+    @admin.action(description="Promote to product (must pass the quality gate or be overridden)")
+    def promote(self, request, queryset):
+        for draft in queryset:
+            try:
+                product = draft_promote(draft=draft, actor=request.user)
+            except AppError as exc:
+                self.message_user(request, f"{draft.title}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{draft.title}: product {product.pk} created ({product.slug}).")
+
+    @admin.action(description="Override the quality gate (I reviewed it)")
+    def override_gate(self, request, queryset):
+        for draft in queryset:
+            draft_gate_override(draft=draft, actor=request.user)
+        self.message_user(request, f"{queryset.count()} draft(s) may now be promoted.")
 
 
 @admin.register(Listing)

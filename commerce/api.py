@@ -4,10 +4,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from autonomax.errors import NotFoundError
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
 
-from .models import Customer, Order, OrderItem, Product, Refund
+from .models import Customer, Listing, Order, OrderItem, Product, ProductDraft, Refund
+from .services.drafts import draft_gate_override, draft_generate, draft_promote
+from .services.publishing import listing_publish
 from .services.refunds import refund_issue
 
 
@@ -86,3 +90,98 @@ class RefundViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Refund.objects.all()
     serializer_class = RefundSerializer
     filterset_fields = ["status"]
+
+
+class ProductBriefSerializer(serializers.Serializer):
+    category = serializers.CharField(max_length=100)
+    audience = serializers.CharField(max_length=200)
+    keywords = serializers.ListField(child=serializers.CharField(max_length=80), min_length=1, max_length=20)
+    refs = serializers.ListField(child=serializers.CharField(max_length=500), required=False, default=list,
+                                 max_length=20)
+
+
+class ProductDraftSerializer(serializers.ModelSerializer):
+    rubric_average = serializers.FloatField(read_only=True)
+    gate_passed = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ProductDraft
+        fields = ["id", "title", "description", "tags", "assets", "price", "rubric", "rubric_average", "gate_passed",
+                  "near_duplicates", "status", "product", "brief", "ai_provider", "gate_override_at", "created_at"]
+
+
+class PublishRequestSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=["shopify", "etsy"])
+    draft_id = serializers.IntegerField(required=False)
+    product_id = serializers.IntegerField(required=False)
+    pricing = serializers.DictField(required=False, default=dict)
+
+    def validate(self, attrs):
+        if not attrs.get("draft_id") and not attrs.get("product_id"):
+            raise serializers.ValidationError("Give draft_id (or product_id).")
+        return attrs
+
+
+class ListingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Listing
+        fields = ["id", "product", "channel", "external_id", "url", "status", "published_at"]
+
+
+class ProductDraftViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Drafts from the catalog brain, waiting for review."""
+
+    queryset = ProductDraft.objects.all()
+    serializer_class = ProductDraftSerializer
+    filterset_fields = ["status"]
+
+    @extend_schema(request=None, responses={200: ProductSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[CanOperate])
+    def promote(self, request, pk=None):
+        product = draft_promote(draft=self.get_object(), actor=request.user)
+        return Response(ProductSerializer(product).data)
+
+    @extend_schema(request=None, responses={200: ProductDraftSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[CanOperate], url_path="override-gate")
+    def override_gate(self, request, pk=None):
+        draft = draft_gate_override(draft=self.get_object(), actor=request.user)
+        return Response(ProductDraftSerializer(draft).data)
+
+
+class ProductDraftCreateView(APIView):
+    """POST /api/v1/products/draft: a ProductBrief becomes a ProductDraft through the AI engine."""
+
+    permission_classes = [CanOperate]
+
+    @extend_schema(request=ProductBriefSerializer, responses={201: ProductDraftSerializer})
+    def post(self, request):
+        brief = ProductBriefSerializer(data=request.data)
+        brief.is_valid(raise_exception=True)
+        draft = draft_generate(company=request.company, brief=brief.validated_data, actor=request.user)
+        return Response(ProductDraftSerializer(draft).data, status=status.HTTP_201_CREATED)
+
+
+class ProductPublishView(APIView):
+    """POST /api/v1/products/publish: create or update the listing on the channel, verified by reading back."""
+
+    permission_classes = [CanOperate]
+
+    @extend_schema(request=PublishRequestSerializer, responses={201: ListingSerializer})
+    def post(self, request):
+        data = PublishRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data.get("draft_id"):
+            target = access_company_object(ProductDraft, company=request.company, pk=data.validated_data["draft_id"])
+        else:
+            target = access_company_object(Product, company=request.company, pk=data.validated_data["product_id"])
+        listing = listing_publish(company=request.company, draft_or_product=target,
+                                  channel=data.validated_data["channel"], pricing=data.validated_data["pricing"],
+                                  actor=request.user)
+        return Response(ListingSerializer(listing).data, status=status.HTTP_201_CREATED)
+
+
+def access_company_object(model, *, company, pk):
+    obj = model.objects.filter(company=company, pk=pk).first()
+    if obj is None:
+        raise NotFoundError(f"{model._meta.verbose_name.capitalize()} {pk} not found.")
+    return obj

@@ -290,6 +290,7 @@ def stripe_payment_intent_succeeded(event) -> Company:
         raise PendingMatch(intent.get("id") or "", company=_stripe_company(intent))
     order = order_lock(order_id=order.pk)
     order_apply(order=order, paid_at=_ts(event.payload.get("created")), payment_intent_id=intent.get("id", ""))
+    _resolve_pending(intent.get("id", ""))
     return order.company
 
 

@@ -1,0 +1,167 @@
+"""Public funnel: landing page, Stripe Checkout, order status, signed downloads."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import signing
+from django.utils import timezone
+
+from commerce.models import DownloadGrant, Order, Product
+from commerce.services.fulfillment import DOWNLOAD_SALT, download_token_make
+from tests.factories import CompanyFactory, OrderFactory, OrderItemFactory, ProductFactory
+
+from .factories import digital_product
+
+pytestmark = pytest.mark.django_db
+
+
+def _grant(**kwargs):
+    product = digital_product()
+    order = OrderFactory(company=product.company, status=Order.Status.FULFILLED)
+    OrderItemFactory(order=order, product=product)
+    return DownloadGrant.objects.create(company=order.company, order=order, product=product,
+                                        expires_at=timezone.now() + timedelta(hours=24), **kwargs)
+
+
+def test_landing_page_shows_product_with_seo_meta(client):
+    # given
+    product = ProductFactory(name="Notion Budget Planner", description="Plan every dollar.", price=Decimal("19.00"))
+    # when
+    response = client.get(f"/p/{product.slug}/")
+    # then
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<title>Notion Budget Planner" in html
+    assert '<meta name="description" content="Plan every dollar.">' in html
+    assert 'name="viewport"' in html
+    assert "19.00 USD" in html
+    assert f'action="/p/{product.slug}/buy/"' in html
+
+
+def test_landing_page_hides_draft_products(client):
+    # given
+    product = ProductFactory(status=Product.Status.DRAFT)
+    # when
+    response = client.get(f"/p/{product.slug}/")
+    # then
+    assert response.status_code == 404
+
+
+def test_landing_page_query_count(client, django_assert_num_queries):
+    # given
+    product = ProductFactory()
+    # when / then: one query for product + company
+    with django_assert_num_queries(1):
+        client.get(f"/p/{product.slug}/")
+
+
+def test_buy_creates_pending_order_and_redirects_to_stripe_checkout(client, stripe_server):
+    # given
+    product = digital_product(price=Decimal("24.00"))
+    # when
+    response = client.post(f"/p/{product.slug}/buy/", {"email": "ana@example.com"})
+    # then
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"https://checkout.stripe.com/c/pay/{order.external_id}"
+    assert order.status == Order.Status.PENDING and order.channel == "stripe" and order.total == Decimal("24.00")
+    session = stripe_server.sessions[order.external_id]["params"]
+    assert session["metadata"] == {"order_id": str(order.pk), "company": product.company.slug,
+                                   "product_sku": product.sku}
+    assert session["payment_intent_data"]["metadata"]["order_id"] == str(order.pk)
+    assert session["line_items"]["0"]["price_data"]["unit_amount"] == "2400"
+    assert session["success_url"].endswith(f"/checkout/success/?order={order.access_token}")
+    assert stripe_server.requests[-1]["headers"]["Idempotency-Key"] == f"checkout-{order.access_token}"
+
+
+def test_buy_when_stripe_fails_keeps_nothing_and_says_so(client, stripe_server):
+    # given
+    product = digital_product()
+    stripe_server.fail_next = [(400, {"error": {"type": "invalid_request_error", "message": "Bad currency"}})]
+    # when
+    response = client.post(f"/p/{product.slug}/buy/", {"email": "ana@example.com"})
+    # then
+    assert response.status_code == 502
+    assert "Bad currency" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_order_status_page_by_token_only(client):
+    # given
+    grant = _grant()
+    # when
+    ok = client.get(f"/o/{grant.order.access_token}/")
+    missing = client.get("/o/not-a-real-token/")
+    # then
+    assert ok.status_code == 200
+    assert "Download" in ok.content.decode()
+    assert missing.status_code == 404
+
+
+def test_download_link_serves_the_file_and_counts(client):
+    # given
+    grant = _grant()
+    token = download_token_make(grant=grant)
+    # when
+    response = client.get(f"/d/{token}/")
+    # then
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"THE FILE: ")
+    grant.refresh_from_db()
+    assert grant.download_count == 1
+
+
+def test_download_over_the_limit_gets_a_friendly_page(client):
+    # given
+    grant = _grant(max_downloads=2, download_count=2)
+    # when
+    response = client.get(f"/d/{download_token_make(grant=grant)}/")
+    # then
+    assert response.status_code == 410
+    assert "maximum number of times" in response.content.decode()
+    grant.refresh_from_db()
+    assert grant.download_count == 2
+
+
+def test_expired_download_token_gets_a_friendly_page(client, monkeypatch):
+    # given: a token signed 25 hours ago
+    grant = _grant()
+    past = timezone.now().timestamp() - 25 * 3600
+    monkeypatch.setattr(signing.time, "time", lambda: past)
+    token = signing.dumps({"g": grant.pk}, salt=DOWNLOAD_SALT, compress=True)
+    monkeypatch.undo()
+    # when
+    response = client.get(f"/d/{token}/")
+    # then
+    assert response.status_code == 410
+    assert "expired" in response.content.decode()
+    grant.refresh_from_db()
+    assert grant.download_count == 0
+
+
+def test_revoked_or_forged_download_gets_no_file(client):
+    # given
+    grant = _grant(revoked_at=timezone.now())
+    # when
+    revoked = client.get(f"/d/{download_token_make(grant=grant)}/")
+    forged = client.get(f"/d/{re.sub('.$', 'x', download_token_make(grant=grant))}/")
+    # then
+    assert revoked.status_code == 410 and "refunded" in revoked.content.decode()
+    assert forged.status_code == 410 and "not valid" in forged.content.decode()
+
+
+def test_demo_products_are_live_on_landing_pages(client):
+    # given
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    company = CompanyFactory(slug="demo")
+    # when
+    digital = Product.objects.filter(company=company, kind="digital", status="active")
+    pages = [client.get(f"/p/{p.slug}/") for p in digital]
+    # then
+    assert len(pages) >= 5
+    assert all(page.status_code == 200 for page in pages)
+    assert all(p.asset for p in digital)
