@@ -15,7 +15,7 @@ MAX_ROWS = 5000
 
 
 class KPIPointSerializer(serializers.Serializer):
-    at = serializers.CharField()
+    at = serializers.DateTimeField()
     value = serializers.DecimalField(max_digits=18, decimal_places=4)
     anomaly = serializers.CharField(allow_null=True)
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from . import registry
 from .models import Alert, KPIDefinition, KPIEvaluation, KPIStatus, MetricAnomaly, MetricSnapshot
-from .services.ingest import PLATFORM, daily_point_ends
+from .services.ingest import PLATFORM, daily_point_ends, day_start
 
 SPARKLINE_DAYS = 30
 TREND_DAYS = 7
@@ -63,8 +63,8 @@ def kpi_board(*, company, now=None) -> list[dict]:
                 | Q(metric__in=external, at__gt=day_ends[0] - timedelta(days=1), at__lte=now))
         .order_by("metric", "at", "computed_at").values_list("metric", "at", "value")
     ):
-        # External metrics may have several points a day: the last one stands for the day.
-        series.setdefault(metric, {})[at if metric in platform else at.date()] = value
+        # External metrics may have several points a day: the last one stands for the day (keyed by its end).
+        series.setdefault(metric, {})[at if metric in platform else day_start(at) + timedelta(days=1)] = value
     anomalies = {
         (a.metric, a.at): a for a in MetricAnomaly.objects.filter(
             company=company, metric__in=platform, at__gte=day_ends[0], at__lte=day_ends[-1])
@@ -74,7 +74,7 @@ def kpi_board(*, company, now=None) -> list[dict]:
         points = [
             {"at": at, "value": value, "anomaly": (anomaly.kind if (anomaly := anomalies.get((card["metric"], at)))
                                                    else None)}
-            for at, value in sorted(series.get(card["metric"], {}).items(), key=lambda item: str(item[0]))
+            for at, value in sorted(series.get(card["metric"], {}).items())
         ]
         cards.append({**card, "points": points, "trend": _trend(points),
                       "anomalies": sum(1 for p in points if p["anomaly"])})

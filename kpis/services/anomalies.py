@@ -50,7 +50,10 @@ def series_anomalies(*, points: list[tuple[datetime, float]], since: datetime) -
         if scored is None:
             continue
         z, median, mad = scored
-        if abs(Decimal(str(z))) >= Z_THRESHOLD:
+        # Within the range of the trailing days is never an anomaly: it keeps sparse series
+        # (mostly zeros, e.g. daily refunds) from flagging every ordinary non-zero day.
+        inside = min(trailing) <= value <= max(trailing)
+        if abs(Decimal(str(z))) >= Z_THRESHOLD and not inside:
             flagged.append({"at": at, "value": value, "baseline": median, "mad": mad, "score": z,
                             "kind": MetricAnomaly.Kind.SPIKE if z > 0 else MetricAnomaly.Kind.DROP})
     return flagged

@@ -37,7 +37,7 @@ def sparkline(points, width=220, height=44, target=None):
          for (x, y), p in zip(coords, points, strict=True) if p.get("anomaly")),
     )
     return format_html(
-        '<svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{} daily points">'
+        '<svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{} daily values">'
         '{}<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{}"/>{}</svg>',
         width, height, width, height, len(values), target_line, line, dots,
     )

@@ -73,3 +73,16 @@ def test_flagged_points_are_stored_and_marked_on_the_board(company):
     [card] = kpi_board(company=company, now=NOW)
     assert len(card["points"]) == 30 and card["anomalies"] == 1
     assert [p["at"] for p in card["points"] if p["anomaly"]] == [points[-3][0]]
+
+
+def test_a_sparse_series_flags_only_what_leaves_its_usual_range():
+    # given a mostly-zero daily refund rate with a few ordinary non-zero days, then one far beyond them
+    points = [(MIDNIGHT - timedelta(days=59 - i), 0.3 if i % 6 == 0 else 0.0) for i in range(60)]
+    points[-1] = (MIDNIGHT, 0.3)
+    ordinary = series_anomalies(points=points, since=MIDNIGHT - timedelta(days=29))
+    points[-1] = (MIDNIGHT, 2.5)
+    # when
+    extreme = series_anomalies(points=points, since=MIDNIGHT - timedelta(days=29))
+    # then
+    assert ordinary == []
+    assert [(f["at"], f["kind"]) for f in extreme] == [(MIDNIGHT, "spike")]

@@ -112,3 +112,21 @@ def test_sparkline_without_history_says_so(company):
     html = render_to_string("kpis/_board.html", {"kpi_cards": kpi_board(company=company)})
     # then
     assert "no history yet" in html
+
+
+def test_external_metric_points_are_one_per_day_the_last_value_standing(company):
+    # given two pushed values on one day and one on the next
+    from kpis.services.ingest import day_start
+
+    KPIDefinitionFactory(company=company, key="sessions", metric="analytics.sessions", freshness_minutes=4320)
+    today = day_start(timezone.now())
+    for at, value in [(today - timedelta(hours=20), 300), (today - timedelta(hours=2), 350), (today, 410)]:
+        MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, source="ga", at=at,
+                              value=Decimal(value))
+    kpis_evaluate(company=company, send_alerts=False)
+    # when
+    [card] = kpi_board(company=company)
+    # then
+    assert [(p["at"], p["value"]) for p in card["points"]] == [
+        (today, Decimal("350")), (today + timedelta(days=1), Decimal("410"))]
+    assert (card["status"], card["value"]) == ("OK", Decimal("410"))
