@@ -1,7 +1,7 @@
 """Bench: the AI engine's per-call overhead over calling the `openai` client directly.
 
-Both sides talk to the same local OpenAI-compatible server (tests/ai/openai_server.py)
-on 127.0.0.1; calls alternate so both see the same noise. The engine side is a full
+Both sides talk to the same local OpenAI-compatible server (tests/ai/openai_server.py,
+in its own process) on 127.0.0.1; calls alternate so both see the same noise. The engine side is a full
 `ai_generate`: routing preference read, PII redaction, budget reservation (conditional
 UPDATE), the HTTP call, settle + AICall insert, profanity filter.
 
@@ -31,6 +31,32 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+def _serve(queue) -> None:
+    from tests.ai.openai_server import OpenAIServer, ok
+
+    server = OpenAIServer(default=ok("Charge $19 and bundle the printable.", prompt_tokens=42,
+                                     completion_tokens=9)).start()
+    queue.put(server.url)
+    while True:
+        time.sleep(3600)
+
+
+def _start_server_process():
+    """The server runs in its own process, so it does not compete with the measured calls for the GIL."""
+    import multiprocessing
+
+    queue = multiprocessing.get_context("fork").Queue()
+    process = multiprocessing.get_context("fork").Process(target=_serve, args=(queue,), daemon=True)
+    process.start()
+    url = queue.get(timeout=30)
+
+    def stop():
+        process.terminate()
+        process.join(5)
+
+    return url, stop
+
+
 def main() -> None:
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         sys.exit("set DATABASE_URL to a PostgreSQL database (the bench measures the call log write there)")
@@ -49,14 +75,12 @@ def main() -> None:
     from chimera.ai.config import TASK_TYPES
     from chimera.ai.models import AICall, AISpendDay
     from chimera.ai.services import ai_generate
-    from tests.ai.openai_server import OpenAIServer, ok
 
+    server_url, stop_server = _start_server_process()  # fork before any database connection is open
     call_command("migrate", verbosity=0)
-    server = OpenAIServer(default=ok("Charge $19 and bundle the printable.", prompt_tokens=42,
-                                     completion_tokens=9)).start()
     os.environ["BENCH_AI_KEY"] = "sk-bench"
     models = {
-        "providers": [{"name": "local", "base_url": server.url, "api_key_env": "BENCH_AI_KEY", "timeout_s": 10,
+        "providers": [{"name": "local", "base_url": server_url, "api_key_env": "BENCH_AI_KEY", "timeout_s": 10,
                        "models": [{"name": "bench-model", "input_per_1k": 0.00015, "output_per_1k": 0.0006}]}],
         "routing": {task: ["local", "offline"] for task in TASK_TYPES},
         "defaults": {"max_tokens": 64},
@@ -68,7 +92,7 @@ def main() -> None:
     company, _ = Company.objects.update_or_create(
         slug="bench-ai", defaults={"name": "Bench AI", "ai_max_cost_usd_per_day": Decimal("100000")})
     prompt = "Suggest a price for the habit tracker printable; customer asked at jane@example.com."
-    direct = openai.OpenAI(base_url=server.url, api_key="sk-bench", max_retries=0, timeout=10)
+    direct = openai.OpenAI(base_url=server_url, api_key="sk-bench", max_retries=0, timeout=10)
     messages = [{"role": "system", "content": "You are the AutonomaX quick response assistant. Answer briefly."},
                 {"role": "user", "content": prompt}]
 
@@ -98,7 +122,7 @@ def main() -> None:
         AICall.objects.filter(company=company).delete()
         AISpendDay.objects.filter(company=company).delete()
         company.delete()
-        server.stop()
+        stop_server()
 
     d50, d95 = percentile(direct_ms, 50), percentile(direct_ms, 95)
     e50, e95 = percentile(engine_ms, 50), percentile(engine_ms, 95)

@@ -5,6 +5,8 @@ on PostgreSQL concurrent UPDATEs of the row wait for each other and re-check
 the condition, so no number of concurrent calls can push the day past the cap.
 """
 
+import functools
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
@@ -18,7 +20,7 @@ from autonomax.models import Company
 
 from .config import ModelPrice, ModelsConfig
 from .errors import BudgetExceeded
-from .models import AISpendDay
+from .models import AICall, AISpendDay
 
 MICRO = Decimal("0.000001")
 
@@ -57,18 +59,58 @@ def ai_cost_estimate(*, price: ModelPrice, messages: list[dict], max_tokens: int
     return ai_cost(price=price, tokens_in=tokens_in, tokens_out=max_tokens, rounding=ROUND_CEILING)
 
 
+@contextmanager
+def ledger_transaction():
+    """transaction.atomic for the spend ledger and the call log, without waiting for the WAL flush.
+
+    On PostgreSQL the commit returns before its WAL reaches the disk
+    (synchronous_commit off for this transaction only). Visibility and
+    locking are unchanged, so the cap holds under any concurrency; what a
+    database *crash* can lose is the last fraction of a second of call log
+    rows and settled spend. An fsync per AI call would otherwise cost more
+    than the rest of the engine together. GREATEST(..., 0) in the settle
+    keeps the ledger sane if a crash loses a reservation but not its call.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
+def _one_round_trip() -> bool:
+    """True on PostgreSQL outside any transaction: then each ledger write goes out as ONE multi-statement query.
+
+    PostgreSQL runs the statements of one simple query as a single implicit
+    transaction, so this is as atomic as transaction.atomic, in one round trip
+    instead of four or five (Django's psycopg cursors bind parameters on the
+    client, which allows several statements in one execute). Inside a caller's
+    transaction the ORM path runs instead, so SET LOCAL never touches the
+    caller's own commit.
+    """
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+_RESERVE = (f"UPDATE {AISpendDay._meta.db_table} SET reserved_usd = reserved_usd + %s "
+            "WHERE company_id = %s AND day = %s AND spent_usd <= %s - reserved_usd")
+_SETTLE = (f"UPDATE {AISpendDay._meta.db_table} SET reserved_usd = GREATEST(reserved_usd - %s, 0), "
+           "spent_usd = spent_usd + %s WHERE company_id = %s AND day = %s")
+
+
 def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget) -> None:
     """Reserve `amount` of today's budget, or raise BudgetExceeded naming the budget."""
     if amount <= 0:
         return
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            # A reservation is transient: it need not wait for its WAL flush (it is visible to other
-            # transactions at commit either way). The settle that follows commits synchronously and
-            # flushes it too; if a crash loses it first, the settle's GREATEST(..., 0) keeps the row sane.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    if _one_round_trip():
+        with connection.cursor() as cursor:
+            cursor.execute(_ASYNC_COMMIT + _RESERVE, [amount, company.pk, day, budget.cap - amount])
+            cursor.nextset()
+            if cursor.rowcount == 1:
+                return
+        # No row yet today, or over the cap: the ORM path below creates the row or names the budget.
+    with ledger_transaction():
         rows = AISpendDay.objects.filter(company=company, day=day)
         fits = rows.filter(spent_usd__lte=Value(budget.cap - amount, output_field=DecimalField()) - F("reserved_usd"))
         if fits.update(reserved_usd=F("reserved_usd") + amount):
@@ -83,8 +125,35 @@ def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget)
                          needed=amount)
 
 
+_CALL_FIELDS = [f for f in AICall._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _insert_call_sql() -> str:
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _CALL_FIELDS)
+    return f"INSERT INTO {AICall._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(_CALL_FIELDS))})"
+
+
+def ai_call_record(*, row: AICall, day, reserved: Decimal, actual: Decimal) -> None:
+    """Insert the call log row and settle the call's reservation (when `day` is set) atomically."""
+    if _one_round_trip():
+        # Values prepared exactly as Model.save() prepares them (auto_now_add included).
+        insert_params = [f.get_db_prep_save(f.pre_save(row, add=True), connection=connection) for f in _CALL_FIELDS]
+        sql, params = _ASYNC_COMMIT, []
+        if day is not None and (reserved > 0 or actual > 0):
+            sql += _SETTLE + "; "
+            params += [reserved, actual, row.company_id, day]
+        with connection.cursor() as cursor:
+            cursor.execute(sql + _insert_call_sql(), [*params, *insert_params])
+        return
+    with ledger_transaction():
+        if day is not None:
+            ai_budget_settle(company=row.company, day=day, reserved=reserved, actual=actual)
+        row.save(force_insert=True)
+
+
 def ai_budget_settle(*, company: Company, day, reserved: Decimal, actual: Decimal) -> None:
-    """Release a reservation and record what the call really cost (call inside the log write's transaction)."""
+    """Release a reservation and record what the call really cost (call inside ledger_transaction)."""
     if reserved <= 0 and actual <= 0:
         return
     AISpendDay.objects.filter(company=company, day=day).update(

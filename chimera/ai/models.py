@@ -21,7 +21,8 @@ class AICall(CompanyOwned):
     error = models.TextField(blank=True)
     # Stable reason for failures and budget fallbacks, e.g. "budget_exceeded", "all_providers_failed".
     error_code = models.CharField(max_length=64, blank=True)
-    # True when an earlier provider in the route failed or was skipped.
+    # True when an earlier provider in the route failed, was in cooldown or was over budget
+    # (providers whose key is not set are not part of the route and do not count).
     fallback = models.BooleanField(default=False)
     prompt_hash = models.CharField(max_length=64, blank=True)
     redaction_count = models.PositiveIntegerField(default=0)

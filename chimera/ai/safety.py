@@ -19,6 +19,9 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 # Phone: optional +country, 7-15 digits with spaces, dots, dashes or brackets between groups.
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])")
 
+# Dates (2026-11-21, 21.11.2026) and amounts with thousands separators (12.500.000) look like phones.
+_NOT_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}[.-]\d{2}[.-]\d{4}|\d{1,3}(?:[.,]\d{3})+")
+
 _KINDS = (("email", _EMAIL), ("iban", _IBAN), ("card", _CARD), ("phone", _PHONE))
 
 
@@ -46,6 +49,8 @@ def _is_pii(kind: str, text: str) -> bool:
     if kind == "iban":
         return _iban_ok(text)
     if kind == "phone":
+        if _NOT_PHONE.fullmatch(text):
+            return False
         digits = re.sub(r"\D", "", text)
         # Years, prices and short numbers are not phone numbers.
         return 7 <= len(digits) <= 15 and (text.startswith("+") or len(digits) >= 9 or "(" in text

@@ -8,6 +8,7 @@ from django.db.models import Count, Q, Sum
 
 from autonomax.models import Company
 
+from .breaker import breaker
 from .budget import ai_budget_day, ai_budget_for
 from .config import models_config
 from .models import AICall, AIRoutingPreference, AISpendDay
@@ -77,3 +78,22 @@ def _company_tz(company: Company) -> ZoneInfo:
         return ZoneInfo(company.timezone)
     except (KeyError, ValueError):
         return ZoneInfo("UTC")
+
+
+def ai_provider_status() -> list[dict]:
+    """Each configured provider: usable here or why not, and its cooldown as this process sees it."""
+    config = models_config()
+    rows = []
+    for provider in config.providers.values():
+        cooldown = 0.0 if provider.is_offline else breaker.cooldown_left(provider.name)
+        rows.append({
+            "name": provider.name,
+            "models": list(provider.models),
+            "available": not provider.unavailable_reason(),
+            "reason": provider.unavailable_reason(),
+            "cooldown_s": round(cooldown),
+            "cooldown_reason": breaker.reason(provider.name) if cooldown else "",
+            "routes": sorted(task for task, route in config.routing.items()
+                             if any(step.provider == provider.name for step in route)),
+        })
+    return rows

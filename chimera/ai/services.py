@@ -18,13 +18,23 @@ from autonomax.models import Company
 from autonomax.services import config_change_record, model_changes
 
 from .breaker import breaker
-from .budget import ai_budget_day, ai_budget_for, ai_budget_reserve, ai_budget_settle, ai_cost, ai_cost_estimate
+from .budget import (
+    ai_budget_day,
+    ai_budget_for,
+    ai_budget_reserve,
+    ai_budget_settle,
+    ai_call_record,
+    ai_cost,
+    ai_cost_estimate,
+    ledger_transaction,
+)
 from .config import OFFLINE, ModelsConfig, ProviderConfig, RouteStep, models_config
 from .errors import (
     AIError,
     AllProvidersFailed,
     BudgetExceeded,
     ProviderRejectedRequest,
+    RedactionError,
     StructuredOutputError,
 )
 from .models import AICall, AIRoutingPreference
@@ -161,8 +171,8 @@ def _check_inputs(*, config: ModelsConfig, task_type, prompt, max_tokens, temper
 
 
 def ai_routing_preference_get(*, company: Company) -> str:
-    preference = AIRoutingPreference.objects.filter(company=company).values_list("preference", flat=True).first()
-    return preference or AIRoutingPreference.Preference.DEFAULT
+    preference = AIRoutingPreference.objects.filter(company_id=company.pk).values_list("preference", flat=True)[:1]
+    return next(iter(preference), AIRoutingPreference.Preference.DEFAULT)
 
 
 class _Call:
@@ -230,7 +240,10 @@ def _hosted_attempt(call: _Call, provider: ProviderConfig, model: str, messages:
                         json_mode=call.schema is not None)
     call.tokens_in += reply.tokens_in
     call.tokens_out += reply.tokens_out
-    call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+    if reply.usage_reported:
+        call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+    else:
+        call.cost += estimate  # no usage to price: charge the worst case rather than nothing
     return reply
 
 
@@ -284,19 +297,20 @@ def _scrub(text: str, config: ModelsConfig) -> str:
 
 
 def _log(call: _Call, *, status: str, provider: str, model: str, error: str = "", error_code: str = "",
-         latency_ms: int) -> AICall:
-    """Write the call log row and settle the budget in one transaction."""
-    with transaction.atomic():
-        if call.day is not None:
-            ai_budget_settle(company=call.company, day=call.day, reserved=call.reserved, actual=call.cost)
-            call.reserved = Decimal(0)
-        return AICall.objects.create(
-            company=call.company, task_type=call.task_type, provider=provider, model=model,
-            tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
-            status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
-            fallback=call.fallback, prompt_hash=hashlib.sha256(call.redaction.text.encode()).hexdigest(),
-            redaction_count=call.redaction.count, correlation_id=call.correlation_id,
-        )
+         latency_ms: int) -> None:
+    """Write the call log row and settle the call's budget reservation, atomically."""
+    redaction = call._redaction
+    row = AICall(
+        company=call.company, task_type=call.task_type, provider=provider, model=model,
+        tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
+        status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
+        fallback=call.fallback, correlation_id=call.correlation_id,
+        # Only the redacted text is ever hashed; nothing at all when redaction failed.
+        prompt_hash=hashlib.sha256(redaction.text.encode()).hexdigest() if redaction else "",
+        redaction_count=redaction.count if redaction else 0,
+    )
+    ai_call_record(row=row, day=call.day, reserved=call.reserved, actual=call.cost)
+    call.reserved = Decimal(0)
 
 
 def ai_generate(*, company: Company, task_type: str, prompt: str,
@@ -320,8 +334,24 @@ def ai_generate(*, company: Company, task_type: str, prompt: str,
     route_name = task_type
     if ai_routing_preference_get(company=company) == AIRoutingPreference.Preference.COST_OPTIMIZED:
         route_name = "cost_optimized"
-    _ = call.redaction  # fail closed before anything is tried, and hash only the redacted prompt
+    try:
+        call.redaction  # noqa: B018 - fail closed before anything is tried
+    except RedactionError as exc:
+        _log(call, status=AICall.Status.FAILED, provider="", model="", error=exc.message, error_code=exc.code,
+             latency_ms=call.elapsed_ms())
+        raise
+    try:
+        return _walk_route(call, route_name)
+    except BaseException:
+        if call.reserved:  # an unexpected error between reserve and settle: give the budget back
+            with ledger_transaction():
+                ai_budget_settle(company=company, day=call.day, reserved=call.reserved, actual=call.cost)
+        raise
 
+
+def _walk_route(call: _Call, route_name: str) -> AIResult:
+    """Try each provider of the route in order; log the outcome; return the first good answer."""
+    config, task_type = call.config, call.task_type
     messages = None
     last_step = None
     for step in config.route(route_name):

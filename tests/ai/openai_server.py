@@ -51,9 +51,9 @@ BAD_REQUEST = {"error": {"message": "Invalid value for 'temperature': must be be
                          "type": "invalid_request_error", "param": "temperature", "code": None}}
 
 
-def ok(content="Hello from the local server.", *, prompt_tokens=14, completion_tokens=37):
-    """A 200 chat.completion; `content` may be a function of the request JSON."""
-    return ("ok", content, prompt_tokens, completion_tokens)
+def ok(content="Hello from the local server.", *, prompt_tokens=14, completion_tokens=37, usage=True):
+    """A 200 chat.completion; `content` may be a function of the request JSON; usage=False leaves `usage` out."""
+    return ("ok", content, prompt_tokens, completion_tokens, usage)
 
 
 def error(status: int, body: dict | None = None, headers: dict | None = None):
@@ -133,6 +133,8 @@ class OpenAIServer:
                 reply["choices"][0]["message"]["content"] = content
                 reply["usage"].update(prompt_tokens=answer[2], completion_tokens=answer[3],
                                       total_tokens=answer[2] + answer[3])
+                if not answer[4]:
+                    del reply["usage"]
                 self._send(200, reply)
 
             def _send(self, status, payload, headers=None):

@@ -124,3 +124,37 @@ def test_fifty_concurrent_calls_never_push_the_day_past_the_cap(openai_server, m
     assert results and errors, "the cap must let some calls through and refuse the rest"
     assert len(server.requests) == len(results)
     assert AICall.objects.filter(company=company).count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ledger_and_call_log_outside_a_transaction(openai_server, models_file):
+    # given: no surrounding transaction, as in a web request or a Celery task (the one-round-trip writes)
+    company = Company.objects.create(slug="solo", name="Solo")
+    server = openai_server(default=ok("x", prompt_tokens=1000, completion_tokens=500))
+    models_file(providers={"alpha": server.url})
+
+    # when
+    first = ai_generate(company=company, task_type="quick_response", prompt="hi", correlation_id="m-1")
+    second = ai_generate(company=company, task_type="quick_response", prompt="hi again")
+
+    # then
+    row = _day_row(company)
+    assert (row.spent_usd, row.reserved_usd) == (Decimal("0.040000"), 0)
+    calls = list(AICall.objects.filter(company=company).order_by("id"))
+    assert [c.cost_usd for c in calls] == [first.cost_usd, second.cost_usd] == [Decimal("0.02")] * 2
+    assert calls[0].correlation_id == "m-1" and calls[0].created_at is not None and len(calls[0].prompt_hash) == 64
+
+
+@pytest.mark.django_db
+def test_a_reply_without_usage_is_charged_the_reserved_worst_case(company, openai_server, models_file):
+    # given: a local server that reports no token usage
+    server = openai_server(default=ok("fine", usage=False))
+    models_file(providers={"alpha": server.url})
+
+    # when
+    result = ai_generate(company=company, task_type="quick_response", prompt="hi")
+
+    # then: max_tokens 100 x 0.02/1k alone is 0.002; the prompt bytes add the rest
+    assert result.cost_usd > Decimal("0.002") and (result.tokens_in, result.tokens_out) == (0, 0)
+    row = _day_row(company)
+    assert (row.spent_usd, row.reserved_usd) == (result.cost_usd, 0)

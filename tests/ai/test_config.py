@@ -62,3 +62,19 @@ def test_the_env_variable_picks_the_file_and_a_bad_edit_keeps_the_last_good_one(
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ModelsConfigError, match="cannot read the file"):
         models_config_load(tmp_path / "absent.yml")
+
+
+def test_system_check_reports_a_bad_file(tmp_path, settings):
+    # given
+    from chimera.ai.checks import models_config_check
+
+    path = tmp_path / "broken.yml"
+    path.write_text("providers: []\nrouting:\n  email: [ghost]\n")
+    settings.AUTONOMAX_MODELS_FILE = str(path)
+
+    # when
+    errors = models_config_check(None)
+
+    # then
+    assert [e.id for e in errors] == ["chimera_ai.E001"]
+    assert errors[0].msg == f"{path}:3: routing.email: unknown provider 'ghost'"

@@ -214,6 +214,8 @@ def test_the_whole_call_has_one_timeout_budget(company, openai_server, models_fi
 
     # then
     reasons = caught.value.reasons
-    assert reasons["alpha"] == "timed out after 0.5s" and reasons["beta"].startswith("timed out after 0.")
+    assert reasons["alpha"] == "timed out after 0.5s"
+    # beta gets what is left of the 0.7 s (or nothing, on a very slow machine)
+    assert reasons["beta"].startswith(("timed out after 0.", "skipped: the call's 0.7s timeout is spent"))
     assert reasons["gamma"] == "skipped: the call's 0.7s timeout is spent"
     assert fast.requests == []

@@ -30,6 +30,7 @@ def test_panel_shows_spend_calls_by_provider_and_rates(client, company):
     html = response.content.decode()
     assert "AI spend today" in html and "Calls by provider" in html and "offline" in html
     assert "Failure rate" in html and "Fallback rate" in html
+    assert "skipped: OPENAI_API_KEY is not set" in html
     assert response["Vary"] and "HX-Request" in response["Vary"]
 
 
@@ -127,3 +128,21 @@ def test_admin_lists_calls_and_changes_routing_through_the_service(admin_client,
     assert saved.status_code == 302
     assert AIRoutingPreference.objects.get(company=company).preference == "cost_optimized"
     assert ConfigChange.objects.get(object_type="ai.routing_preference").reason == "changed in the admin"
+
+
+def test_provider_status_shows_cooldown(company, openai_server, models_file):
+    # given
+    from chimera.ai.selectors import ai_provider_status
+
+    from .openai_server import error
+
+    models_file(providers={"alpha": openai_server(default=error(429, headers={"Retry-After": "120"})).url})
+    ai_generate(company=company, task_type="quick_response", prompt="hi")
+
+    # when
+    status = {row["name"]: row for row in ai_provider_status()}
+
+    # then
+    assert status["alpha"]["available"] and 100 < status["alpha"]["cooldown_s"] <= 120
+    assert "HTTP 429" in status["alpha"]["cooldown_reason"]
+    assert status["offline"]["cooldown_s"] == 0 and "quick_response" in status["offline"]["routes"]

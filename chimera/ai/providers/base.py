@@ -9,6 +9,8 @@ class ProviderReply:
     model: str
     tokens_in: int
     tokens_out: int
+    # False when the server sent no `usage` (some local servers): the engine then charges its estimate.
+    usage_reported: bool = True
 
 
 class ProviderFailure(Exception):

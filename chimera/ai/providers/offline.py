@@ -84,9 +84,12 @@ def product_draft(prompt: str, ctx: dict) -> dict:
     refs = _as_list(ctx.get("refs"))
     primary = str(ctx.get("primary_keyword") or (keywords[0] if keywords else category)).strip()
 
-    title = _clip(f"{_titlecase(primary)} {_titlecase(category)} for {_titlecase(audience)}", 70)
-    if len(title) < len(primary) + 4:  # keyword alone: keep it first and short
-        title = _clip(_titlecase(primary), 70)
+    # The longest of these that fits in 70 characters; each starts with the primary keyword.
+    options = [f"{_titlecase(primary)} {_titlecase(category)} for {_titlecase(audience)}",
+               f"{_titlecase(primary)} {_titlecase(category)}", _titlecase(primary)]
+    if category.lower() in primary.lower():
+        options = [f"{_titlecase(primary)} for {_titlecase(audience)}", _titlecase(primary)]
+    title = next((t for t in options if len(t) <= 70), _clip(options[-1], 70))
     secondary = [k for k in keywords if k.lower() != primary.lower()]
     description = (
         f"{_titlecase(primary)} made for {audience}. This {category} helps you get results without starting "
@@ -121,7 +124,8 @@ def listing_copy(prompt: str, ctx: dict) -> dict:
     keywords = _as_list(ctx.get("keywords")) or keywords_extract(f"{name} {description} {prompt}", limit=6)
     name = name or _titlecase(" ".join(keywords[:3])) or "Digital Product"
     lead = keywords[0] if keywords else name
-    title = _clip(f"{name} | {_titlecase(' · '.join(keywords[:3]))}" if keywords else name, 140)
+    extra = [k for k in keywords if k.lower() not in name.lower()]
+    title = _clip(f"{name} | {_titlecase(' · '.join(extra[:3]))}" if extra else name, 140)
     points = _sentences(description)[:3]
     bullets = [f"{_titlecase(k)}: ready to use from the first minute" for k in keywords[:3]] + points
     body = (f"{name} — {description or 'a ready-to-use digital download'}" if description
@@ -137,23 +141,43 @@ def email(prompt: str, ctx: dict) -> dict:
     product = str(ctx.get("product") or "").strip()
     audience = str(ctx.get("audience") or "").strip()
     name = str(ctx.get("name") or ctx.get("first_name") or "").strip()
-    keywords = keywords_extract(f"{purpose} {product} {prompt}", limit=4)
+    details = _sentences(str(ctx.get("description") or ""))[:2]
+    keywords = _as_list(ctx.get("keywords")) or [
+        k for k in keywords_extract(f"{product} {' '.join(details)} {prompt}", limit=6)
+        if k not in purpose.lower() and k not in ("email", "mail") and k not in product.lower()]
+    thing = product or "your download"
     subjects = {
-        "welcome": f"Welcome! Here is how to get started{f' with {product}' if product else ''}",
+        "welcome": f"Welcome! Here is how to get started with {thing}",
         "nurture": f"A quick tip{f' for {audience}' if audience else ''}{f' about {product}' if product else ''}",
-        "launch": f"New: {product or _titlecase(' '.join(keywords[:2]))} is here",
+        "launch": f"New: {product or _titlecase(' '.join(keywords[:2])) or 'something for you'} is here",
         "abandoned_cart": f"You left {product or 'something'} in your cart",
         "follow_up": f"Following up{f' on {product}' if product else ''}",
         "win_back": f"We miss you{f' — {product} has improved' if product else ''}",
     }
-    subject = _clip(subjects.get(purpose, f"{_titlecase(purpose)}{f': {product}' if product else ''}"), 150)
-    greeting = f"Hi {name}," if name else "Hi there,"
-    middle = (f"We made {product} for {audience or 'people like you'}" if product
-              else f"We are writing about {purpose.replace('_', ' ')}")
-    points = "\n".join(f"- {_titlecase(k)}" for k in keywords[:3])
-    body = (f"{greeting}\n\n{middle}. Here is what matters:\n{points}\n\n"
-            f"Reply to this email if you have any question; a real person reads every reply.\n\nThanks,\nThe team")
-    return {"subject": subject, "body": body}
+    openings = {
+        "welcome": f"Thanks for getting {thing}. Open it, pick one section, and use it today: a small first win "
+                   "makes the rest easy.",
+        "nurture": f"Here is one practical idea{f' for {audience}' if audience else ''} you can use this week"
+                   f"{f' with {product}' if product else ''}.",
+        "launch": f"{product or 'Our new product'} is out today{f', made for {audience}' if audience else ''}.",
+        "abandoned_cart": f"{thing[:1].upper() + thing[1:]} is still in your cart. If something held you back, "
+                          "reply and tell us what it was.",
+        "follow_up": f"I wanted to follow up{f' on {product}' if product else ''} and check it does what you need.",
+        "win_back": f"It has been a while. {f'{product} has improved since you last looked. ' if product else ''}"
+                    "Here is what is new.",
+    }
+    subject = _clip(subjects.get(purpose, f"{_titlecase(purpose.replace('_', ' '))}"
+                                          f"{f': {product}' if product else ''}"), 150)
+    lines = [f"Hi {name}," if name else "Hi there,", "",
+             openings.get(purpose, f"A short note about {purpose.replace('_', ' ')}"
+                                   f"{f' and {product}' if product else ''}.")]
+    if details:
+        lines.append(" ".join(details))
+    if ctx.get("keywords"):
+        lines.append(f"It covers {', '.join(keywords[:3])}.")
+    lines += ["", "Reply to this email if you have any question; a real person reads every reply.", "",
+              "Thanks,", "The team"]
+    return {"subject": subject, "body": "\n".join(lines)}
 
 
 def _stems(text: str, limit: int = 50) -> set[str]:

@@ -98,4 +98,5 @@ def openai_chat(*, provider: ProviderConfig, model: str, messages: list[dict], m
         model=completion.model or model,
         tokens_in=usage.prompt_tokens if usage else 0,
         tokens_out=usage.completion_tokens if usage else 0,
+        usage_reported=usage is not None,
     )
