@@ -280,6 +280,9 @@ AUTONOMAX_CONFIG_DIR = env.str("AUTONOMAX_CONFIG_DIR", default=str(BASE_DIR / "c
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
+# --- Commerce: Shopify Admin API base (tests/bench point it at a local server; empty = https://<shop>) ---
+SHOPIFY_API_BASE = env.str("SHOPIFY_API_BASE", default="")
+
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     try:

@@ -5,16 +5,22 @@ import smtplib
 
 from celery import shared_task
 
+from .models import WebhookEvent
 from .services.fulfillment import digital_delivery_send, order_confirmation_send
 from .services.webhooks import TransientWebhookError, webhook_process
 
 logger = logging.getLogger(__name__)
+# An event waiting for its order/customer is retried a few times in case that arrives in a concurrent
+# delivery; after that the next match or the nightly reconciliation picks it up.
+PENDING_RETRIES = 4
 
 
 @shared_task(acks_late=True, autoretry_for=(TransientWebhookError,), retry_backoff=True, retry_backoff_max=600,
              max_retries=6)
 def webhook_process_task(event_id: int, force: bool = False) -> None:
-    webhook_process(event_id=event_id, force=force)
+    event = webhook_process(event_id=event_id, force=force)
+    if event is not None and event.status == WebhookEvent.Status.PENDING_MATCH and event.attempts < PENDING_RETRIES:
+        webhook_process_task.apply_async((event_id,), countdown=30 * event.attempts)
 
 
 @shared_task(acks_late=True, autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=True, max_retries=6)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .dashboard import DraftReviewView
 
 app_name = "commerce"
 
@@ -13,4 +14,5 @@ urlpatterns = [
     path("checkout/cancel/", views.checkout_cancel, name="checkout-cancel"),
     path("o/<str:token>/", views.order_status, name="order-status"),
     path("d/<str:token>/", views.download, name="download"),
+    path("commerce/drafts/", DraftReviewView.as_view(), name="drafts"),
 ]

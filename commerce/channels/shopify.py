@@ -57,7 +57,7 @@ class ShopifyChannel(Channel):
         version = settings.SHOPIFY_API_VERSION
         session = shopify.Session(self.connection.shop_domain, version, self._token())
         shopify.ShopifyResource.activate_session(session)
-        base = getattr(settings, "SHOPIFY_API_BASE", "")
+        base = settings.SHOPIFY_API_BASE
         if base:
             shopify.ShopifyResource.site = f"{base.rstrip('/')}/admin/api/{version}"
         try:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from autonomax.errors import NotFoundError
 
 from ..models import Order, OrderItem, Product
+from .orders import customer_upsert
 from .stripe_api import stripe_client, stripe_error, to_cents
 
 
@@ -22,8 +23,9 @@ def checkout_start(*, product: Product, customer_email: str = "") -> tuple[Order
     client = stripe_client()
     site = settings.SITE_URL.rstrip("/")
     with transaction.atomic():
+        customer = customer_upsert(company=product.company, email=customer_email) if customer_email else None
         order = Order.objects.create(
-            company=product.company, channel=Order.Channel.STRIPE, status=Order.Status.PENDING,
+            company=product.company, customer=customer, channel=Order.Channel.STRIPE, status=Order.Status.PENDING,
             currency=product.currency, total=product.price, created_at=timezone.now(),
             income_stream=product.income_stream,
         )

@@ -40,10 +40,12 @@ def order_fulfill(*, order: Order) -> Order:
 
     now = timezone.now()
     confirm = False
+    delivered = False
     for item in order.items.select_related("product"):
         product = item.product
         if product is None:
-            continue
+            continue  # not ours to deliver (e.g. a Shopify line item we do not sell here)
+        delivered = True
         if product.kind == Product.Kind.DIGITAL:
             grant, created = DownloadGrant.objects.get_or_create(
                 order=order, product=product,
@@ -60,10 +62,20 @@ def order_fulfill(*, order: Order) -> Order:
             confirm = True
     if confirm:
         transaction.on_commit(lambda: email_order_confirmation_task.delay(order.pk))
+    if not delivered:
+        return order
     order.fulfilled_at = now
     order.status = Order.Status.FULFILLED
     order.save(update_fields=["fulfilled_at", "status"])
     return order
+
+
+def order_deliveries_resend_pending(*, order: Order) -> None:
+    """The order just learned its buyer: send the download emails that were waiting for an address."""
+    from ..tasks import email_digital_delivery_task
+
+    for pk in DownloadGrant.objects.filter(order=order, emailed_at=None, revoked_at=None).values_list("pk", flat=True):
+        transaction.on_commit(lambda pk=pk: email_digital_delivery_task.delay(pk))
 
 
 def order_fulfillment_revoke(*, order: Order) -> None:
@@ -82,6 +94,12 @@ def subscription_activate(*, order: Order, product: Product, external_id: str = 
     existing = Subscription.objects.filter(company=order.company, order=order).first()
     if existing is None and external_id:
         existing = Subscription.objects.filter(company=order.company, external_id=external_id).first()
+    if existing is None and order.customer_id and not external_id:
+        # A renewal order: the customer's subscription to this product is already running.
+        renewed = Subscription.objects.filter(company=order.company, customer_id=order.customer_id, product=product,
+                                              status=Subscription.Status.ACTIVE).first()
+        if renewed is not None:
+            return renewed
     if existing is not None:
         fields = []
         if existing.order_id is None:
@@ -147,16 +165,14 @@ def support_address(company) -> str:
 
 
 def digital_delivery_send(*, grant_id: int) -> bool:
-    """Send the `digital_delivery` email once per grant. Returns False when there is nothing to send."""
-    claimed = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None).update(
-        emailed_at=timezone.now())
+    """Send the `digital_delivery` email once per grant. Returns False when there is nothing to send
+    (already sent, revoked, or no buyer email yet: then it is sent when the order learns its customer)."""
+    claimed = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None,
+                                           order__customer__isnull=False).update(emailed_at=timezone.now())
     if not claimed:
         return False
     grant = DownloadGrant.objects.select_related("product", "order__customer", "company").get(pk=grant_id)
     customer = grant.order.customer
-    if customer is None:
-        logger.warning("grant %s: order %s has no customer email", grant.pk, grant.order_id)
-        return False
     context = {
         "product_name": grant.product.name, "link": download_url(grant=grant), "grant": grant,
         "support_email": support_address(grant.company), "company": grant.company,

@@ -69,7 +69,7 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
 
     Facts only move forward: a later paid_at never replaces an earlier one, the refunded amount only grows.
     """
-    from .fulfillment import order_fulfill, order_fulfillment_revoke
+    from .fulfillment import order_deliveries_resend_pending, order_fulfill, order_fulfillment_revoke
 
     assert transaction.get_connection().in_atomic_block, "order_apply needs the caller's transaction"
     fields: set[str] = set()
@@ -87,7 +87,8 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
     if payment_intent_id and not order.payment_intent_id:
         order.payment_intent_id = payment_intent_id
         fields.add("payment_intent_id")
-    if customer is not None and order.customer_id is None:
+    customer_learned = customer is not None and order.customer_id is None
+    if customer_learned:
         order.customer = customer
         fields.add("customer")
     if newly_paid and order.income_stream_id is None:
@@ -113,6 +114,8 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
         order_fulfill(order=order)
     elif order.status == Order.Status.REFUNDED:
         order_fulfillment_revoke(order=order)
+    if customer_learned and order.fulfilled_at:
+        order_deliveries_resend_pending(order=order)
     return order
 
 

@@ -33,13 +33,13 @@ def reconcile_stripe(*, since_hours: int = 48) -> dict:
             if event.id in known:
                 continue
             payload = event.to_dict()
-            stored, created = webhook_store(
+            pk = webhook_store(
                 provider=WebhookEvent.Provider.STRIPE, event_id=event.id, event_type=event.type, payload=payload,
                 raw_body=json.dumps(payload).encode(), headers={"X-Source": "reconciliation"},
             )
-            if created:
+            if pk is not None:
                 counts["added"] += 1
-                webhook_process(event_id=stored.pk)
+                webhook_process(event_id=pk)
     except stripe.StripeError as exc:
         raise stripe_error(exc, doing="listing events for reconciliation") from exc
     return counts
@@ -63,10 +63,21 @@ def reconcile_shopify(*, since_hours: int = 48) -> dict:
     return counts
 
 
+def reconcile_pending(*, days: int = 7) -> int:
+    """Give recent events still waiting for their order/customer/shop another try."""
+    ids = list(WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING_MATCH,
+                                           received_at__gte=timezone.now() - timedelta(days=days))
+               .values_list("pk", flat=True))
+    for pk in ids:
+        webhook_process(event_id=pk)
+    return len(ids)
+
+
 def reconcile_all() -> dict:
     result = {}
     if settings.STRIPE_SECRET_KEY:
         result["stripe"] = reconcile_stripe()
     result["shopify"] = reconcile_shopify()
+    result["pending_retried"] = reconcile_pending()
     logger.info("reconciliation: %s", result)
     return result

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from autonomax.errors import AppError
@@ -60,7 +60,8 @@ def _check_size(raw_body: bytes) -> None:
         raise WebhookRejected("Body too large.", code="body_too_large")
 
 
-def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[WebhookEvent, bool]:
+def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
+    """Verify and store a Stripe event; returns (event id, whether it is new)."""
     _check_size(raw_body)
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
@@ -76,17 +77,19 @@ def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[WebhookEv
         raise WebhookRejected("Body is not valid JSON.", code="invalid_json") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), str) or not payload.get("type"):
         raise WebhookRejected("Not a Stripe event (id and type are required).", code="invalid_event")
-    return webhook_store(
-        provider=WebhookEvent.Provider.STRIPE, event_id=payload["id"], event_type=str(payload["type"])[:100],
+    pk = webhook_store(
+        provider=WebhookEvent.Provider.STRIPE, event_id=payload["id"][:128], event_type=str(payload["type"])[:100],
         payload=payload, raw_body=raw_body, headers=_pick(headers, STRIPE_HEADERS),
     )
+    return payload["id"], pk is not None
 
 
 def shopify_hmac(*, raw_body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
 
 
-def shopify_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[WebhookEvent, bool]:
+def shopify_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
+    """Verify and store a Shopify webhook; returns (event id, whether it is new)."""
     _check_size(raw_body)
     secret = settings.SHOPIFY_API_SECRET
     if not secret:
@@ -107,10 +110,11 @@ def shopify_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[WebhookE
                               code="invalid_event")
     # One Shopify event can fan out to several topics; the same topic+event is one delivery retried.
     event_id = f"{topic}:{shopify_event_id}" if shopify_event_id else f"{topic}:webhook:{webhook_id}"
-    return webhook_store(
+    pk = webhook_store(
         provider=WebhookEvent.Provider.SHOPIFY, event_id=event_id[:128], event_type=topic[:100], payload=payload,
         raw_body=raw_body, headers=_pick(headers, SHOPIFY_HEADERS), webhook_id=webhook_id[:128],
     )
+    return event_id[:128], pk is not None
 
 
 def _pick(headers, names) -> dict:
@@ -118,19 +122,36 @@ def _pick(headers, names) -> dict:
 
 
 def webhook_store(*, provider: str, event_id: str, event_type: str, payload: dict, raw_body: bytes,
-                  headers: dict, webhook_id: str = "") -> tuple[WebhookEvent, bool]:
-    """Store the event once per provider event id and enqueue its processing on commit."""
+                  headers: dict, webhook_id: str = "") -> int | None:
+    """Store the event once per provider event id and enqueue its processing on commit.
+
+    Returns the new row's id, or None when the event was already stored (a duplicate delivery).
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: a single round trip that is safe under
+    concurrent duplicates, because this is the hot path of every webhook.
+    """
     from ..tasks import webhook_process_task
 
-    with transaction.atomic():
-        event, created = WebhookEvent.objects.get_or_create(
-            provider=provider, event_id=event_id,
-            defaults={"event_type": event_type, "payload": payload, "raw_body": raw_body.decode("utf-8"),
-                      "headers": headers, "webhook_id": webhook_id},
-        )
-        if created:
-            transaction.on_commit(lambda: webhook_process_task.delay(event.pk))
-    return event, created
+    values = {
+        "provider": provider, "event_id": event_id, "event_type": event_type, "payload": payload,
+        "raw_body": raw_body.decode("utf-8"), "headers": headers, "webhook_id": webhook_id, "match_ref": "",
+        "status": WebhookEvent.Status.RECEIVED, "attempts": 0, "last_error": "", "received_at": timezone.now(),
+    }
+    meta = WebhookEvent._meta
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in values]
+    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
+           f"VALUES ({', '.join(['%s'] * len(columns))}) "
+           f"ON CONFLICT ({quote('provider')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}")
+    params = [f.get_db_prep_save(values[f.name], connection) for f in columns]
+    # One statement: in autocommit it commits by itself; inside a caller's transaction it joins it.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk = row[0]
+    transaction.on_commit(lambda: webhook_process_task.delay(pk))
+    return pk
 
 
 # --- process -------------------------------------------------------------------------------------------------

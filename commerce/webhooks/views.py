@@ -1,5 +1,7 @@
 """Webhook receivers: verify, store, answer 2xx at once; the `webhooks` queue does the work."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
@@ -11,24 +13,24 @@ from ..services.webhooks import shopify_webhook_receive, stripe_webhook_receive
 
 
 def _raw_body(request: HttpRequest) -> bytes:
-    from django.conf import settings
-
     length = request.META.get("CONTENT_LENGTH") or "0"
     if length.isdigit() and int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise AppError("Body too large.", code="body_too_large")
     try:
         return request.body
-    except (RawPostDataException, Exception) as exc:  # RequestDataTooBig and friends
-        raise AppError("Body could not be read.", code="bad_body") from exc
+    except RequestDataTooBig:
+        raise AppError("Body too large.", code="body_too_large") from None
+    except RawPostDataException:
+        raise AppError("Body could not be read.", code="bad_body") from None
 
 
 def _receive(request: HttpRequest, receive) -> JsonResponse:
     try:
-        event, created = receive(raw_body=_raw_body(request), headers=request.headers)
+        event_id, created = receive(raw_body=_raw_body(request), headers=request.headers)
     except AppError as exc:
         return JsonResponse({"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
                             status=exc.status)
-    return JsonResponse({"received": True, "duplicate": not created, "id": event.event_id})
+    return JsonResponse({"received": True, "duplicate": not created, "id": event_id})
 
 
 @csrf_exempt

@@ -76,3 +76,35 @@ def test_promote_through_api_and_twice_gives_same_product(owner_api, company):
     # then
     assert first.status_code == 200 and first.json()["id"] == second.json()["id"]
     assert first.json()["status"] == "active"
+
+
+def test_dashboard_review_promotes_with_htmx(client, company):
+    # given
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(company=company)
+    client.force_login(membership.user)
+    draft = ProductDraftFactory(company=company)
+    # when
+    page = client.get("/commerce/drafts/")
+    response = client.post("/commerce/drafts/", {"draft_id": draft.pk, "action": "promote"}, HTTP_HX_REQUEST="true")
+    # then
+    assert page.status_code == 200 and draft.title in page.content.decode()
+    assert response.status_code == 200 and f'id="draft-{draft.pk}"' in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == ProductDraft.Status.PROMOTED and draft.product.status == "active"
+
+
+def test_dashboard_viewer_cannot_promote(client, company):
+    # given
+    from autonomax.models import Role
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(company=company, role=Role.VIEWER)
+    client.force_login(membership.user)
+    draft = ProductDraftFactory(company=company)
+    # when
+    client.post("/commerce/drafts/", {"draft_id": draft.pk, "action": "promote"})
+    # then
+    draft.refresh_from_db()
+    assert draft.status == ProductDraft.Status.DRAFT

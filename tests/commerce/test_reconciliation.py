@@ -60,4 +60,5 @@ def test_missed_shopify_order_is_filled_in_once(company, shopify_server, django_
 
 def test_nightly_task_is_in_the_beat_schedule(settings):
     # then
-    assert settings.CELERY_BEAT_SCHEDULE["commerce-reconcile-nightly"]["task"] == "commerce.tasks.reconcile_nightly_task"
+    entry = settings.CELERY_BEAT_SCHEDULE["commerce-reconcile-nightly"]
+    assert entry["task"] == "commerce.tasks.reconcile_nightly_task"

@@ -13,8 +13,16 @@ from commerce.models import DownloadGrant, Order, Refund, Subscription, WebhookE
 from commerce.services.webhooks import webhook_process
 from tests.factories import CustomerFactory, OrderFactory, OrderItemFactory
 
-from .factories import (ChannelConnectionFactory, digital_product, post_shopify, post_stripe, shopify_fixture,
-                        shopify_sign, stripe_event, stripe_sign)
+from .factories import (
+    ChannelConnectionFactory,
+    digital_product,
+    post_shopify,
+    post_stripe,
+    shopify_fixture,
+    shopify_sign,
+    stripe_event,
+    stripe_sign,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -369,3 +377,85 @@ def test_failed_processing_is_visible_and_reprocessable(client, company, django_
     assert stored.status == WebhookEvent.Status.FAILED
     assert "data.object" in stored.last_error
     assert stored.attempts == 1
+
+
+def test_receiving_a_webhook_is_one_query(client, company, django_assert_num_queries):
+    # given
+    event = stripe_event("charge.refund.updated", event_id="evt_one_query")
+    # when / then: one INSERT ... ON CONFLICT DO NOTHING, for a new event and for its duplicate
+    with django_assert_num_queries(1):
+        assert post_stripe(client, event).json()["duplicate"] is False
+    with django_assert_num_queries(1):
+        assert post_stripe(client, event).json()["duplicate"] is True
+
+
+def test_admin_reprocess_action_runs_a_failed_event_again(admin_client, company,
+                                                          django_capture_on_commit_callbacks):
+    # given: a payment that arrived before its order existed and was parked
+    order = _stripe_order(company)
+    event = stripe_event("payment_intent.succeeded", event_id="evt_later", obj={"id": "pi_later", "metadata": {}})
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client=admin_client, event=event)
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.PENDING_MATCH
+    Order.objects.filter(pk=order.pk).update(payment_intent_id="pi_later")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/commerce/webhookevent/", {"action": "reprocess",
+                                                                       "_selected_action": [stored.pk]}, follow=True)
+    # then
+    assert response.status_code == 200
+    stored.refresh_from_db()
+    assert stored.status == WebhookEvent.Status.PROCESSED
+    order.refresh_from_db()
+    assert order.status == Order.Status.FULFILLED
+
+
+def test_real_test_mode_subscription_events_from_fxa(client, company, django_capture_on_commit_callbacks):
+    # given: Mozilla FxA's recorded test-mode events, for a customer we know
+    from .factories import FIXTURES
+
+    CustomerFactory(company=company, stripe_customer_id="cus_GiX3P6izX4lG5p")
+    created = (FIXTURES / "stripe" / "mozilla-fxa" / "subscription_created.json").read_text()
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/webhooks/stripe/", data=created, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=stripe_sign(created))
+    # then
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().event_id == "evt_1GB5YwKb9q6OnNsL5j2KbWmG"
+    subscription = Subscription.objects.get(external_id="sub_GiX3TpyO37x5BW")
+    assert subscription.company == company and subscription.status == Subscription.Status.ACTIVE
+
+
+def test_invoice_for_unknown_customer_is_kept_for_later(client, company, django_capture_on_commit_callbacks):
+    # given
+    from .factories import FIXTURES
+
+    body = (FIXTURES / "stripe" / "mozilla-fxa" / "event_invoice_paid.json").read_text()
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/webhooks/stripe/", data=body, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=stripe_sign(body))
+    # then
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.PENDING_MATCH and stored.match_ref == "cus_GyHjGDDQRNpjya"
+    assert not Order.objects.exists()
+
+
+def test_payment_before_checkout_email_sends_download_once_the_buyer_is_known(
+        client, company, django_capture_on_commit_callbacks):
+    # given: payment_intent.succeeded fulfils before any event told us the buyer's email
+    order = _stripe_order(company)
+    events = _events_for(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, events["payment_intent.succeeded"])
+    assert DownloadGrant.objects.get(order=order).emailed_at is None
+    assert mail.outbox == []
+    # when: the checkout completion brings the email
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, events["checkout.session.completed"])
+    # then
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["buyer@example.com"]
+    assert DownloadGrant.objects.get(order=order).emailed_at is not None

@@ -1,0 +1,44 @@
+"""Dashboard page for reviewing catalog drafts: promote, override the gate, reject (HTMX, degrades to posts)."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views import View
+
+from autonomax.errors import AppError, NotFoundError
+from autonomax.tenancy import CompanyViewMixin, can_operate
+
+from .models import ProductDraft
+from .services.drafts import draft_gate_override, draft_promote, draft_reject
+
+ACTIONS = {"promote": draft_promote, "override": draft_gate_override, "reject": draft_reject}
+
+
+class DraftReviewView(CompanyViewMixin, View):
+    def get(self, request):
+        drafts = ProductDraft.objects.filter(company=self.company).select_related("product")[:100]
+        response = render(request, "commerce/drafts.html", {"drafts": drafts})
+        response["Vary"] = "HX-Request"
+        return response
+
+    def post(self, request):
+        if not can_operate(self.membership):
+            messages.error(request, "Your role in this company does not allow this action.")
+            return redirect("commerce:drafts")
+        draft = ProductDraft.objects.filter(company=self.company, pk=request.POST.get("draft_id") or 0).first()
+        action = ACTIONS.get(request.POST.get("action", ""))
+        error = None
+        try:
+            if draft is None or action is None:
+                raise NotFoundError("No such draft or action.")
+            if action is draft_reject:
+                action(draft=draft)
+            else:
+                action(draft=draft, actor=request.user)
+        except AppError as exc:
+            error = exc.message
+        if request.htmx and draft is not None:
+            draft.refresh_from_db()
+            return render(request, "commerce/_draft_row.html", {"draft": draft, "error": error})
+        if error:
+            messages.error(request, error)
+        return redirect("commerce:drafts")
