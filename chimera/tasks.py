@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from celery.signals import beat_embedded_init, beat_init
 
 from chimera.commander.services.cycle import cycle_run
 from chimera.commander.services.evidence import weekly_review_send
@@ -45,3 +46,11 @@ def weekly_review_email() -> int:
     for company in Company.objects.filter(is_active=True):
         sent += weekly_review_send(company=company)
     return sent
+
+
+@beat_init.connect
+@beat_embedded_init.connect
+def _cycle_when_beat_starts(**kwargs) -> None:
+    """A (re)started scheduler runs the cycle at once instead of 15 minutes later (the per-company
+    lock makes an overlap with a running cycle harmless)."""
+    run_commander_cycle.delay()

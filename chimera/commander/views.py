@@ -54,7 +54,9 @@ def mission_decide(request, pk: int, decision: str):
         return HttpResponse("Unknown mission.", status=404)
     service = mission_approve if decision == "approve" else mission_reject
     try:
-        mission = service(mission=mission, actor=request.user, reason=request.POST.get("reason", "")[:2000])
+        # hx-prompt sends the reason in a header; the plain form in the body.
+        reason = request.POST.get("reason") or request.headers.get("HX-Prompt", "")
+        mission = service(mission=mission, actor=request.user, reason=reason[:2000])
     except AppError as exc:
         if request.htmx:
             return HttpResponse(exc.message, status=exc.status)

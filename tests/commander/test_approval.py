@@ -203,3 +203,35 @@ def test_admin_action_approves_and_reports_refusals(company, plays):
     strategic.refresh_from_db()
     assert ok.status != Mission.Status.PROPOSED and strategic.status == Mission.Status.PROPOSED
     assert any("only an owner" in m for m in sent)
+
+
+def test_dashboard_htmx_reject_takes_the_prompted_reason(company, plays):
+    mission = propose(company, "bundle-offer")
+    client = Client()
+    client.force_login(MembershipFactory(company=company, role=Role.OPERATOR).user)
+
+    response = client.post(reverse("cc-mission-reject", args=[mission.pk]), HTTP_HX_REQUEST="true",
+                           HTTP_HX_PROMPT="we ran a bundle last week")
+
+    assert response.status_code == 200 and b'data-status="rejected"' in response.content
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.REJECTED and mission.decision_reason == "we ran a bundle last week"
+
+
+def test_kill_switch_toggle_from_the_command_center(company, plays):
+    # given an operator and a viewer
+    operator = MembershipFactory(company=company, role=Role.OPERATOR).user
+    viewer = MembershipFactory(company=company, role=Role.VIEWER).user
+    client = Client()
+
+    # when the viewer tries, then the operator does
+    client.force_login(viewer)
+    denied = client.post(reverse("command-switches"), {"switch": "halt", "on": "1"})
+    client.force_login(operator)
+    done = client.post(reverse("command-switches"), {"switch": "halt", "on": "1", "reason": "bad copy live"})
+
+    # then
+    assert denied.status_code == 403 and done.status_code == 302
+    company.refresh_from_db()
+    assert company.execution_halted and company.halted_reason == "bad copy live"
+    assert b"Execution stopped" in client.get("/").content
