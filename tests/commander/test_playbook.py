@@ -159,3 +159,25 @@ def test_export_loads_back_to_the_same_playbook(company, tmp_path):
     assert (list(Play.objects.filter(company=other).values(*fields))
             == list(Play.objects.filter(company=company).values(*fields)))
     assert "measure_after_hours: 48" in playbook_export(company=other)["plays.yml"]
+
+
+def test_admin_edit_goes_through_the_service(company, client):
+    # given a superuser editing a play in the admin
+    play = load_playbook(company)["faq-macros"]
+    user = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(user)
+    url = f"/admin/commander/play/{play.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(measure_after_hours=24, change_reason="faster feedback", expected_effect="first response known sooner")
+
+    # when
+    response = client.post(url, data)
+
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    play.refresh_from_db()
+    assert play.measure_after_hours == 24 and play.version == 2
+    change = ConfigChange.objects.get(object_type="play", object_id="faq-macros", actor=user)
+    assert change.changes["measure_after_hours"] == [72, 24] and change.reason == "faster feedback"
+    assert change.expected_effect == "first response known sooner"

@@ -72,8 +72,10 @@ def _log(job: Job, message: str) -> None:
 def _enqueue(job: Job) -> None:
     from chimera.tasks import job_execute  # noqa: PLC0415 - tasks import services, not the other way
 
-    job_id, queue = job.pk, job.queue
-    transaction.on_commit(lambda: job_execute.apply_async(args=[job_id], queue=queue))
+    job_id, queue, seconds = job.pk, job.queue, job.timeout_minutes * 60
+    # The bot's own timeout (agents.yml) bounds the task; past it the job fails and escalates.
+    transaction.on_commit(lambda: job_execute.apply_async(args=[job_id], queue=queue, soft_time_limit=seconds,
+                                                          time_limit=seconds + 30))
 
 
 @transaction.atomic
