@@ -13,7 +13,7 @@ admin.site.site_title = "AutonomaX"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", views.dashboard, name="dashboard"),
+    path("", include("chimera.commander.urls")),
     path("company/switch/", views.company_switch, name="company-switch"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -21,8 +21,8 @@ urlpatterns = [
     path("api/v1/", include("autonomax.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("kpis/", include("kpis.urls")),
     path("ai/", include("chimera.ai.urls")),
+    path("kpis/", include("kpis.urls")),
     path("webhooks/", include("commerce.webhooks.urls")),
     path("", include("commerce.urls")),
 ]

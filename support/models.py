@@ -60,3 +60,23 @@ class TicketMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author}: {self.body[:40]}"
+
+
+class Macro(CompanyOwned):
+    """A canned answer for a frequent ticket intent (an FAQ macro agents and auto-replies can use)."""
+
+    intent = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    ticket_count = models.PositiveIntegerField(default=0, help_text="tickets with this intent when written")
+    source_key = models.CharField(max_length=64, blank=True, help_text="idempotency key of the job that wrote it")
+    ai_provider = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["intent"]
+        constraints = [models.UniqueConstraint(fields=["company", "intent"], name="macro_unique_intent")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,16 +1,53 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
 from autonomax.admin import CompanyScopedAdmin
+from autonomax.errors import AppError
 
-from .models import EvidenceRecord, Job, Mission, Play
+from .models import Agent, EvidenceRecord, Job, Mission, Play
+from .services.missions import mission_approve, mission_reject
+from .services.playbook import PLAY_FIELDS, play_review_clear, play_update
+
+
+class PlayForm(forms.ModelForm):
+    change_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why this change?")
+    expected_effect = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+                                      help_text="What should it do to the KPIs?")
+
+    class Meta:
+        model = Play
+        fields = ["company", "key", *PLAY_FIELDS]
 
 
 @admin.register(Play)
 class PlayAdmin(CompanyScopedAdmin):
+    form = PlayForm
     list_display = ["key", "label", "owner", "level", "autonomy", "status", "version", "company"]
     list_filter = ["status", "level", "autonomy", "owner", "company"]
     search_fields = ["key", "label"]
     readonly_fields = ["version", "updated_at"]
+    actions = ["clear_review"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Edits go through the service: version bump + change log with who, why and the expected effect.
+        fields = {name: form.cleaned_data[name] for name in PLAY_FIELDS if name in form.changed_data}
+        play = play_update(play=obj, actor=request.user, reason=form.cleaned_data["change_reason"],
+                           expected_effect=form.cleaned_data["expected_effect"], **fields)
+        obj.pk, obj.version = play.pk, play.version
+
+    @admin.action(description="Clear review: let the selected plays trigger again")
+    def clear_review(self, request, queryset):
+        for play in queryset:
+            play_review_clear(play=play, actor=request.user, reason="cleared in the admin")
+        self.message_user(request, f"{queryset.count()} play(s) active again.")
+
+
+@admin.register(Agent)
+class AgentAdmin(CompanyScopedAdmin):
+    list_display = ["key", "kind", "label", "queue", "timeout_minutes", "company"]
+    list_filter = ["kind", "company"]
 
 
 class JobInline(admin.TabularInline):
@@ -31,6 +68,26 @@ class MissionAdmin(CompanyScopedAdmin):
     readonly_fields = ["correlation_id", "play_version", "play_snapshot", "score", "score_factors", "explanation",
                        "trigger_values", "decided_by", "decided_at", "created_at", "updated_at"]
     inlines = [JobInline]
+    actions = ["approve", "reject"]
+
+    def _decide(self, request, queryset, service, verb):
+        done = 0
+        for mission in queryset:
+            try:
+                service(mission=mission, actor=request.user, reason=f"{verb} in the admin")
+                done += 1
+            except AppError as exc:
+                self.message_user(request, f"Mission {mission.pk}: {exc.message}", level=messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} mission(s) {verb}.")
+
+    @admin.action(description="Approve selected proposed missions")
+    def approve(self, request, queryset):
+        self._decide(request, queryset, mission_approve, "approved")
+
+    @admin.action(description="Reject selected proposed missions")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, mission_reject, "rejected")
 
 
 @admin.register(Job)

@@ -36,6 +36,9 @@ class Play(CompanyOwned):
     kpis = models.JSONField(default=list, help_text="KPI keys this play should move")
     prior_alpha = models.DecimalField(max_digits=8, decimal_places=3, default=1)
     prior_beta = models.DecimalField(max_digits=8, decimal_places=3, default=1)
+    # How the evidence decides success, e.g. {"kpi": "aov", "min_change_pct": 5}.
+    success_criterion = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
@@ -43,6 +46,31 @@ class Play(CompanyOwned):
     class Meta:
         ordering = ["key"]
         constraints = [models.UniqueConstraint(fields=["company", "key"], name="play_unique_key")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Agent(CompanyOwned):
+    """A commander or a bot from agents.yml: who owns plays and which job types a bot handles."""
+
+    class Kind(models.TextChoices):
+        COMMANDER = "commander", "Commander"
+        BOT = "bot", "Bot"
+
+    key = models.SlugField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    label = models.CharField(max_length=200)
+    role = models.TextField(blank=True)
+    values = models.JSONField(default=list, blank=True)
+    handles = models.JSONField(default=list, blank=True, help_text="job types (bots only)")
+    queue = models.CharField(max_length=16, default="default")
+    timeout_minutes = models.PositiveIntegerField(default=15)
+    commander = models.CharField(max_length=64, blank=True, help_text="the commander a bot reports to")
+
+    class Meta:
+        ordering = ["kind", "key"]
+        constraints = [models.UniqueConstraint(fields=["company", "key"], name="agent_unique_key")]
 
     def __str__(self) -> str:
         return self.label
@@ -111,6 +139,8 @@ class Job(CompanyOwned):
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)
+    queue = models.CharField(max_length=16, default="default")
+    timeout_minutes = models.PositiveIntegerField(default=15)
 
     class Meta:
         ordering = ["mission_id", "order"]

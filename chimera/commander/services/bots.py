@@ -1,0 +1,173 @@
+"""The bots: each job type mapped to a function that acts through the apps' own services.
+
+A bot gets its job and a BotContext; it calls `ctx.guard()` before each side
+effect (kill switches), logs what it does with `ctx.log`, and makes every
+side effect idempotent with the job's `idempotency_key`. It returns the job's
+result (a dict with a human `summary`).
+"""
+
+from decimal import Decimal
+
+from ..models import Job
+from .jobs import BotContext, TransientJobError
+
+
+def _ai_generate(**kwargs):
+    """The AI engine, with 'every provider failed' treated as transient (the job retries with backoff)."""
+    from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
+    from chimera.ai.services import ai_generate  # noqa: PLC0415
+
+    try:
+        return ai_generate(**kwargs)
+    except AllProvidersFailed as exc:
+        raise TransientJobError(exc.message) from exc
+
+
+def listing_copy(*, job: Job, ctx: BotContext) -> dict:
+    """copy_bot: AI-written copy for the weakest (or most refunded) products, stored as drafts for review."""
+    from commerce.services.catalog import catalog_products_pick, product_copy_draft_store  # noqa: PLC0415
+
+    params = job.params
+    products = catalog_products_pick(company=ctx.company, pick=params.get("pick", "weakest"),
+                                     limit=int(params.get("products", 3)))
+    schema = {"type": "object", "required": ["title", "description", "tags"],
+              "properties": {"title": {"type": "string", "maxLength": 70}, "description": {"type": "string"},
+                             "tags": {"type": "array", "items": {"type": "string"}}}}
+    drafts = []
+    for product in products:
+        key = f"{job.idempotency_key}:{product.pk}"
+        from commerce.services.catalog import product_draft_exists  # noqa: PLC0415
+
+        if product_draft_exists(company=ctx.company, correlation_id=key):
+            ctx.log(f"draft for '{product.name}' already written")
+            continue
+        ctx.guard()
+        prompt = (f"Rewrite the store listing of the digital product '{product.name}' (price {product.price} "
+                  f"{product.currency}) with the angle '{params.get('angle', 'clarity')}'. Current description: "
+                  f"{product.description[:600]!r}. Say exactly what the buyer gets; title at most 70 characters; "
+                  f"up to 13 tags.")
+        result = _ai_generate(company=ctx.company, task_type="listing_copy", prompt=prompt, schema=schema,
+                             correlation_id=str(ctx.mission.correlation_id), context={"job_id": job.pk})
+        data = result.data if isinstance(result.data, dict) else {}
+        draft, _ = product_copy_draft_store(
+            product=product, title=data.get("title") or product.name,
+            description=data.get("description") or result.content, tags=data.get("tags") or [],
+            correlation_id=key, ai_provider=f"{result.provider}/{result.model}",
+        )
+        drafts.append(draft.pk)
+        ctx.log(f"draft {draft.pk} for '{product.name}' written by {result.provider}/{result.model} "
+                f"(${result.cost_usd})")
+    return {"summary": f"{len(drafts)} listing draft(s) written for review", "draft_ids": drafts,
+            "product_ids": [p.pk for p in products]}
+
+
+def price_change(*, job: Job, ctx: BotContext) -> dict:
+    """pricing_bot: change one product's price by `change_pct`, never below `floor`; once per job."""
+    from commerce.services.catalog import catalog_products_pick, product_price_change  # noqa: PLC0415
+
+    params = job.params
+    products = catalog_products_pick(company=ctx.company, pick=params.get("product", "best_seller"), limit=1)
+    if not products:
+        return {"summary": "no active product to reprice", "product_ids": []}
+    product = products[0]
+    floor = Decimal(str(params.get("floor", "1")))
+    new = max(floor, product.price * (100 + Decimal(str(params.get("change_pct", 0)))) / 100)
+    ctx.guard()
+    old = product.price
+    product, changed = product_price_change(
+        product=product, price=new, idempotency_key=str(job.idempotency_key), actor_label="pricing_bot",
+        reason=f"mission {ctx.mission.pk} ({ctx.mission.play_snapshot.get('key')})")
+    ctx.log(f"price of '{product.name}': {old} -> {product.price}" if changed
+            else f"price of '{product.name}' was already changed by this job")
+    return {"summary": f"'{product.name}' now {product.price}", "product_ids": [product.pk],
+            "old_price": str(old), "new_price": str(product.price)}
+
+
+def bundle_create(*, job: Job, ctx: BotContext) -> dict:
+    """pricing_bot: a bundle of the best sellers at a discount; once per job."""
+    from commerce.services.catalog import bundle_create as catalog_bundle_create  # noqa: PLC0415
+    from commerce.services.catalog import catalog_products_pick  # noqa: PLC0415
+
+    products = catalog_products_pick(company=ctx.company, pick="best_seller", limit=int(job.params.get("size", 3)))
+    ctx.guard()
+    bundle, created = catalog_bundle_create(company=ctx.company, products=products,
+                                            discount_pct=Decimal(str(job.params.get("discount_pct", 20))),
+                                            idempotency_key=str(job.idempotency_key))
+    ctx.log(f"bundle '{bundle.name}' at {bundle.price} {'created' if created else 'already existed'}")
+    return {"summary": f"bundle {bundle.sku} at {bundle.price}", "product_ids": [bundle.pk]}
+
+
+def email_segment(*, job: Job, ctx: BotContext) -> dict:
+    """email_bot: email a lead/customer segment (unsubscribe link in each); never twice per recipient per job."""
+    from growth.services import email_segment_send  # noqa: PLC0415
+
+    params = job.params
+    result = email_segment_send(company=ctx.company, segment=params["segment"], subject=params["subject"],
+                                body=params.get("body", ""), send_key=str(job.idempotency_key), guard=ctx.guard)
+    ctx.log(f"segment {result['segment']}: {result['recipients']} recipient(s), {result['sent']} sent, "
+            f"{result['already_sent']} already handled by this job")
+    return {"summary": f"{result['sent']} email(s) sent to {result['segment']}", **result}
+
+
+def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
+    """shopify_bot: push the products earlier jobs changed to Shopify, or say plainly it is not connected."""
+    from commerce.channels.base import ChannelError, ChannelNotConnected  # noqa: PLC0415
+    from commerce.services.catalog import products_by_ids  # noqa: PLC0415
+    from commerce.services.publishing import product_sync_to_channel  # noqa: PLC0415
+
+    ids = sorted({pk for r in ctx.previous_results() for pk in r.get("product_ids", [])})
+    synced = []
+    for product in products_by_ids(company=ctx.company, ids=ids):
+        ctx.guard()
+        try:
+            listing = product_sync_to_channel(product=product, channel="shopify")
+        except ChannelNotConnected as exc:
+            ctx.log(f"Shopify is not connected for {ctx.company.name}: nothing synced ({exc.message})")
+            return {"summary": "Shopify is not connected: nothing synced", "status": "not_connected",
+                    "product_ids": ids}
+        except ChannelError as exc:  # the channel says it is safe to retry
+            raise TransientJobError(exc.message) from exc
+        synced.append(listing.external_id)
+        ctx.log(f"'{product.name}' synced to Shopify ({listing.external_id})")
+    return {"summary": f"{len(synced)} product(s) synced to Shopify", "status": "synced", "listings": synced,
+            "product_ids": ids}
+
+
+def faq_macros(*, job: Job, ctx: BotContext) -> dict:
+    """support_bot: FAQ macros for the most frequent ticket intents."""
+    from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
+    from support.services import macros_write_for_frequent_intents  # noqa: PLC0415
+
+    p = job.params
+    try:
+        result = macros_write_for_frequent_intents(
+            company=ctx.company, source_key=str(job.idempotency_key), days=int(p.get("days", 30)),
+            min_tickets=int(p.get("min_tickets", 2)), top=int(p.get("top", 5)), guard=ctx.guard,
+            correlation_id=str(ctx.mission.correlation_id))
+    except AllProvidersFailed as exc:
+        raise TransientJobError(exc.message) from exc
+    ctx.log(f"macros written for {result['written'] or 'no'} intents; already written: {result['already_written']}")
+    return {"summary": f"{len(result['written'])} FAQ macro(s) written", **result}
+
+
+def ai_routing(*, job: Job, ctx: BotContext) -> dict:
+    """ops_bot: move the company's AI routing preference (a repeat sets the same value: no change)."""
+    from chimera.ai.services import ai_routing_preference_set  # noqa: PLC0415
+
+    preference = job.params.get("preference", "cost_optimized")
+    ctx.guard()
+    ai_routing_preference_set(company=ctx.company, preference=preference, actor=None,
+                              reason=f"mission {ctx.mission.pk} ({ctx.mission.play_snapshot.get('key')})")
+    ctx.log(f"AI routing preference set to {preference}")
+    return {"summary": f"AI routing is now {preference}", "preference": preference}
+
+
+BOTS = {
+    "listing_copy": listing_copy,
+    "price_change": price_change,
+    "bundle_create": bundle_create,
+    "email_segment": email_segment,
+    "shopify_sync": shopify_sync,
+    "faq_macros": faq_macros,
+    "ai_routing": ai_routing,
+}

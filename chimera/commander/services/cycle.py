@@ -1,0 +1,102 @@
+"""The commander cycle for each company: ingest -> evaluate -> suggest -> start approved -> log due evidence.
+
+One company's failure never stops the others; a company whose cycle is
+already running is skipped (a cache lock); a dry run ("silent cycle")
+computes everything inside a transaction that is rolled back, sends no
+alerts and queues nothing.
+"""
+
+import logging
+import uuid
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from autonomax.models import Company
+
+from .evidence import evidence_log_due
+from .jobs import missions_resume
+from .missions import missions_auto_approve, missions_start, missions_suggest
+
+logger = logging.getLogger(__name__)
+
+LOCK_SECONDS = 15 * 60
+
+
+def _lock_key(company: Company) -> str:
+    return f"commander:cycle-lock:{company.pk}"
+
+
+def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> dict:
+    """Run one company's cycle; returns its report."""
+    from kpis.selectors import kpi_current  # noqa: PLC0415 - the commander reads KPIs through their services
+    from kpis.services import kpis_evaluate, metrics_ingest  # noqa: PLC0415
+
+    now = now or timezone.now()
+    token = uuid.uuid4().hex
+    if not cache.add(_lock_key(company), token, LOCK_SECONDS):
+        return {"company": company.slug, "skipped": "a cycle is already running for this company",
+                "dry_run": dry_run}
+    try:
+        with transaction.atomic():
+            metrics_ingest(company=company, now=now)
+            kpis_evaluate(company=company, now=now, send_alerts=not dry_run)
+            kpis = kpi_current(company=company)
+            suggested = missions_suggest(company=company, kpis=kpis, now=now)
+            auto = missions_auto_approve(company=company)
+            started = missions_start(company=company)
+            resumed = missions_resume(company=company)
+            evidence = evidence_log_due(company=company, kpis=kpis, now=now)
+            report = {
+                "company": company.slug, "dry_run": dry_run, "at": now.isoformat(),
+                "kpis": {k: {"status": v.get("status"), "value": None if v.get("value") is None else str(v["value"])}
+                         for k, v in sorted(kpis.items())},
+                "suggested": [{"mission": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
+                               "factors": m.score_factors, "explanation": m.explanation} for m in suggested],
+                "auto_approved": [m.play_snapshot["key"] for m in auto],
+                "started": [m.play_snapshot["key"] for m in started],
+                "resumed_jobs": resumed,
+                "evidence": [{"play": r.play.key, "success": r.success, "notes": r.notes} for r in evidence],
+            }
+            if dry_run:
+                transaction.set_rollback(True)
+        return report
+    finally:
+        if cache.get(_lock_key(company)) == token:
+            cache.delete(_lock_key(company))
+
+
+def cycle_run(*, slug: str | None = None, dry_run: bool = False, now=None) -> list[dict]:
+    """Every active company (or one), each isolated: an exception is reported and the next company runs."""
+    companies = Company.objects.filter(is_active=True).order_by("pk")
+    if slug:
+        companies = companies.filter(slug=slug)
+    reports = []
+    for company in companies:
+        try:
+            reports.append(cycle_run_company(company=company, now=now, dry_run=dry_run))
+        except Exception as exc:  # noqa: BLE001 - one company's failure never stops the others
+            logger.exception("commander cycle failed for %s", company.slug)
+            reports.append({"company": company.slug, "error": f"{type(exc).__name__}: {exc}", "dry_run": dry_run})
+    return reports
+
+
+def cycle_report_text(report: dict) -> str:
+    """A plain-text report for the commands."""
+    lines = [f"== {report['company']}{' (dry run: nothing was changed)' if report.get('dry_run') else ''}"]
+    if "error" in report:
+        return "\n".join([*lines, f"   FAILED: {report['error']}"])
+    if "skipped" in report:
+        return "\n".join([*lines, f"   skipped: {report['skipped']}"])
+    lines.append("   KPIs: " + ", ".join(f"{k}={v['value']} {str(v['status']).upper()}"
+                                         for k, v in report["kpis"].items()) or "none")
+    lines.append(f"   suggested missions: {len(report['suggested'])}")
+    for s in report["suggested"]:
+        lines.append(f"   - {s['play']} score {s['score']}: {s['explanation']}")
+    for name in ("auto_approved", "started"):
+        if report[name]:
+            lines.append(f"   {name.replace('_', ' ')}: {', '.join(report[name])}")
+    for e in report["evidence"]:
+        lines.append(f"   evidence {e['play']}: {'SUCCESS' if e['success'] else 'NO SUCCESS'} - {e['notes']}")
+    return "\n".join(lines)

@@ -1,0 +1,247 @@
+"""Running jobs: the kill switches, claiming, the bot call, retries, escalation and stuck detection.
+
+A job's side effects are idempotent by the job's `idempotency_key` (each bot
+checks it before acting), so a duplicated or redelivered task never acts
+twice. Every job appends what it did to its `log`.
+"""
+
+import logging
+import smtplib
+from datetime import timedelta
+
+import waffle
+from django.db import OperationalError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from waffle.models import Switch
+
+from autonomax.errors import AppError
+from autonomax.models import Company
+from autonomax.services import config_change_record
+
+from ..models import Job, Mission
+from .missions import measure_due, mission_escalate
+
+logger = logging.getLogger(__name__)
+
+GLOBAL_HALT_SWITCH = "commander_halt_all"
+MAX_ATTEMPTS = 5
+
+
+class TransientJobError(Exception):
+    """A failure worth retrying (network, provider busy); anything else fails the job at once."""
+
+
+class ExecutionHalted(Exception):
+    """A kill switch is on: the job stops before its next side effect and waits."""
+
+
+TRANSIENT = (TransientJobError, ConnectionError, TimeoutError, smtplib.SMTPException, OperationalError)
+
+
+def execution_blocked(*, company_id: int) -> str:
+    """Why execution is stopped for this company right now ('' when it may run). Read fresh every time."""
+    if waffle.switch_is_active(GLOBAL_HALT_SWITCH):
+        return "the global kill switch is on"
+    halted = Company.objects.filter(pk=company_id).values_list("execution_halted", flat=True).first()
+    if halted:
+        return "the company's kill switch is on"
+    return ""
+
+
+@transaction.atomic
+def global_halt_set(*, halted: bool, actor, reason: str = "") -> bool:
+    """The global kill switch (django-waffle switch): stops job execution for every company."""
+    if not getattr(actor, "is_superuser", False):
+        raise AppError("Only a superuser may use the global kill switch.", code="permission_denied", status=403)
+    switch, _ = Switch.objects.get_or_create(name=GLOBAL_HALT_SWITCH, defaults={"active": False,
+                                             "note": "Stops all commander job execution (every company)."})
+    if switch.active != halted:
+        config_change_record(company=None, actor=actor, object_type="switch", object_id=GLOBAL_HALT_SWITCH,
+                             changes={"active": [switch.active, halted]}, reason=reason,
+                             expected_effect="all job execution stops" if halted else "job execution resumes")
+        switch.active = halted
+        switch.save()  # waffle invalidates its cache on save
+    return switch.active
+
+
+def _log(job: Job, message: str) -> None:
+    job.log = f"{job.log}{timezone.now():%Y-%m-%d %H:%M:%S} {message}\n"
+
+
+def _enqueue(job: Job) -> None:
+    from chimera.tasks import job_execute  # noqa: PLC0415 - tasks import services, not the other way
+
+    job_id, queue, seconds = job.pk, job.queue, job.timeout_minutes * 60
+    # The bot's own timeout (agents.yml) bounds the task; past it the job fails and escalates.
+    transaction.on_commit(lambda: job_execute.apply_async(args=[job_id], queue=queue, soft_time_limit=seconds,
+                                                          time_limit=seconds + 30))
+
+
+@transaction.atomic
+def mission_continue(*, mission: Mission) -> Job | None:
+    """Queue the mission's next unfinished job, or move it to measuring when every job succeeded."""
+    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+    if mission.status not in (Mission.Status.PLANNED, Mission.Status.RUNNING):
+        return None
+    jobs = list(mission.jobs.all())
+    pending = [j for j in jobs if j.status != Job.Status.SUCCEEDED]
+    if not pending:
+        mission.status = Mission.Status.MEASURING
+        mission.measure_due_at = measure_due(mission=mission)
+        mission.save(update_fields=["status", "measure_due_at", "updated_at"])
+        return None
+    job = pending[0]
+    if job.status not in (Job.Status.PENDING,):
+        return job  # already queued or running; its task continues the mission
+    blocked = execution_blocked(company_id=mission.company_id)
+    if blocked:
+        return job  # stays pending; the next cycle queues it once the switch is off
+    job.status = Job.Status.QUEUED
+    _log(job, f"queued on '{job.queue}'")
+    job.save(update_fields=["status", "log"])
+    if mission.status != Mission.Status.RUNNING:
+        mission.status = Mission.Status.RUNNING
+        mission.save(update_fields=["status", "updated_at"])
+    _enqueue(job)
+    return job
+
+
+def missions_resume(*, company: Company) -> int:
+    """Queue the next job of running missions whose job waits (after a kill switch, a lost task)."""
+    count = 0
+    for mission in Mission.objects.filter(company=company, status__in=[Mission.Status.PLANNED,
+                                                                       Mission.Status.RUNNING]):
+        job = mission_continue(mission=mission)
+        count += bool(job and job.status == Job.Status.QUEUED)
+    return count
+
+
+class BotContext:
+    """What a bot gets besides its job: a kill-switch guard to call before each side effect, and a log."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.company = job.company
+        self.mission = job.mission
+        self.lines: list[str] = []
+
+    def guard(self) -> None:
+        blocked = execution_blocked(company_id=self.job.company_id)
+        if blocked:
+            raise ExecutionHalted(blocked)
+
+    def log(self, message: str) -> None:
+        logger.info("job %s (%s): %s", self.job.pk, self.job.type, message)
+        self.lines.append(message)
+
+    def previous_results(self) -> list[dict]:
+        return [j.result for j in self.mission.jobs.filter(status=Job.Status.SUCCEEDED, order__lt=self.job.order)]
+
+
+def job_run(*, job_id: int) -> str:
+    """Run one job once. Returns what happened: done / noop / halted / failed. Transient errors propagate."""
+    from .bots import BOTS  # noqa: PLC0415 - bots import app services lazily
+
+    job = Job.objects.select_related("company", "mission").filter(pk=job_id).first()
+    if job is None or job.status in (Job.Status.SUCCEEDED, Job.Status.CANCELLED, Job.Status.FAILED):
+        return "noop"
+    blocked = execution_blocked(company_id=job.company_id)
+    if blocked:
+        _job_halted(job_id=job.pk, reason=blocked)
+        return "halted"
+    claimed = Job.objects.filter(pk=job.pk).filter(
+        Q(status__in=[Job.Status.PENDING, Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.STUCK])
+    ).update(status=Job.Status.RUNNING, started_at=timezone.now(), attempts=job.attempts + 1)
+    if not claimed:
+        return "noop"
+    job.refresh_from_db()
+    ctx = BotContext(job)
+    bot = BOTS.get(job.type)
+    try:
+        if bot is None:
+            raise AppError(f"no bot handles job type '{job.type}'", code="unknown_job_type")
+        result = bot(job=job, ctx=ctx)
+    except ExecutionHalted as exc:
+        _job_halted(job_id=job.pk, reason=str(exc), lines=ctx.lines)
+        return "halted"
+    except TRANSIENT as exc:
+        _job_note(job_id=job.pk, status=Job.Status.QUEUED, error=f"{type(exc).__name__}: {exc}",
+                  lines=[*ctx.lines, f"attempt {job.attempts} failed (will retry): {exc}"])
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bot raising escalates its mission; the cycle continues
+        logger.exception("job %s failed", job.pk)
+        job_fail(job_id=job.pk, error=f"{type(exc).__name__}: {exc}", lines=ctx.lines)
+        return "failed"
+    _job_succeed(job_id=job.pk, result=result, lines=ctx.lines)
+    return "done"
+
+
+@transaction.atomic
+def _job_succeed(*, job_id: int, result: dict, lines: list[str]) -> None:
+    job = Job.objects.select_for_update().get(pk=job_id)
+    if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
+        return
+    for line in lines:
+        _log(job, line)
+    _log(job, f"succeeded: {result.get('summary', '')}")
+    job.status = Job.Status.SUCCEEDED
+    job.result = result
+    job.error = ""
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "result", "error", "finished_at", "log"])
+    mission_continue(mission=job.mission)
+
+
+@transaction.atomic
+def _job_note(*, job_id: int, status: str, error: str = "", lines: list[str] = ()) -> None:
+    job = Job.objects.select_for_update().get(pk=job_id)
+    for line in lines:
+        _log(job, line)
+    job.status = status
+    job.error = error or job.error
+    job.save(update_fields=["status", "error", "log"])
+
+
+def _job_halted(*, job_id: int, reason: str, lines: list[str] = ()) -> None:
+    # Back to pending: missions_resume queues it again once the switch is off.
+    _job_note(job_id=job_id, status=Job.Status.PENDING, lines=[*lines, f"not run: {reason}"])
+
+
+@transaction.atomic
+def job_fail(*, job_id: int, error: str, lines: list[str] = ()) -> None:
+    """A terminal failure (or retries used up): the job fails and its mission goes to a person."""
+    job = Job.objects.select_for_update().select_related("mission").get(pk=job_id)
+    if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
+        return
+    for line in lines:
+        _log(job, line)
+    _log(job, f"failed after {job.attempts} attempt(s): {error}")
+    job.status = Job.Status.FAILED
+    job.error = error
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "finished_at", "log"])
+    mission_escalate(mission=job.mission, reason=f"job '{job.type}' by {job.bot} failed: {error}",
+                     context={"job_id": job.pk, "attempts": job.attempts, "params": job.params,
+                              "log": job.log[-2000:]})
+
+
+def jobs_mark_stuck(*, now=None) -> list[int]:
+    """Running jobs past their timeout are marked stuck and their missions escalated with an alert."""
+    now = now or timezone.now()
+    stuck = []
+    for job in Job.objects.filter(status=Job.Status.RUNNING).only("id", "started_at", "timeout_minutes"):
+        if job.started_at and job.started_at + timedelta(minutes=job.timeout_minutes) < now:
+            stuck.append(job.pk)
+    for job_id in stuck:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().select_related("mission").get(pk=job_id)
+            if job.status != Job.Status.RUNNING:
+                continue
+            _log(job, f"stuck: running for more than {job.timeout_minutes} minutes")
+            job.status = Job.Status.STUCK
+            job.save(update_fields=["status", "log"])
+            mission_escalate(mission=job.mission,
+                             reason=f"job '{job.type}' is stuck (timeout {job.timeout_minutes} min)",
+                             context={"job_id": job.pk, "started_at": str(job.started_at)})
+    return stuck

@@ -1,0 +1,329 @@
+"""SUGGEST_PLAYS (scoring, explanation, ranking), approval and planning of missions."""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from autonomax.errors import AppError, ConflictError
+from autonomax.models import Company, Event, EventName, Membership, Role
+from autonomax.services import config_change_record
+
+from ..models import Agent, EvidenceRecord, Job, Mission, Play
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS = {"revenue_potential": Decimal("0.30"), "success_probability": Decimal("0.25"),
+           "automation_readiness": Decimal("0.20"), "time_to_revenue": Decimal("0.15"),
+           "strategic_fit": Decimal("0.10")}
+OPEN = [Mission.Status.PROPOSED, Mission.Status.APPROVED, Mission.Status.PLANNED, Mission.Status.RUNNING,
+        Mission.Status.MEASURING, Mission.Status.ESCALATED]
+# Missions that hold one of the company's `max_active_missions` slots.
+ACTIVE = [Mission.Status.PLANNED, Mission.Status.RUNNING]
+SEVERITY = {"critical": Decimal("1.0"), "warning": Decimal("0.7"), "ok": Decimal("0.4")}
+FOUR = Decimal("0.0001")
+
+
+def _status(kpi: dict | None) -> str:
+    return str((kpi or {}).get("status") or "unknown").lower()
+
+
+def _condition_holds(cond: dict, kpi: dict) -> bool:
+    if "status" in cond:
+        wanted = cond["status"] if isinstance(cond["status"], list) else [cond["status"]]
+        return _status(kpi) in {s.lower() for s in wanted}
+    value = kpi.get("value")
+    if value is None:
+        return False
+    value, limit = Decimal(str(value)), Decimal(str(cond["value"]))
+    return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[cond["op"]]
+
+
+def play_matches(*, play: Play, kpis: dict) -> tuple[bool, list[dict]]:
+    """Whether every trigger condition holds and no KPI the play depends on is UNKNOWN.
+
+    Returns (matches, the KPI rows that triggered it).
+    """
+    needed = {c["kpi"] for c in play.trigger} | set(play.kpis)
+    if any(_status(kpis.get(key)) == "unknown" for key in needed):
+        return False, []
+    triggered = []
+    for cond in play.trigger:
+        kpi = kpis[cond["kpi"]]
+        if not _condition_holds(cond, kpi):
+            return False, []
+        triggered.append(kpi)
+    return True, triggered
+
+
+def posterior(*, alpha: Decimal, beta: Decimal, successes: int, failures: int) -> Decimal:
+    """Mean of Beta(alpha + successes, beta + failures): the play's success probability."""
+    a, b = Decimal(alpha) + successes, Decimal(beta) + failures
+    return (a / (a + b)).quantize(FOUR)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    value = Decimal(str(value))
+    return f"{value:,.2f}" if value != value.to_integral() else f"{value:,.0f}"
+
+
+def score_play(*, play: Play, triggered: list[dict], kpis: dict, stats: tuple[int, int],
+               bots: dict[str, set]) -> tuple[Decimal, dict]:
+    """The five factors (each 0-1) and the weighted score. See the module docstring of the issue."""
+    worst = max((SEVERITY.get(_status(k), Decimal("0.4")) for k in triggered), default=Decimal("0.4"))
+    steps = play.job_plan or []
+    covered = sum(1 for s in steps if s.get("type") in bots.get(s.get("bot"), set()))
+    readiness = (Decimal(covered) / len(steps) if steps else Decimal(0)) * (1 - Decimal(play.effort) / 2)
+    moved = [k for k in play.kpis if _status(kpis.get(k)) in ("warning", "critical")]
+    factors = {
+        # The play's own impact estimate, weighted by how bad the triggering KPI is.
+        "revenue_potential": Decimal(play.impact) * worst,
+        "success_probability": posterior(alpha=play.prior_alpha, beta=play.prior_beta,
+                                         successes=stats[0], failures=stats[1]),
+        # Share of steps a known bot can run, less the play's effort.
+        "automation_readiness": readiness,
+        # Sooner measurable is sooner money: 0 at 30 days or more.
+        "time_to_revenue": max(Decimal(0), 1 - Decimal(play.measure_after_hours) / (24 * 30)),
+        # How many of the KPIs the play should move are off target right now.
+        "strategic_fit": Decimal(len(moved)) / len(play.kpis) if play.kpis else Decimal(0),
+    }
+    factors = {k: min(Decimal(1), max(Decimal(0), v)).quantize(FOUR) for k, v in factors.items()}
+    score = sum(WEIGHTS[k] * v for k, v in factors.items()).quantize(FOUR)
+    return score, factors
+
+
+def explain(*, play: Play, triggered: list[dict], score: Decimal, factors: dict, stats: tuple[int, int]) -> str:
+    parts = []
+    for kpi in triggered:
+        unit = f" {kpi.get('unit')}" if kpi.get("unit") else ""
+        parts.append(
+            f"{kpi.get('label') or kpi['key']} ({kpi['key']}) is {_fmt(kpi.get('value'))}{unit}, "
+            f"{_status(kpi).upper()} (target {_fmt(kpi.get('target'))}, warning {_fmt(kpi.get('warning'))}, "
+            f"critical {_fmt(kpi.get('critical'))})"
+        )
+    breakdown = " + ".join(f"{WEIGHTS[k]}×{v} {k.replace('_', ' ')}" for k, v in factors.items())
+    evidence = (f"{stats[0]} successes and {stats[1]} non-successes so far" if sum(stats)
+                else "no evidence yet, prior only")
+    return (f"Suggested because {'; '.join(parts)}. Score {score} = {breakdown}. "
+            f"Success probability {factors['success_probability']} ({evidence}).")
+
+
+def play_evidence_stats(*, company: Company) -> dict[int, tuple[int, int]]:
+    """play id -> (successes, non-successes), one query for all plays."""
+    rows = (EvidenceRecord.objects.filter(company=company).values("play_id")
+            .annotate(ok=Count("id", filter=Q(success=True)), bad=Count("id", filter=Q(success=False))))
+    return {r["play_id"]: (r["ok"], r["bad"]) for r in rows}
+
+
+def bot_handles(*, company: Company) -> dict[str, set]:
+    return {a.key: set(a.handles) for a in Agent.objects.filter(company=company, kind=Agent.Kind.BOT)}
+
+
+def _kpi_rows(kpis: dict, keys: list[str]) -> dict:
+    """The values and thresholds of `keys` at suggestion time (also the evidence's "before")."""
+    fields = ("value", "status", "target", "warning", "critical", "unit", "direction", "label")
+    return {key: {f: None if kpis[key].get(f) is None else str(kpis[key].get(f)) for f in fields}
+            for key in dict.fromkeys(keys)}
+
+
+def play_snapshot(play: Play) -> dict:
+    return {"key": play.key, "label": play.label, "version": play.version, "owner": play.owner,
+            "level": play.level, "autonomy": play.autonomy, "trigger": play.trigger, "kpis": play.kpis,
+            "job_plan": play.job_plan, "measure_after_hours": play.measure_after_hours,
+            "success": play.success_criterion}
+
+
+@transaction.atomic
+def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]:
+    """Match KPI states to active plays; create a proposed Mission per new match, ranked by score.
+
+    A constant number of queries whatever the number of plays: plays, open
+    missions, evidence stats and bots are read once; missions and their
+    `agent.proposal` events are bulk-created.
+    """
+    now = now or timezone.now()
+    plays = list(Play.objects.filter(company=company, status=Play.Status.ACTIVE))
+    open_play_ids = set(Mission.objects.filter(company=company, status__in=OPEN).values_list("play_id", flat=True))
+    stats = play_evidence_stats(company=company)
+    bots = bot_handles(company=company)
+    new = []
+    for play in plays:
+        if play.pk in open_play_ids:
+            continue
+        matches, triggered = play_matches(play=play, kpis=kpis)
+        if not matches:
+            continue
+        play_stats = stats.get(play.pk, (0, 0))
+        score, factors = score_play(play=play, triggered=triggered, kpis=kpis, stats=play_stats, bots=bots)
+        new.append(Mission(
+            company=company, play=play, play_version=play.version, play_snapshot=play_snapshot(play),
+            score=score, score_factors={k: str(v) for k, v in factors.items()},
+            explanation=explain(play=play, triggered=triggered, score=score, factors=factors, stats=play_stats),
+            trigger_values=_kpi_rows(kpis, [c["kpi"] for c in play.trigger] + list(play.kpis)),
+        ))
+    new.sort(key=lambda m: m.score, reverse=True)
+    if not new:
+        return []
+    created = Mission.objects.bulk_create(new)
+    Event.objects.bulk_create([
+        Event(company=company, name=EventName.AGENT_PROPOSAL, occurred_at=now, correlation_id=str(m.correlation_id),
+              payload={"mission_id": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
+                       "factors": m.score_factors})
+        for m in created
+    ])
+    return created
+
+
+# --- Approval ---------------------------------------------------------------------------------------------------
+
+def _role(*, company: Company, actor) -> str | None:
+    if actor is None:
+        return None
+    if getattr(actor, "is_superuser", False):
+        return Role.OWNER
+    return (Membership.objects.filter(company=company, user=actor).values_list("role", flat=True).first())
+
+
+def mission_can_decide(*, mission: Mission, role: str | None) -> tuple[bool, str]:
+    """The permission matrix: viewers never; strategic plays owners only; otherwise operator or owner."""
+    level = mission.play_snapshot.get("level", Play.Level.OPERATIONAL)
+    if role not in (Role.OWNER, Role.OPERATOR):
+        return False, "Your role in this company does not allow deciding on missions."
+    if level == Play.Level.STRATEGIC and role != Role.OWNER:
+        return False, "This is a strategic mission: only an owner may decide on it."
+    return True, ""
+
+
+def _decide(*, mission: Mission, actor, reason: str, to: str) -> Mission:
+    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+    allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
+    if not allowed:
+        raise AppError(why, code="permission_denied", status=403)
+    if mission.status != Mission.Status.PROPOSED:
+        raise ConflictError(f"Mission {mission.pk} is {mission.status}, not proposed: it cannot be "
+                            f"{'approved' if to == Mission.Status.APPROVED else 'rejected'}.",
+                            code=f"mission_{mission.status}")
+    mission.status = to
+    mission.decided_by = actor
+    mission.decided_at = timezone.now()
+    mission.decision_reason = reason
+    mission.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "updated_at"])
+    return mission
+
+
+@transaction.atomic
+def mission_approve(*, mission: Mission, actor, reason: str = "") -> Mission:
+    """Approve a proposed mission; it is planned and started at once if a slot is free."""
+    mission = _decide(mission=mission, actor=actor, reason=reason, to=Mission.Status.APPROVED)
+    missions_start(company=mission.company)
+    mission.refresh_from_db()
+    return mission
+
+
+@transaction.atomic
+def mission_reject(*, mission: Mission, actor, reason: str = "") -> Mission:
+    return _decide(mission=mission, actor=actor, reason=reason, to=Mission.Status.REJECTED)
+
+
+@transaction.atomic
+def missions_auto_approve(*, company: Company) -> list[Mission]:
+    """`autonomy: auto` plays skip approval, but only while the company's autopilot is on."""
+    if not company.autopilot:
+        return []
+    missions = list(Mission.objects.select_for_update().filter(
+        company=company, status=Mission.Status.PROPOSED, play_snapshot__autonomy=Play.Autonomy.AUTO))
+    now = timezone.now()
+    for mission in missions:
+        mission.status = Mission.Status.APPROVED
+        mission.decided_at = now
+        mission.decision_reason = "autopilot: auto play"
+        mission.save(update_fields=["status", "decided_at", "decision_reason", "updated_at"])
+    return missions
+
+
+# --- Planning -----------------------------------------------------------------------------------------------------
+
+def mission_plan(*, mission: Mission) -> list[Job]:
+    """Expand the mission's pinned job_plan (its play snapshot) into Jobs. Never twice."""
+    if mission.jobs.exists():
+        return list(mission.jobs.all())
+    jobs = [Job(company_id=mission.company_id, mission=mission, type=step["type"], bot=step["bot"],
+                params=step.get("params") or {}, order=step.get("order", i), queue=step.get("queue", "default"),
+                timeout_minutes=step.get("timeout_minutes", 15))
+            for i, step in enumerate(mission.play_snapshot.get("job_plan", []))]
+    Job.objects.bulk_create(jobs)
+    mission.status = Mission.Status.PLANNED
+    mission.save(update_fields=["status", "updated_at"])
+    return jobs
+
+
+@transaction.atomic
+def missions_start(*, company: Company) -> list[Mission]:
+    """Plan approved missions (best score first) while the company has free slots, and queue their first job."""
+    from .jobs import mission_continue  # noqa: PLC0415 - jobs imports this module
+
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    active = Mission.objects.filter(company=company, status__in=ACTIVE).count()
+    free = max(0, company.max_active_missions - active)
+    if not free:
+        return []
+    started = list(Mission.objects.select_for_update().filter(company=company, status=Mission.Status.APPROVED)
+                   .order_by("-score", "created_at")[:free])
+    for mission in started:
+        mission_plan(mission=mission)
+        mission_continue(mission=mission)
+    return started
+
+
+@transaction.atomic
+def mission_escalate(*, mission: Mission, reason: str, context: dict | None = None) -> Mission:
+    """Hand the mission to a person, with what happened."""
+    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+    if mission.status in (Mission.Status.COMPLETED, Mission.Status.FAILED, Mission.Status.ESCALATED):
+        return mission
+    mission.status = Mission.Status.ESCALATED
+    mission.decision_reason = f"escalated: {reason}"
+    mission.save(update_fields=["status", "decision_reason", "updated_at"])
+    logger.error("mission %s escalated: %s %s", mission.pk, reason, context or {})
+    from .alerts import owners_alert  # noqa: PLC0415
+
+    owners_alert(company=mission.company, subject=f"Mission escalated: {mission.play_snapshot.get('label')}",
+                 body=f"{reason}\n\nMission {mission.pk} (correlation {mission.correlation_id}).\n"
+                      f"Context: {context or {}}\n")
+    return mission
+
+
+def measure_due(*, mission: Mission, now=None):
+    return (now or timezone.now()) + timedelta(hours=mission.play_snapshot.get("measure_after_hours", 72))
+
+
+@transaction.atomic
+def play_set_under_review(*, play: Play, reason: str) -> Play:
+    play = Play.objects.select_for_update().get(pk=play.pk)
+    if play.status != Play.Status.ACTIVE:
+        return play
+    config_change_record(company=play.company, actor_label="evidence commander", object_type="play",
+                         object_id=play.key, changes={"status": [play.status, Play.Status.UNDER_REVIEW]},
+                         reason=reason, expected_effect="the play stops triggering until a person clears it")
+    play.status = Play.Status.UNDER_REVIEW
+    play.save(update_fields=["status", "updated_at"])
+    return play
+
+
+@transaction.atomic
+def company_autopilot_set(*, company: Company, on: bool, actor, reason: str = "") -> Company:
+    """Autopilot: `autonomy: auto` plays run without approval while it is on."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if company.autopilot != on:
+        config_change_record(company=company, actor=actor, object_type="company.autopilot", object_id=company.slug,
+                             changes={"autopilot": [company.autopilot, on]}, reason=reason,
+                             expected_effect="auto plays run without approval" if on
+                             else "every mission waits for approval")
+        company.autopilot = on
+        company.save(update_fields=["autopilot"])
+    return company

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("missions/<int:pk>/approve/", views.mission_decide, {"decision": "approve"}, name="cc-mission-approve"),
+    path("missions/<int:pk>/reject/", views.mission_decide, {"decision": "reject"}, name="cc-mission-reject"),
+    path("command/switches/", views.company_switches, name="command-switches"),
+    path("review/", views.review, name="weekly-review"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+]

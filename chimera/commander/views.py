@@ -1,0 +1,116 @@
+"""The Command Center (`/`), mission decisions inline (HTMX), switches, the weekly review, unsubscribe."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from autonomax.errors import AppError
+from autonomax.services import company_set_halt
+from autonomax.tenancy import can_operate, request_membership
+
+from .selectors import command_center, mission_card, mission_for_company
+from .services.evidence import weekly_review
+from .services.jobs import GLOBAL_HALT_SWITCH, global_halt_set
+from .services.missions import company_autopilot_set, mission_approve, mission_reject
+
+
+def _panels(request) -> dict:
+    membership = request_membership(request)
+    company = membership.company
+    context = command_center(company=company, role=membership.role)
+    from kpis.selectors import kpi_board  # noqa: PLC0415 - the project's KPI strip
+
+    context["kpi_cards"] = kpi_board(company=company)
+    from chimera.ai.selectors import ai_spend_summary  # noqa: PLC0415
+
+    context["spend"] = ai_spend_summary(company=company)
+    import waffle  # noqa: PLC0415
+
+    context["global_halt"] = waffle.switch_is_active(GLOBAL_HALT_SWITCH)
+    return context
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def dashboard(request):
+    """The Command Center; an HTMX request (auto-refresh) gets only the live panels."""
+    context = _panels(request)
+    if request.htmx:
+        return render(request, "commander/_live.html", context)
+    return render(request, "commander/command_center.html", context)
+
+
+@login_required
+@require_POST
+def mission_decide(request, pk: int, decision: str):
+    """Approve or reject; HTMX gets the updated card in place, a normal form post is redirected back."""
+    membership = request_membership(request)
+    mission = mission_for_company(company=membership.company, pk=pk)
+    if mission is None:
+        return HttpResponse("Unknown mission.", status=404)
+    service = mission_approve if decision == "approve" else mission_reject
+    try:
+        # hx-prompt sends the reason in a header; the plain form in the body.
+        reason = request.POST.get("reason") or request.headers.get("HX-Prompt", "")
+        mission = service(mission=mission, actor=request.user, reason=reason[:2000])
+    except AppError as exc:
+        if request.htmx:
+            return HttpResponse(exc.message, status=exc.status)
+        if exc.status == 403:
+            return HttpResponse(exc.message, status=403)
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("dashboard"))
+    if request.htmx:
+        mission = mission_for_company(company=membership.company, pk=pk)
+        return render(request, "commander/_mission.html", {"card": mission_card(mission=mission,
+                                                                                 role=membership.role)})
+    messages.success(request, f"Mission {mission.pk} is now {mission.get_status_display().lower()}.")
+    return HttpResponseRedirect(reverse("dashboard"))
+
+
+@login_required
+@require_POST
+def company_switches(request):
+    """Autopilot and the company kill switch (operators/owners); the global switch (superusers)."""
+    membership = request_membership(request)
+    if not can_operate(membership):
+        return HttpResponse("Your role in this company does not allow this action.", status=403)
+    company = membership.company
+    reason = request.POST.get("reason", "")[:500] or "from the Command Center"
+    switch, on = request.POST.get("switch"), request.POST.get("on") == "1"
+    try:
+        if switch == "halt":
+            company_set_halt(company=company, halted=on, actor=request.user, reason=reason)
+        elif switch == "autopilot":
+            company_autopilot_set(company=company, on=on, actor=request.user, reason=reason)
+        elif switch == "halt_all":
+            global_halt_set(halted=on, actor=request.user, reason=reason)
+        else:
+            return HttpResponse("Unknown switch.", status=400)
+    except AppError as exc:
+        return HttpResponse(exc.message, status=exc.status)
+    return HttpResponseRedirect(reverse("dashboard"))
+
+
+@login_required
+def review(request):
+    membership = request_membership(request)
+    return render(request, "commander/weekly_review.html", weekly_review(company=membership.company))
+
+
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    """GET shows the button (mail scanners follow links), POST unsubscribes."""
+    from growth.services import lead_unsubscribe  # noqa: PLC0415
+
+    if request.method == "GET":
+        return render(request, "commander/unsubscribe.html", {"token": token, "done": False})
+    try:
+        company, email = lead_unsubscribe(token=token)
+    except AppError as exc:
+        return HttpResponse(exc.message, status=400)
+    return render(request, "commander/unsubscribe.html", {"done": True, "company": company, "email": email})

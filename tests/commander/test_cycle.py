@@ -1,0 +1,139 @@
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
+from django.core.management import call_command
+from django.utils import timezone
+
+from autonomax.models import Company, Event
+from chimera.commander.models import Mission, Play
+from chimera.commander.services.cycle import _lock_key, cycle_run, cycle_run_company
+from kpis.services import kpis_load_config
+from tests.factories import CompanyFactory, OrderFactory
+
+from .factories import load_playbook
+
+
+def ready_company(**kwargs):
+    """A company with the base KPIs and playbook, and a few old orders (so revenue KPIs are low)."""
+    company = CompanyFactory(**kwargs)
+    kpis_load_config(company=company)
+    load_playbook(company)
+    for days in (1, 3, 5):
+        OrderFactory(company=company, created_at=timezone.now() - timedelta(days=days))
+    return company
+
+
+def row_counts() -> dict:
+    return {m._meta.label: m._default_manager.count() for m in apps.get_models()}
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_locks():
+    # Company ids are reused between tests (rolled back), so are their lock keys.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_the_cycle_suggests_missions_from_real_kpis(db):
+    # given
+    company = ready_company()
+
+    # when
+    [report] = cycle_run(slug=company.slug)
+
+    # then low orders and revenue trigger their plays, each explained with the KPI values
+    plays = {s["play"] for s in report["suggested"]}
+    assert {"pending-checkout-reminder", "price-test-best-seller"} <= plays
+    mission = Mission.objects.get(company=company, play__key="pending-checkout-reminder")
+    assert "orders-7d" in mission.explanation and "is 3, CRITICAL" in mission.explanation
+    assert Event.objects.filter(company=company, name="agent.proposal").count() == len(report["suggested"])
+
+
+def test_dry_run_changes_nothing(db):
+    # given
+    company = ready_company()
+    before = row_counts()
+
+    # when
+    [report] = cycle_run(slug=company.slug, dry_run=True)
+
+    # then it computed everything and wrote nothing
+    assert report["dry_run"] and report["suggested"] and report["kpis"]
+    assert row_counts() == before
+    assert not Mission.objects.exists()
+
+
+def test_a_cycle_already_running_is_not_started_twice(db):
+    company = ready_company()
+    cache.add(_lock_key(company), "someone-else", 60)
+
+    report = cycle_run_company(company=company)
+
+    assert "already running" in report["skipped"]
+    assert not Mission.objects.exists()
+
+
+def test_one_companys_failure_never_stops_the_others(db):
+    # given a company whose play has a broken trigger in the database, then a healthy one
+    broken = ready_company(slug="a-broken")
+    Play.objects.filter(company=broken, key="pending-checkout-reminder").update(
+        trigger=[{"kpi": "orders-7d", "op": "between", "value": 1}])
+    healthy = ready_company(slug="b-healthy")
+
+    # when
+    reports = {r["company"]: r for r in cycle_run()}
+
+    # then
+    assert "KeyError" in reports["a-broken"]["error"]
+    assert reports["b-healthy"]["suggested"]
+    assert not Mission.objects.filter(company=broken).exists()
+    assert Mission.objects.filter(company=healthy).exists()
+
+
+def test_auto_plays_run_only_while_autopilot_is_on(db, django_capture_on_commit_callbacks):
+    # given an auto play triggered (AI cost high) for a company without and with autopilot
+    off, on = ready_company(slug="autopilot-off"), ready_company(slug="autopilot-on", autopilot=True)
+    for company in (off, on):
+        Play.objects.filter(company=company).exclude(key="ai-cost-routing").update(status=Play.Status.DISABLED)
+        Play.objects.filter(company=company, key="ai-cost-routing").update(
+            trigger=[{"kpi": "orders-7d", "status": ["critical"]}], kpis=["orders-7d"])
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        reports = {r["company"]: r for r in cycle_run()}
+
+    # then
+    assert reports["autopilot-off"]["auto_approved"] == []
+    assert Mission.objects.get(company=off).status == Mission.Status.PROPOSED
+    assert reports["autopilot-on"]["auto_approved"] == ["ai-cost-routing"]
+    assert Mission.objects.get(company=on).status == Mission.Status.MEASURING
+
+
+def test_run_cycle_and_onboard_company_commands(db, capsys):
+    # when a new company is onboarded
+    call_command("onboard_company", "Bright Templates")
+
+    # then it has the base configs, its silent cycle report is printed, and nothing was proposed
+    out = capsys.readouterr().out
+    company = Company.objects.get(slug="bright-templates")
+    assert Play.objects.filter(company=company).count() >= 8
+    assert "dry run: nothing was changed" in out and "suggested missions:" in out
+    assert not Mission.objects.filter(company=company).exists()
+
+    # when the real cycle runs for it
+    call_command("run_cycle", company="bright-templates")
+    assert "suggested missions:" in capsys.readouterr().out
+    assert Mission.objects.filter(company=company).exists()
+
+
+def test_the_cycle_is_on_the_beat_schedule_every_15_minutes():
+    entry = settings.CELERY_BEAT_SCHEDULE["commander-cycle"]
+
+    assert entry["task"] == "chimera.tasks.run_commander_cycle" and entry["schedule"] == 15 * 60
+    from autonomax.celery import app
+
+    assert "chimera.tasks.run_commander_cycle" in app.tasks

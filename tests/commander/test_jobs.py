@@ -1,0 +1,297 @@
+"""Jobs and bots: idempotent side effects under duplicated/redelivered tasks, kill switches, retries, escalation."""
+
+import socket
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from waffle.testutils import override_switch
+
+from autonomax.models import ConfigChange, Role
+from autonomax.services import company_set_halt
+from chimera.ai.models import AICall
+from chimera.commander.models import Job, Mission
+from chimera.commander.services.jobs import GLOBAL_HALT_SWITCH, job_run, jobs_mark_stuck, missions_resume
+from chimera.commander.services.missions import mission_approve
+from chimera.tasks import job_execute
+from commerce.models import OrderItem, Product, ProductDraft
+from growth.models import EmailDelivery, Lead
+from support.models import Macro
+from tests.factories import (
+    CustomerFactory,
+    LeadFactory,
+    MembershipFactory,
+    OrderFactory,
+    ProductFactory,
+    TicketFactory,
+)
+
+from .factories import load_playbook, propose
+
+
+@pytest.fixture
+def owner(company):
+    return MembershipFactory(company=company, role=Role.OWNER, user__email="boss@example.com").user
+
+
+@pytest.fixture
+def store(company):
+    """A small store: products with sales, tickets with intents, warm leads, a lapsed customer."""
+    load_playbook(company)
+    products = [ProductFactory(company=company, price=Decimal(p)) for p in ("19.00", "24.00", "12.00", "15.00")]
+    now = timezone.now()
+    for i, product in enumerate(products):
+        for _ in range(4 - i):
+            order = OrderFactory(company=company, created_at=now - timedelta(days=2), total=product.price)
+            OrderItem.objects.create(order=order, product=product, title=product.name, unit_price=product.price)
+    lapsed = CustomerFactory(company=company, email="lapsed@example.com", name="Lee")
+    OrderFactory(company=company, customer=lapsed, created_at=now - timedelta(days=60))
+    for intent in ("download_issue", "download_issue", "refund_request", "refund_request", "how_to"):
+        TicketFactory(company=company, intent=intent, created_at=now - timedelta(days=1))
+    for n in range(3):
+        LeadFactory(company=company, email=f"warm{n}@example.com", consent=True, score=70, status=Lead.Status.NEW)
+    LeadFactory(company=company, email="cold@example.com", consent=True, score=10)
+    return products
+
+
+def start(company, play_key, actor):
+    """Approve a proposed mission and return its first job, queued but not run (on_commit is not run here)."""
+    mission = mission_approve(mission=propose(company, play_key), actor=actor)
+    return mission, mission.jobs.order_by("order").first()
+
+
+def run_twice_as_if_redelivered(job):
+    """The first run completes; then the task is delivered again as if the worker died before acking."""
+    assert job_run(job_id=job.pk) == "done"
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)  # lost the 'succeeded' write
+    second = job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return second
+
+
+def test_copy_bot_writes_drafts_once(company, store, owner):
+    # given
+    mission, job = start(company, "rewrite-listing-copy", owner)
+
+    # when the task runs, then runs again as a duplicate/redelivery
+    run_twice_as_if_redelivered(job)
+    job_execute.apply(args=[job.pk])
+
+    # then one draft per product and one AI call per product
+    drafts = ProductDraft.objects.filter(company=company)
+    assert drafts.count() == 3 == AICall.objects.filter(company=company, task_type="listing_copy").count()
+    assert all(d.product_id and d.title and d.correlation_id.startswith(str(job.idempotency_key)) for d in drafts)
+    assert job.status == Job.Status.SUCCEEDED and "already written" in job.log
+
+
+def test_pricing_bot_changes_the_price_once(company, store, owner):
+    # given the best seller at 19.00 and a strategic price test (-10%)
+    best = store[0]
+    mission, job = start(company, "price-test-best-seller", owner)
+
+    # when
+    run_twice_as_if_redelivered(job)
+
+    # then 17.10, not 15.39
+    best.refresh_from_db()
+    assert best.price == Decimal("17.10")
+    assert ConfigChange.objects.filter(object_type="product.price", object_id=str(best.pk)).count() == 1
+    assert "already changed by this job" in job.log
+
+
+def test_pricing_bot_creates_one_bundle(company, store, owner):
+    mission, job = start(company, "bundle-offer", owner)
+
+    run_twice_as_if_redelivered(job)
+
+    bundles = Product.objects.filter(company=company, sku__startswith="BUNDLE-")
+    assert bundles.count() == 1
+    assert bundles.get().price == ((Decimal("19.00") + Decimal("24.00") + Decimal("12.00")) * Decimal("0.8"))
+
+
+def test_email_bot_never_emails_a_recipient_twice_for_the_same_job(company, store, owner):
+    # given
+    mission, job = start(company, "nurture-warm-leads", owner)
+
+    # when
+    run_twice_as_if_redelivered(job)
+
+    # then each warm lead got exactly one email, with an unsubscribe link that works
+    assert sorted(m.to[0] for m in mail.outbox) == ["warm0@example.com", "warm1@example.com", "warm2@example.com"]
+    assert job.result["sent"] == 0 and job.result["already_sent"] == 3  # the redelivered run sent nothing
+    body = mail.outbox[0].body
+    link = body.split("Unsubscribe: ")[1].strip()
+    assert mail.outbox[0].extra_headers["List-Unsubscribe"] == f"<{link}>"
+    from django.test import Client
+
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    assert Client().post(f"/{path}").status_code == 200
+    assert Lead.objects.get(email=mail.outbox[0].to[0]).status == Lead.Status.UNSUBSCRIBED
+
+
+def test_win_back_email_goes_to_lapsed_customers_and_skips_unsubscribed(company, store, owner):
+    from growth.models import Unsubscribe
+
+    gone = CustomerFactory(company=company, email="gone@example.com")
+    OrderFactory(company=company, customer=gone, created_at=timezone.now() - timedelta(days=90))
+    Unsubscribe.objects.create(company=company, email="gone@example.com")
+    mission, job = start(company, "win-back-email", owner)
+
+    job_run(job_id=job.pk)
+
+    assert [m.to for m in mail.outbox] == [["lapsed@example.com"]]
+    assert "Hi Lee," in mail.outbox[0].body
+
+
+def test_email_server_down_retries_with_backoff_then_escalates(company, store, owner, settings):
+    # given a mail server that refuses connections (a closed local port)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
+    mission, job = start(company, "nurture-warm-leads", owner)
+
+    # when the task runs (eager: each retry runs at once)
+    job_execute.apply(args=[job.pk])
+
+    # then it was tried 5 times, failed, and the mission went to a person; nothing recorded as sent
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert job.attempts == 5 and job.status == Job.Status.FAILED
+    assert "Connection" in job.error and job.log.count("will retry") == 5
+    assert mission.status == Mission.Status.ESCALATED
+    assert not EmailDelivery.objects.exists()
+
+
+def test_a_bot_raising_escalates_the_mission_with_context(company, store, owner):
+    # given a job whose params name an unknown segment
+    mission, job = start(company, "nurture-warm-leads", owner)
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "segment": "everyone"})
+
+    # when
+    outcome = job_execute.apply(args=[job.pk]).get()
+
+    # then
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert outcome == "failed" and job.status == Job.Status.FAILED and job.attempts == 1
+    assert mission.status == Mission.Status.ESCALATED and "unknown segment 'everyone'" in mission.decision_reason
+    assert [m.to for m in mail.outbox] == [["boss@example.com"]] and "escalated" in mail.outbox[0].subject
+
+
+def test_support_bot_writes_macros_for_frequent_intents_once(company, store, owner):
+    mission, job = start(company, "faq-macros", owner)
+
+    run_twice_as_if_redelivered(job)
+
+    assert set(Macro.objects.filter(company=company).values_list("intent", flat=True)) == {"download_issue",
+                                                                                           "refund_request"}
+    assert AICall.objects.filter(company=company, task_type="support_answer").count() == 2
+
+
+def test_ai_routing_bot_sets_cost_optimized_once(company, store, owner):
+    from chimera.ai.models import AIRoutingPreference
+
+    mission, job = start(company, "ai-cost-routing", owner)
+
+    run_twice_as_if_redelivered(job)
+
+    assert AIRoutingPreference.objects.get(company=company).preference == "cost_optimized"
+    assert ConfigChange.objects.filter(object_type="ai.routing_preference").count() == 1
+
+
+def test_shopify_bot_says_plainly_when_not_connected(company, store, owner, django_capture_on_commit_callbacks):
+    # given a bundle mission, run to the end (on_commit callbacks run the chained jobs)
+    with django_capture_on_commit_callbacks(execute=True):
+        mission, _ = start(company, "bundle-offer", owner)
+
+    # then
+    sync = mission.jobs.get(type="shopify_sync")
+    assert sync.status == Job.Status.SUCCEEDED and sync.result["status"] == "not_connected"
+    assert "Shopify is not connected" in sync.log
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.MEASURING and mission.measure_due_at
+
+
+def test_company_kill_switch_holds_for_a_job_already_queued(company, store, owner):
+    # given a queued job, then the company is halted
+    best = store[0]
+    mission, job = start(company, "price-test-best-seller", owner)
+    assert job.status == Job.Status.QUEUED
+    company_set_halt(company=company, halted=True, actor=owner, reason="stop")
+
+    # when the queued task is delivered
+    assert job_execute.apply(args=[job.pk]).get() == "halted"
+
+    # then no side effect, the job waits
+    best.refresh_from_db()
+    job.refresh_from_db()
+    assert best.price == Decimal("19.00") and job.status == Job.Status.PENDING and "kill switch" in job.log
+
+    # when the switch is lifted, the next cycle resumes it and it runs once
+    company_set_halt(company=company, halted=False, actor=owner)
+    assert missions_resume(company=company) == 1
+    job_run(job_id=job.pk)
+    best.refresh_from_db()
+    assert best.price == Decimal("17.10")
+
+
+def test_global_kill_switch_stops_every_company(company, store, owner):
+    mission, job = start(company, "bundle-offer", owner)
+
+    with override_switch(GLOBAL_HALT_SWITCH, active=True):
+        outcome = job_run(job_id=job.pk)
+        assert missions_resume(company=company) == 0
+
+    assert outcome == "halted"
+    assert not Product.objects.filter(sku__startswith="BUNDLE-").exists()
+
+
+def test_approving_while_halted_plans_but_queues_nothing(company, store, owner):
+    company_set_halt(company=company, halted=True, actor=owner)
+
+    mission, job = start(company, "bundle-offer", owner)
+
+    assert mission.status == Mission.Status.PLANNED and job.status == Job.Status.PENDING
+
+
+def test_resuming_never_reruns_a_completed_job(company, store, owner):
+    # given a bundle mission whose first job completed, then a kill switch stopped the second
+    mission, first = start(company, "bundle-offer", owner)
+    job_run(job_id=first.pk)
+    company_set_halt(company=company, halted=True, actor=owner)
+    second = mission.jobs.get(order=1)
+    assert job_run(job_id=second.pk) == "halted"
+    second.refresh_from_db()
+    assert second.status == Job.Status.PENDING
+
+    # when resumed
+    company_set_halt(company=company, halted=False, actor=owner)
+    missions_resume(company=company)
+
+    # then only the second is queued; the first is untouched
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Job.Status.SUCCEEDED and first.attempts == 1
+    assert second.status == Job.Status.QUEUED
+
+
+def test_a_job_past_its_timeout_is_marked_stuck_and_alerted(company, store, owner):
+    # given a job running for longer than its timeout
+    mission, job = start(company, "bundle-offer", owner)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING,
+                                         started_at=timezone.now() - timedelta(minutes=job.timeout_minutes + 1))
+
+    # when
+    stuck = jobs_mark_stuck()
+
+    # then
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert stuck == [job.pk] and job.status == Job.Status.STUCK
+    assert mission.status == Mission.Status.ESCALATED and "stuck" in mission.decision_reason
+    assert "escalated" in mail.outbox[0].subject
+    assert jobs_mark_stuck() == []  # re-running the beat task is harmless

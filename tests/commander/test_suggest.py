@@ -1,0 +1,155 @@
+from decimal import Decimal
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from autonomax.models import Event
+from chimera.commander.models import EvidenceRecord, Mission, Play
+from chimera.commander.services.missions import WEIGHTS, missions_suggest, posterior
+from chimera.commander.services.playbook import play_update
+from tests.factories import CompanyFactory
+
+from .factories import ALL_OK, kpi, kpis_with, load_playbook
+
+
+def test_nothing_is_suggested_when_every_kpi_is_on_target(company):
+    load_playbook(company)
+
+    assert missions_suggest(company=company, kpis=ALL_OK) == []
+    assert not Mission.objects.exists()
+
+
+def test_a_warning_kpi_triggers_its_play_with_stored_factors_and_an_explanation(company):
+    # given
+    load_playbook(company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22.50", target="25", warning="24", critical="20",
+                                       unit="USD")})
+
+    # when
+    [mission] = missions_suggest(company=company, kpis=kpis)
+
+    # then: the factors of the issue, each 0-1, and the weighted score
+    assert mission.play.key == "bundle-offer" and mission.status == Mission.Status.PROPOSED
+    factors = {k: Decimal(v) for k, v in mission.score_factors.items()}
+    assert factors == {
+        "revenue_potential": Decimal("0.4900"),      # impact 0.7 x severity 0.7 (warning)
+        "success_probability": Decimal("0.5000"),    # Beta(2, 2) prior, no evidence
+        "automation_readiness": Decimal("0.8500"),   # both steps have a bot, effort 0.3 -> x0.85
+        "time_to_revenue": Decimal("0.7667"),        # 168 h of 720
+        "strategic_fit": Decimal("0.5000"),          # 1 of its 2 KPIs is off target
+    }
+    assert mission.score == sum(WEIGHTS[k] * v for k, v in factors.items()).quantize(Decimal("0.0001"))
+    assert "Aov 30D (aov-30d) is 22.50 USD, WARNING (target 25, warning 24, critical 20)" in mission.explanation
+    assert mission.trigger_values["aov-30d"]["value"] == "22.50"
+    assert mission.play_version == 1 and mission.play_snapshot["job_plan"][0]["type"] == "bundle_create"
+    event = Event.objects.get(name="agent.proposal")
+    assert event.correlation_id == str(mission.correlation_id) and event.payload["play"] == "bundle-offer"
+
+
+def test_a_play_depending_on_an_unknown_kpi_is_not_suggested(company):
+    # given aov is critical, but net revenue (a KPI the bundle play should move) is UNKNOWN
+    load_playbook(company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15"),
+                        "net-revenue-7d": kpi("net-revenue-7d", "UNKNOWN", None)})
+
+    # when
+    suggested = missions_suggest(company=company, kpis=kpis)
+
+    # then bundle-offer is skipped, and so is price-test (its trigger KPI is unknown)
+    assert {m.play.key for m in suggested} == set()
+
+
+def test_a_missing_kpi_counts_as_unknown(company):
+    load_playbook(company)
+    kpis = {k: v for k, v in kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15")}).items()
+            if k != "net-revenue-7d"}
+
+    assert missions_suggest(company=company, kpis=kpis) == []
+
+
+def test_missions_are_ranked_and_open_ones_are_not_duplicated(company):
+    # given several triggered plays
+    load_playbook(company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15"),
+                        "first-response-p50": kpi("first-response-p50", "WARNING", "70", direction="down"),
+                        "refund-rate-30d": kpi("refund-rate-30d", "WARNING", "0.06", direction="down")})
+
+    # when suggested twice
+    first = missions_suggest(company=company, kpis=kpis)
+    second = missions_suggest(company=company, kpis=kpis)
+
+    # then ranked by score, and the second run adds nothing while they are open
+    assert [m.score for m in first] == sorted([m.score for m in first], reverse=True)
+    assert len(first) == 3 and second == []
+    assert Mission.objects.count() == 3
+
+
+def test_a_rejected_mission_does_not_block_a_new_suggestion(company):
+    load_playbook(company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15")})
+    [mission] = missions_suggest(company=company, kpis=kpis)
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.REJECTED)
+
+    assert len(missions_suggest(company=company, kpis=kpis)) == 1
+
+
+def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):
+    # given bundle-offer (prior Beta(2,2)) with 3 successes and 1 failure on record
+    plays = load_playbook(company)
+    play = plays["bundle-offer"]
+    for success in (True, True, True, False):
+        old = Mission.objects.create(company=company, play=play, status=Mission.Status.COMPLETED, explanation="")
+        EvidenceRecord.objects.create(company=company, mission=old, play=play, correlation_id=old.correlation_id,
+                                      success=success)
+
+    # when
+    [mission] = missions_suggest(company=company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")}))
+
+    # then (2+3)/(2+3+2+1) = 0.625
+    assert Decimal(mission.score_factors["success_probability"]) == Decimal("0.6250")
+    assert posterior(alpha=Decimal(2), beta=Decimal(2), successes=3, failures=1) == Decimal("0.6250")
+    assert "3 successes and 1 non-successes" in mission.explanation
+
+
+def test_under_review_plays_do_not_trigger(company):
+    plays = load_playbook(company)
+    Play.objects.filter(pk=plays["bundle-offer"].pk).update(status=Play.Status.UNDER_REVIEW)
+
+    assert missions_suggest(company=company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "1")})) == []
+
+
+def test_a_mission_keeps_the_play_version_it_was_created_from(company):
+    # given a proposed mission, then the play is edited
+    plays = load_playbook(company)
+    [mission] = missions_suggest(company=company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")}))
+    play_update(play=plays["bundle-offer"], actor=None, reason="r", expected_effect="e",
+                job_plan=[{"type": "bundle_create", "bot": "pricing_bot", "params": {"size": 2}, "order": 0}])
+
+    # then the mission's snapshot is unchanged
+    mission.refresh_from_db()
+    assert mission.play_version == 1 and len(mission.play_snapshot["job_plan"]) == 2
+
+
+def test_suggestion_queries_do_not_grow_with_the_number_of_plays(db):
+    # given one company with the playbook and one with three times the plays, all triggered
+    def company_with(copies):
+        company = CompanyFactory()
+        plays = load_playbook(company)
+        for n in range(1, copies):
+            for play in plays.values():
+                Play.objects.create(company=company, key=f"{play.key}-{n}", label=play.label, owner=play.owner,
+                                    trigger=play.trigger, job_plan=play.job_plan, kpis=play.kpis, impact=play.impact,
+                                    effort=play.effort, success_criterion=play.success_criterion)
+        return company
+
+    bad = {k: kpi(k, "CRITICAL", "1", direction=v["direction"]) for k, v in ALL_OK.items()}
+    counts = []
+    for copies in (1, 3):
+        company = company_with(copies)
+        with CaptureQueriesContext(connection) as ctx:
+            created = missions_suggest(company=company, kpis=bad)
+        counts.append((len(ctx), len(created)))
+
+    # then three times the missions, the same number of queries
+    assert counts[1][1] == 3 * counts[0][1]
+    assert counts[0][0] == counts[1][0]

@@ -1,0 +1,106 @@
+"""The Command Center in a real browser: Playwright driving Debian's chromium against a live server."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from autonomax.models import Role
+from chimera.commander.models import Mission
+from chimera.commander.services.missions import missions_suggest
+from tests.commander.factories import kpi, kpis_with, load_playbook
+from tests.factories import CompanyFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("REQUIRE_SERVICES"):
+            pytest.fail("REQUIRE_SERVICES is set but /usr/bin/chromium is missing (run `make browser`)")
+        pytest.skip("/usr/bin/chromium is missing: run `make browser` (scripts/install_chromium.sh)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the live server and ORM calls are in
+    # other threads or happen between browser calls, so Django's async-safety guard does not apply.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def world(transactional_db):
+    """A company with proposed missions, an operator and a viewer; jobs go to the broker (no worker here)."""
+    from autonomax.celery import app
+
+    company = CompanyFactory(slug="e2e", name="E2E Store")
+    load_playbook(company)
+    missions_suggest(company=company, kpis=kpis_with(**{
+        "first-response-p50": kpi("first-response-p50", "CRITICAL", "300", direction="down"),
+        "aov-30d": kpi("aov-30d", "WARNING", "21"),
+    }))
+    operator = UserFactory(username="op")
+    viewer = UserFactory(username="view")
+    MembershipFactory(user=operator, company=company, role=Role.OPERATOR)
+    MembershipFactory(user=viewer, company=company, role=Role.VIEWER)
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False  # the web process only enqueues, like in production
+    yield company
+    app.conf.task_always_eager = previous
+
+
+def login(page, base: str, username: str):
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_operator_approves_inline_and_viewer_cannot(browser, live_server, world):
+    mission = Mission.objects.get(company=world, play__key="faq-macros")
+    card = f"#mission-{mission.pk}"
+
+    # given an operator on the Command Center
+    page = browser.new_page()
+    login(page, live_server.url, "op")
+    assert page.locator(card).get_attribute("data-status") == "proposed"
+    assert "first-response-p50" in page.locator(card).inner_text()
+    page.evaluate("window.__noReload = 'still here'")
+
+    # when they click Approve
+    page.locator(f"{card} button.approve").click()
+
+    # then the card updates in place (no page load) to planned/running with its job
+    page.wait_for_function(
+        f"['planned', 'running'].includes(document.querySelector('{card}')?.dataset.status)", timeout=10000)
+    assert page.evaluate("window.__noReload") == "still here"
+    assert "faq_macros by support_bot" in page.locator(card).inner_text()
+    mission.refresh_from_db()
+    assert mission.status in (Mission.Status.PLANNED, Mission.Status.RUNNING)
+    assert mission.decided_by.username == "op"
+    page.close()
+
+    # given a viewer
+    other = Mission.objects.get(company=world, play__key="bundle-offer")
+    page = browser.new_page()
+    login(page, live_server.url, "view")
+
+    # then there is no approve button, and posting anyway is refused by the server
+    assert page.locator(f"#mission-{other.pk}").count() == 1
+    assert page.locator("button.approve").count() == 0
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(f"{live_server.url}/missions/{other.pk}/approve/",
+                                 headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status == 403
+    other.refresh_from_db()
+    assert other.status == Mission.Status.PROPOSED
+    page.close()
