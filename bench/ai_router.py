@@ -126,8 +126,9 @@ def main() -> None:
 
     d50, d95 = percentile(direct_ms, 50), percentile(direct_ms, 95)
     e50, e95 = percentile(engine_ms, 50), percentile(engine_ms, 95)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"AI router bench: {iterations} calls each, PostgreSQL {connection.pg_version // 10000}, "
-          f"local OpenAI-compatible server")
+          f"local OpenAI-compatible server; load average {load} on {os.cpu_count()} CPUs")
     print(f"{'':22}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     print(f"{'openai client direct':22}{d50:10.3f}{d95:10.3f}{statistics.mean(direct_ms):10.3f}")
     print(f"{'ai_generate (engine)':22}{e50:10.3f}{e95:10.3f}{statistics.mean(engine_ms):10.3f}")

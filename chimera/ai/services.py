@@ -328,6 +328,9 @@ def ai_generate(*, company: Company, task_type: str, prompt: str,
     if context is not None and not isinstance(context, dict):
         raise AIError("context must be an object", code="invalid_context", status=400)
     context = context or {}
+    if context and len(prompt) + len(json.dumps(context, default=str)) > config.max_prompt_chars:
+        raise AIError(f"prompt and context together exceed {config.max_prompt_chars} characters",
+                      code="prompt_too_long", status=400)
     call = _Call(company=company, task_type=task_type, prompt=prompt,
                  schema=_schema_for(task_type=task_type, schema=schema, context=context), context=context,
                  max_tokens=max_tokens, temperature=temperature, config=config, correlation_id=correlation_id)

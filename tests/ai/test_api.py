@@ -76,6 +76,16 @@ def test_bad_input_is_400_with_the_field_named_and_nothing_logged(owner_api, pay
     assert not AICall.objects.exists()
 
 
+def test_prompt_plus_context_over_the_limit_is_400(owner_api):
+    _, api = owner_api
+
+    response = api.post(URL, {"task_type": "quick_response", "prompt": "x" * 31000,
+                              "context": {"notes": "y" * 2000}}, format="json")
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "prompt_too_long"
+    assert not AICall.objects.exists()
+
+
 def test_malformed_json_is_400(owner_api):
     _, api = owner_api
 
