@@ -201,7 +201,8 @@ def main():
         run_step(port, "/webhooks/stripe/", 20, 1, bare_request)
 
         print(f"gunicorn {args.web_workers} workers x 8 threads, production settings, PostgreSQL + Redis; "
-              f"{args.seconds:.0f}s per step, {args.duplicates:.0%} duplicates\n")
+              f"{args.seconds:.0f}s per step, {args.duplicates:.0%} duplicates; {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} before the run (the machine is shared)\n")
         print(f"{'rate/s':>7} | {'bare req/s':>10} {'bare p99':>9} | {'webhook req/s':>13} {'webhook p99':>11} | "
               f"{'ratio tput':>10} {'ratio p99':>9}")
         total_sent = 0

@@ -167,8 +167,11 @@ def support_address(company) -> str:
 def digital_delivery_send(*, grant_id: int) -> bool:
     """Send the `digital_delivery` email once per grant. Returns False when there is nothing to send
     (already sent, revoked, or no buyer email yet: then it is sent when the order learns its customer)."""
-    claimed = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None,
-                                           order__customer__isnull=False).update(emailed_at=timezone.now())
+    if not DownloadGrant.objects.filter(pk=grant_id, order__customer__isnull=False).exists():
+        return False
+    # A single-table conditional UPDATE, so of two concurrent sends exactly one claims the grant.
+    claimed = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None).update(
+        emailed_at=timezone.now())
     if not claimed:
         return False
     grant = DownloadGrant.objects.select_related("product", "order__customer", "company").get(pk=grant_id)

@@ -72,6 +72,7 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
     from .fulfillment import order_deliveries_resend_pending, order_fulfill, order_fulfillment_revoke
 
     assert transaction.get_connection().in_atomic_block, "order_apply needs the caller's transaction"
+    was_fulfilled = order.fulfilled_at is not None
     fields: set[str] = set()
     newly_paid = False
     if paid_at and order.paid_at is None:
@@ -114,7 +115,8 @@ def order_apply(*, order: Order, paid_at: datetime | None = None, amount_refunde
         order_fulfill(order=order)
     elif order.status == Order.Status.REFUNDED:
         order_fulfillment_revoke(order=order)
-    if customer_learned and order.fulfilled_at:
+    if customer_learned and was_fulfilled:
+        # Fulfilled earlier without an address: the download emails waited for this.
         order_deliveries_resend_pending(order=order)
     return order
 

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from commerce.models import ChannelConnection, ProductDraft
 from tests.factories import CompanyFactory, ProductFactory
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 STRIPE_SECRET = "whsec_test_secret"
 SHOPIFY_SECRET = "shpss_test_secret"
 

@@ -1,6 +1,6 @@
 """Local HTTP servers speaking the Stripe API and Shopify's Admin GraphQL, for the real client libraries.
 
-Each response goes out in one write with TCP_NODELAY (see shared/fixtures/README.md).
+Each response goes out in one write with TCP_NODELAY (Nagle + delayed ACK otherwise stall keep-alive requests).
 """
 
 import itertools

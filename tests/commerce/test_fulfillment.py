@@ -66,3 +66,24 @@ def test_subscription_order_activates_then_cancel_deactivates(client, company, d
     # then
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.CANCELLED
+
+
+def test_delivery_email_is_sent_once_even_when_the_task_runs_twice(company):
+    # given
+    from django.utils import timezone
+
+    from commerce.models import DownloadGrant
+    from commerce.services.fulfillment import digital_delivery_send
+
+    from .factories import digital_product
+
+    product = digital_product(company=company)
+    order = OrderFactory(company=company)
+    DownloadGrant.objects.create(company=company, order=order, product=product, expires_at=timezone.now())
+    grant = DownloadGrant.objects.get()
+    # when
+    first = digital_delivery_send(grant_id=grant.pk)
+    second = digital_delivery_send(grant_id=grant.pk)
+    # then
+    assert (first, second) == (True, False)
+    assert len(mail.outbox) == 1

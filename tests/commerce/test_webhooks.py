@@ -459,3 +459,22 @@ def test_payment_before_checkout_email_sends_download_once_the_buyer_is_known(
     # then
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["buyer@example.com"]
     assert DownloadGrant.objects.get(order=order).emailed_at is not None
+
+
+def test_shopify_products_update_refreshes_the_listing_status(client, company, django_capture_on_commit_callbacks):
+    # given: our listing of the product the sample payload describes
+    from commerce.models import Listing
+    from tests.factories import ProductFactory
+
+    connection = ChannelConnectionFactory(company=company)
+    body = shopify_fixture("products_update")
+    gid = json.loads(body)["admin_graphql_api_id"]
+    listing = Listing.objects.create(company=company, product=ProductFactory(company=company), channel="shopify",
+                                     external_id=gid, status="draft")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        post_shopify(client, body, topic="products/update", shop=connection.shop_domain, event_id="e-pu")
+    # then
+    listing.refresh_from_db()
+    assert listing.status == json.loads(body)["status"].lower()
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
