@@ -95,6 +95,8 @@ def main() -> None:
     plays = Play.objects.filter(company=companies[0]).count()
     kpis = KPIDefinition.objects.filter(company=companies[0], is_active=True).count()
     print(f"{len(companies)} companies, {plays} plays and {kpis} KPIs each; every cycle is a dry run (rolled back)")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (shared machines make seconds noisy;"
+          f" query counts are exact)")
 
     measure(companies[:2], cycle_run_company, connection, CaptureQueriesContext)  # warm up
     base = measure(companies[:args.baseline], cycle_run_company, connection, CaptureQueriesContext)

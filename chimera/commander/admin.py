@@ -5,7 +5,7 @@ from autonomax.admin import CompanyScopedAdmin
 from autonomax.errors import AppError
 
 from .models import Agent, EvidenceRecord, Job, Mission, Play
-from .services.missions import mission_approve, mission_reject
+from .services.missions import mission_approve, mission_reject, mission_retry
 from .services.playbook import PLAY_FIELDS, play_review_clear, play_update
 
 
@@ -68,7 +68,7 @@ class MissionAdmin(CompanyScopedAdmin):
     readonly_fields = ["correlation_id", "play_version", "play_snapshot", "score", "score_factors", "explanation",
                        "trigger_values", "decided_by", "decided_at", "created_at", "updated_at"]
     inlines = [JobInline]
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "retry"]
 
     def _decide(self, request, queryset, service, verb):
         done = 0
@@ -88,6 +88,10 @@ class MissionAdmin(CompanyScopedAdmin):
     @admin.action(description="Reject selected proposed missions")
     def reject(self, request, queryset):
         self._decide(request, queryset, mission_reject, "rejected")
+
+    @admin.action(description="Retry selected escalated missions (failed/stuck jobs run again)")
+    def retry(self, request, queryset):
+        self._decide(request, queryset, mission_retry, "retried")
 
 
 @admin.register(Job)

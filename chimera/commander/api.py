@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from autonomax.tenancy import CompanyScopedAPIMixin
 
 from .models import Job, Mission
-from .services.missions import mission_approve, mission_reject
+from .services.missions import mission_approve, mission_reject, mission_retry
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -66,3 +66,9 @@ class MissionViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     def reject(self, request, pk=None):
         """Reject a proposed mission, with an optional reason."""
         return self._decide(request, mission_reject)
+
+    @extend_schema(request=DecisionSerializer, responses=MissionSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Send an escalated mission back to work: failed or stuck jobs run again (completed ones never)."""
+        return self._decide(request, mission_retry)

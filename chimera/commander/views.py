@@ -15,7 +15,7 @@ from autonomax.tenancy import can_operate, request_membership
 from .selectors import command_center, mission_card, mission_for_company
 from .services.evidence import weekly_review
 from .services.jobs import GLOBAL_HALT_SWITCH, global_halt_set
-from .services.missions import company_autopilot_set, mission_approve, mission_reject
+from .services.missions import company_autopilot_set, mission_approve, mission_reject, mission_retry
 
 
 def _panels(request) -> dict:
@@ -52,7 +52,7 @@ def mission_decide(request, pk: int, decision: str):
     mission = mission_for_company(company=membership.company, pk=pk)
     if mission is None:
         return HttpResponse("Unknown mission.", status=404)
-    service = mission_approve if decision == "approve" else mission_reject
+    service = {"approve": mission_approve, "reject": mission_reject, "retry": mission_retry}[decision]
     try:
         # hx-prompt sends the reason in a header; the plain form in the body.
         reason = request.POST.get("reason") or request.headers.get("HX-Prompt", "")

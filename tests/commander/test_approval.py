@@ -235,3 +235,23 @@ def test_kill_switch_toggle_from_the_command_center(company, plays):
     company.refresh_from_db()
     assert company.execution_halted and company.halted_reason == "bad copy live"
     assert b"Execution stopped" in client.get("/").content
+
+
+def test_escalated_missions_show_retry_to_operators_and_refuse_viewers(company, plays, viewer_api):
+    # given an escalated mission
+    mission = propose(company, "faq-macros")
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.ESCALATED)
+    operator = MembershipFactory(company=company, role=Role.OPERATOR).user
+    _, api = viewer_api
+
+    # when
+    client = Client()
+    client.force_login(operator)
+    page = client.get("/")
+    denied = api.post(f"/api/v1/missions/{mission.pk}/retry/")
+
+    # then
+    assert b'class="retry"' in page.content
+    assert denied.status_code == 403
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.ESCALATED

@@ -327,3 +327,30 @@ def company_autopilot_set(*, company: Company, on: bool, actor, reason: str = ""
         company.autopilot = on
         company.save(update_fields=["autopilot"])
     return company
+
+
+@transaction.atomic
+def mission_retry(*, mission: Mission, actor, reason: str = "") -> Mission:
+    """A person sends an escalated mission back to work: its failed/stuck jobs run again.
+
+    Jobs that succeeded are never re-run, and each bot's side effects are keyed by
+    the job, so work a dead worker already did (emails sent, price changed) is not
+    repeated.
+    """
+    from .jobs import mission_continue  # noqa: PLC0415 - jobs imports this module
+
+    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+    allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
+    if not allowed:
+        raise AppError(why, code="permission_denied", status=403)
+    if mission.status != Mission.Status.ESCALATED:
+        raise ConflictError(f"Mission {mission.pk} is {mission.status}, not escalated: nothing to retry.",
+                            code=f"mission_{mission.status}")
+    retried = mission.jobs.filter(status__in=[Job.Status.FAILED, Job.Status.STUCK, Job.Status.RUNNING])
+    retried.update(status=Job.Status.PENDING, error="")
+    mission.status = Mission.Status.RUNNING
+    mission.decision_reason = f"retried by {actor}: {reason}".strip()
+    mission.save(update_fields=["status", "decision_reason", "updated_at"])
+    mission_continue(mission=mission)
+    mission.refresh_from_db()
+    return mission
