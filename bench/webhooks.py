@@ -206,6 +206,7 @@ def main():
         print(f"{'rate/s':>7} | {'bare req/s':>10} {'bare p99':>9} | {'webhook req/s':>13} {'webhook p99':>11} | "
               f"{'ratio tput':>10} {'ratio p99':>9}")
         total_sent = 0
+        load_started = time.time()
         for rate in [int(r) for r in args.rates.split(",")]:
             bare = run_step(port, "/bench/bare/", rate, args.seconds, bare_request)
             hook = run_step(port, "/webhooks/stripe/", rate, args.seconds, webhook_request)
@@ -217,10 +218,16 @@ def main():
 
         unique = len(sent_unique)
         events = WebhookEvent.objects.filter(event_id__startswith=f"evt_bench_{run_id}_")
-        started = time.time()
-        while events.exclude(status="processed").exists() and time.time() - started < 180:
-            time.sleep(0.5)
+        started = last_progress = time.time()
+        left = events.exclude(status="processed").count()
+        while left and time.time() - last_progress < 60:  # wait as long as the worker makes progress
+            time.sleep(1)
+            now_left = events.exclude(status="processed").count()
+            if now_left < left:
+                last_progress = time.time()
+            left = now_left
         drained = time.time() - started
+        end_to_end = unique / (time.time() - load_started)
         from autonomax.models import Event
         from commerce.models import DownloadGrant
 
@@ -234,12 +241,17 @@ def main():
             # The file backend appends several messages to one file; each ends with a line of 79 dashes.
             return sum(f.read_bytes().count(b"\n" + b"-" * 79 + b"\n") for f in Path(mail_dir).glob("*.log"))
 
-        started = time.time()
-        while mails_written() < grants and time.time() - started < 180:
-            time.sleep(0.5)  # the email queue drains after the webhooks queue
+        started = last_progress = time.time()
         mails = mails_written()
+        while mails < grants and time.time() - last_progress < 60:  # the email queue drains after the webhooks
+            time.sleep(1)
+            now_mails = mails_written()
+            if now_mails > mails:
+                last_progress = time.time()
+            mails = now_mails
         print(f"\nsent {total_sent} webhook requests, {unique} unique events "
-              f"({total_sent - unique} duplicates); worker drained in {drained:.1f}s after the load")
+              f"({total_sent - unique} duplicates); the worker finished processing {drained:.1f}s after the load ended "
+              f"({end_to_end:.1f} unique events/s processed end to end)")
         checks = [
             ("events stored = unique events sent", stored, unique),
             ("events processed", processed, unique),

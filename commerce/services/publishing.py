@@ -93,8 +93,9 @@ def listing_publish(*, company, draft_or_product, channel: str, pricing: dict | 
     else:
         product = draft_or_product
     price = _price_from(pricing, product.price)
-    if price != product.price:
-        with transaction.atomic():
-            Product.objects.filter(pk=product.pk).update(price=price, updated_at=timezone.now())
-        product.price = price
-    return product_sync_to_channel(product=product, channel=channel)
+    old_price, product.price = product.price, price
+    # The new price is saved only once the channel confirmed it, so a failed publish changes nothing here.
+    listing = product_sync_to_channel(product=product, channel=channel)
+    if price != old_price:
+        Product.objects.filter(pk=product.pk).update(price=price, updated_at=timezone.now())
+    return listing

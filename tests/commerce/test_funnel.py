@@ -165,3 +165,31 @@ def test_demo_products_are_live_on_landing_pages(client):
     assert len(pages) >= 5
     assert all(page.status_code == 200 for page in pages)
     assert all(p.asset for p in digital)
+
+
+def test_success_and_cancel_pages(client, stripe_server):
+    # given
+    product = digital_product()
+    client.post(f"/p/{product.slug}/buy/", {"email": "ana@example.com"})
+    order = Order.objects.get()
+    # when
+    success = client.get(f"/checkout/success/?order={order.access_token}")
+    cancel = client.get(f"/checkout/cancel/?order={order.access_token}")
+    # then
+    assert success.status_code == 200 and f"/o/{order.access_token}/" in success.content.decode()
+    assert cancel.status_code == 200 and f"/p/{product.slug}/" in cancel.content.decode()
+    assert "No payment was taken" in cancel.content.decode()
+
+
+def test_subscription_product_checks_out_in_subscription_mode(client, stripe_server):
+    # given
+    product = ProductFactory(kind=Product.Kind.SUBSCRIPTION, price=Decimal("9.00"))
+    # when
+    client.post(f"/p/{product.slug}/buy/", {"email": "sub@example.com"})
+    # then
+    order = Order.objects.get()
+    params = stripe_server.sessions[order.external_id]["params"]
+    assert params["mode"] == "subscription"
+    assert params["line_items"]["0"]["price_data"]["recurring"] == {"interval": "month"}
+    assert params["subscription_data"]["metadata"]["order_id"] == str(order.pk)
+    assert order.customer.email == "sub@example.com"

@@ -143,3 +143,18 @@ def test_publish_bad_input_is_400(owner_api, company):
     # then
     assert response.status_code == 400
     assert "error" in response.json()
+
+
+def test_failed_publish_keeps_the_old_price(owner_api, company, shopify_server):
+    # given
+    _, api = owner_api
+    ChannelConnectionFactory(company=company)
+    product = ProductFactory(company=company, price=Decimal("19.00"))
+    shopify_server.fail_next = [(500, {"errors": "Internal error"})]
+    # when
+    response = api.post("/api/v1/products/publish", {"channel": "shopify", "product_id": product.pk,
+                                                      "pricing": {"price": "29.00"}}, format="json")
+    # then
+    assert response.status_code == 502
+    product.refresh_from_db()
+    assert product.price == Decimal("19.00") and not Listing.objects.exists()

@@ -478,3 +478,15 @@ def test_shopify_products_update_refreshes_the_listing_status(client, company, d
     listing.refresh_from_db()
     assert listing.status == json.loads(body)["status"].lower()
     assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
+
+
+def test_processing_a_checkout_completion_is_bounded_in_queries(client, company, django_assert_max_num_queries):
+    # given: stored, not processed yet
+    order = _stripe_order(company)
+    post_stripe(client, _events_for(order)["checkout.session.completed"])
+    stored = WebhookEvent.objects.get()
+    # when / then: lock, find, customer, pay, attribute, grant, fulfil, resolve waiting events, mark done
+    with django_assert_max_num_queries(28):
+        webhook_process(event_id=stored.pk)
+    order.refresh_from_db()
+    assert order.status == Order.Status.FULFILLED
