@@ -226,6 +226,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(CELERY_FILESYSTEM_DIR / "in"),
         "data_folder_out": str(CELERY_FILESYSTEM_DIR / "in"),
         "processed_folder": str(CELERY_FILESYSTEM_DIR / "processed"),
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),  # not ./control in the working directory
         "store_processed": False,
     }
 else:
