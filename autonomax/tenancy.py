@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import permissions
 
+from .errors import NotFoundError
 from .models import APIToken, Company, Membership, Role
 
 SESSION_KEY = "company_slug"
@@ -72,6 +73,15 @@ def request_membership(request, slug: str | None = None) -> Membership:
 
 def can_operate(membership: Membership) -> bool:
     return membership.role in (Role.OWNER, Role.OPERATOR)
+
+
+def access_company_object(model, *, company, pk):
+    """A company-owned row by id for a view that takes the id from the request body; another
+    company's row is reported as not found, like a missing one."""
+    obj = model.objects.filter(company=company, pk=pk).first()
+    if obj is None:
+        raise NotFoundError(f"{model._meta.verbose_name.capitalize()} {pk} not found.")
+    return obj
 
 
 class IsCompanyMember(permissions.BasePermission):

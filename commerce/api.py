@@ -6,8 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from autonomax.errors import NotFoundError
-from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
+from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_object
 
 from .models import Customer, Listing, Order, OrderItem, Product, ProductDraft, Refund
 from .services.drafts import draft_gate_override, draft_generate, draft_promote
@@ -178,10 +177,3 @@ class ProductPublishView(APIView):
                                   channel=data.validated_data["channel"], pricing=data.validated_data["pricing"],
                                   actor=request.user)
         return Response(ListingSerializer(listing).data, status=status.HTTP_201_CREATED)
-
-
-def access_company_object(model, *, company, pk):
-    obj = model.objects.filter(company=company, pk=pk).first()
-    if obj is None:
-        raise NotFoundError(f"{model._meta.verbose_name.capitalize()} {pk} not found.")
-    return obj
