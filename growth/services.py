@@ -7,7 +7,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -54,18 +53,14 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
     an unpaid order in the last 7 days. warm_leads: consenting leads scoring
     50+ that have not converted.
     """
-    from commerce.models import Customer  # noqa: PLC0415 - segments read the customers' orders
+    from commerce.selectors import customers_lapsed, customers_with_pending_checkout  # noqa: PLC0415
 
     now = now or timezone.now()
     if segment == "lapsed_customers":
-        rows = (Customer.objects.filter(company=company).annotate(last=Max("orders__paid_at"))
-                .filter(last__lt=now - timedelta(days=30), last__gte=now - timedelta(days=180))
-                .values("email", "name"))
+        rows = customers_lapsed(company=company, since=now - timedelta(days=180), until=now - timedelta(days=30))
         people = [{"email": r["email"], "name": r["name"], "lead_id": None} for r in rows]
     elif segment == "pending_checkouts":
-        rows = (Customer.objects.filter(company=company, orders__status="pending",
-                                        orders__created_at__gte=now - timedelta(days=7))
-                .exclude(orders__paid_at__gte=now - timedelta(days=7)).distinct().values("email", "name"))
+        rows = customers_with_pending_checkout(company=company, since=now - timedelta(days=7))
         people = [{"email": r["email"], "name": r["name"], "lead_id": None} for r in rows]
     elif segment == "warm_leads":
         rows = (Lead.objects.filter(company=company, consent=True, score__gte=50)
