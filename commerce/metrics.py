@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q, Sum
 
-from kpis.registry import derived_metric, metric_family, ratio, span, to_decimal
+from kpis.registry import derived_metric, metric_family, per_window, ratio, to_decimal
 
 from .models import Customer, Order, Refund
 
@@ -13,57 +13,44 @@ def order_metrics(*, company, windows):
 
     A repeat customer bought in the window and was already a customer before it started.
     """
-    whole = span(windows)
-    aggregates = {}
-    for i, w in enumerate(windows):
-        paid = Q(paid_at__gte=w.start, paid_at__lt=w.end)
-        aggregates[f"gross{i}"] = Sum("total", filter=paid)
-        aggregates[f"count{i}"] = Count("id", filter=paid)
-        aggregates[f"buyers{i}"] = Count("customer", filter=paid, distinct=True)
-        aggregates[f"repeat{i}"] = Count("customer", filter=paid & Q(customer__created_at__lt=w.start), distinct=True)
-    row = Order.objects.filter(company=company, paid_at__gte=whole.start, paid_at__lt=whole.end).aggregate(**aggregates)
-    results = []
-    for i in range(len(windows)):
-        gross = row[f"gross{i}"] or 0
-        results.append({
-            "revenue.gross": to_decimal(gross),
-            "orders.count": to_decimal(row[f"count{i}"]),
-            "orders.aov": ratio(gross, row[f"count{i}"]),
-            "customers.buyers": to_decimal(row[f"buyers{i}"]),
-            "customers.repeat_rate": ratio(row[f"repeat{i}"], row[f"buyers{i}"]),
-        })
-    return results
+    rows = per_window(Order.objects.filter(company=company), field="paid_at", windows=windows,
+                      aggregates=lambda paid, w: {
+                          "gross": Sum("total", filter=paid),
+                          "count": Count("id", filter=paid),
+                          "buyers": Count("customer", filter=paid, distinct=True),
+                          "repeat": Count("customer", filter=paid & Q(customer__created_at__lt=w.start),
+                                          distinct=True),
+                      })
+    return [
+        {
+            "revenue.gross": to_decimal(row["gross"] or 0),
+            "orders.count": to_decimal(row["count"]),
+            "orders.aov": ratio(row["gross"] or 0, row["count"]),
+            "customers.buyers": to_decimal(row["buyers"]),
+            "customers.repeat_rate": ratio(row["repeat"], row["buyers"]),
+        }
+        for row in rows
+    ]
 
 
 @metric_family("refunds.amount", "refunds.count")
 def refund_metrics(*, company, windows):
     """Succeeded refunds issued in the window: amount and count."""
-    whole = span(windows)
-    aggregates = {}
-    for i, w in enumerate(windows):
-        issued = Q(created_at__gte=w.start, created_at__lt=w.end)
-        aggregates[f"amount{i}"] = Sum("amount", filter=issued)
-        aggregates[f"count{i}"] = Count("id", filter=issued)
-    row = Refund.objects.filter(
-        company=company, status=Refund.Status.SUCCEEDED, created_at__gte=whole.start, created_at__lt=whole.end
-    ).aggregate(**aggregates)
-    return [
-        {"refunds.amount": to_decimal(row[f"amount{i}"] or 0), "refunds.count": to_decimal(row[f"count{i}"])}
-        for i in range(len(windows))
-    ]
+    rows = per_window(Refund.objects.filter(company=company, status=Refund.Status.SUCCEEDED), field="created_at",
+                      windows=windows, aggregates=lambda issued, w: {
+                          "amount": Sum("amount", filter=issued),
+                          "count": Count("id", filter=issued),
+                      })
+    return [{"refunds.amount": to_decimal(row["amount"] or 0), "refunds.count": to_decimal(row["count"])}
+            for row in rows]
 
 
 @metric_family("customers.new")
 def customer_metrics(*, company, windows):
     """Customers first seen in the window."""
-    whole = span(windows)
-    aggregates = {
-        f"new{i}": Count("id", filter=Q(created_at__gte=w.start, created_at__lt=w.end)) for i, w in enumerate(windows)
-    }
-    row = Customer.objects.filter(
-        company=company, created_at__gte=whole.start, created_at__lt=whole.end
-    ).aggregate(**aggregates)
-    return [{"customers.new": to_decimal(row[f"new{i}"])} for i in range(len(windows))]
+    rows = per_window(Customer.objects.filter(company=company), field="created_at", windows=windows,
+                      aggregates=lambda created, w: {"new": Count("id", filter=created)})
+    return [{"customers.new": to_decimal(row["new"])} for row in rows]
 
 
 @derived_metric("revenue.net", needs=["revenue.gross", "refunds.amount"])

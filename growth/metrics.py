@@ -2,7 +2,7 @@
 
 from django.db.models import Avg, Count, Q
 
-from kpis.registry import metric_family, ratio, span, to_decimal
+from kpis.registry import metric_family, per_window, ratio, to_decimal
 
 from .models import Lead
 
@@ -10,21 +10,17 @@ from .models import Lead
 @metric_family("leads.new", "leads.conversion_rate", "leads.avg_score")
 def lead_metrics(*, company, windows):
     """Leads created in the window: how many, the share already converted, their average score."""
-    whole = span(windows)
-    aggregates = {}
-    for i, w in enumerate(windows):
-        created = Q(created_at__gte=w.start, created_at__lt=w.end)
-        aggregates[f"new{i}"] = Count("id", filter=created)
-        aggregates[f"converted{i}"] = Count("id", filter=created & Q(converted_at__isnull=False))
-        aggregates[f"score{i}"] = Avg("score", filter=created)
-    row = Lead.objects.filter(company=company, created_at__gte=whole.start, created_at__lt=whole.end).aggregate(
-        **aggregates
-    )
+    rows = per_window(Lead.objects.filter(company=company), field="created_at", windows=windows,
+                      aggregates=lambda created, w: {
+                          "new": Count("id", filter=created),
+                          "converted": Count("id", filter=created & Q(converted_at__isnull=False)),
+                          "score": Avg("score", filter=created),
+                      })
     return [
         {
-            "leads.new": to_decimal(row[f"new{i}"]),
-            "leads.conversion_rate": ratio(row[f"converted{i}"], row[f"new{i}"]),
-            "leads.avg_score": to_decimal(row[f"score{i}"]),
+            "leads.new": to_decimal(row["new"]),
+            "leads.conversion_rate": ratio(row["converted"], row["new"]),
+            "leads.avg_score": to_decimal(row["score"]),
         }
-        for i in range(len(windows))
+        for row in rows
     ]

@@ -12,6 +12,9 @@ Two kinds of entries:
   `{metric name: value or None}` per window, in the same order.
 - a *derived* metric: computed from other metrics' values for the same window
   (e.g. net revenue from gross revenue and refunds), no query of its own.
+
+`per_window` builds the one query of the usual family: aggregates over rows whose time field
+falls in each window.
 """
 
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 
 QUANTUM = Decimal("0.0001")
 
@@ -143,3 +147,20 @@ def ratio(numerator, denominator) -> Decimal | None:
 def span(windows: list[Window]) -> Window:
     """The smallest window covering all of `windows` (for the WHERE clause of a family query)."""
     return Window(start=min(w.start for w in windows), end=max(w.end for w in windows))
+
+
+def per_window(queryset, *, field: str, windows: list[Window], aggregates) -> list[dict]:
+    """The common shape of a family: every window's aggregates in ONE query over the rows whose `field`
+    falls in the span of the windows.
+
+    `aggregates(in_window, window)` names one window's aggregates; `in_window` is the Q selecting the rows
+    whose `field` falls in that window. Returns `{name: value}` per window, in the order of `windows`.
+    """
+    whole = span(windows)
+    expressions, names = {}, []
+    for i, w in enumerate(windows):
+        named = aggregates(Q(**{f"{field}__gte": w.start, f"{field}__lt": w.end}), w)
+        names = list(named)
+        expressions.update({f"{name}_{i}": expression for name, expression in named.items()})
+    row = queryset.filter(**{f"{field}__gte": whole.start, f"{field}__lt": whole.end}).aggregate(**expressions)
+    return [{name: row[f"{name}_{i}"] for name in names} for i in range(len(windows))]

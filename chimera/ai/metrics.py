@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q, Sum
 
-from kpis.registry import derived_metric, metric_family, ratio, span, to_decimal
+from kpis.registry import derived_metric, metric_family, per_window, ratio, to_decimal
 
 from .models import AICall
 
@@ -10,23 +10,19 @@ from .models import AICall
 @metric_family("ai.cost_usd", "ai.calls", "ai.fallback_rate")
 def ai_call_metrics(*, company, windows):
     """AI calls in the window: total cost, count, share served by a fallback provider."""
-    whole = span(windows)
-    aggregates = {}
-    for i, w in enumerate(windows):
-        made = Q(created_at__gte=w.start, created_at__lt=w.end)
-        aggregates[f"cost{i}"] = Sum("cost_usd", filter=made)
-        aggregates[f"calls{i}"] = Count("id", filter=made)
-        aggregates[f"fallback{i}"] = Count("id", filter=made & Q(fallback=True))
-    row = AICall.objects.filter(company=company, created_at__gte=whole.start, created_at__lt=whole.end).aggregate(
-        **aggregates
-    )
+    rows = per_window(AICall.objects.filter(company=company), field="created_at", windows=windows,
+                      aggregates=lambda made, w: {
+                          "cost": Sum("cost_usd", filter=made),
+                          "calls": Count("id", filter=made),
+                          "fallback": Count("id", filter=made & Q(fallback=True)),
+                      })
     return [
         {
-            "ai.cost_usd": to_decimal(row[f"cost{i}"] or 0),
-            "ai.calls": to_decimal(row[f"calls{i}"]),
-            "ai.fallback_rate": ratio(row[f"fallback{i}"], row[f"calls{i}"]),
+            "ai.cost_usd": to_decimal(row["cost"] or 0),
+            "ai.calls": to_decimal(row["calls"]),
+            "ai.fallback_rate": ratio(row["fallback"], row["calls"]),
         }
-        for i in range(len(windows))
+        for row in rows
     ]
 
 
