@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from autonomax.models import Role
 from chimera.commander.models import Mission
@@ -33,6 +34,10 @@ def browser():
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
         browser.close()
+        # While Playwright's loop runs, Django keeps this thread's DB connections in a context-local
+        # store (asgiref treats the thread as async); close them here, or they stay open and the test
+        # database cannot be dropped at the end of the run ("being accessed by other users").
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
