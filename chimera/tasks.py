@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import beat_embedded_init, beat_init
 
 from chimera.commander.services.cycle import cycle_run
-from chimera.commander.services.evidence import weekly_review_send
+from chimera.commander.services.evidence import weekly_reviews_send
 from chimera.commander.services.jobs import MAX_ATTEMPTS, TRANSIENT, job_fail, job_run, jobs_mark_stuck
 
 logger = logging.getLogger(__name__)
@@ -40,12 +40,7 @@ def jobs_mark_stuck_task() -> list[int]:
 
 @shared_task(name="chimera.tasks.weekly_review_email", ignore_result=True)
 def weekly_review_email() -> int:
-    from autonomax.models import Company  # noqa: PLC0415
-
-    sent = 0
-    for company in Company.objects.filter(is_active=True):
-        sent += weekly_review_send(company=company)
-    return sent
+    return weekly_reviews_send()
 
 
 @beat_init.connect

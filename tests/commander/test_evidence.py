@@ -11,7 +11,8 @@ from chimera.commander.models import EvidenceRecord, Mission, Play
 from chimera.commander.services.evidence import evidence_log_due, weekly_review, weekly_review_send
 from chimera.commander.services.missions import missions_suggest
 from chimera.commander.services.playbook import play_review_clear
-from tests.factories import MembershipFactory
+from chimera.tasks import weekly_review_email
+from tests.factories import CompanyFactory, MembershipFactory
 
 from .factories import kpi, kpis_with, load_playbook, propose
 
@@ -147,3 +148,17 @@ def test_weekly_review_page_and_email_use_the_weeks_evidence(company, plays):
     assert sent == 1 and mail.outbox[-1].to == ["owner@example.com"]
     assert "What improved (1)" in mail.outbox[-1].body and "faq-macros" not in mail.outbox[-1].subject
     assert EvidenceRecord.objects.count() == 2
+
+
+def test_weekly_review_task_mails_the_owners_of_each_active_company_once(company):
+    # given an owner here, an owner of a second company, and an owner of an inactive company
+    MembershipFactory(company=company, role=Role.OWNER, user__email="here@example.com")
+    MembershipFactory(company=CompanyFactory(), role=Role.OWNER, user__email="there@example.com")
+    MembershipFactory(company=CompanyFactory(is_active=False), role=Role.OWNER, user__email="gone@example.com")
+
+    # when
+    sent = weekly_review_email.delay().get()
+
+    # then
+    assert sent == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["here@example.com", "there@example.com"]

@@ -113,3 +113,8 @@ def weekly_review_send(*, company: Company, end=None) -> int:
     body = render_to_string("commander/weekly_review.txt", review)
     return owners_alert(company=company, subject=f"Weekly review {review['start']:%Y-%m-%d} to "
                         f"{review['end']:%Y-%m-%d}", body=body)
+
+
+def weekly_reviews_send(*, end=None) -> int:
+    """The weekly review for every active company; returns the number of emails sent."""
+    return sum(weekly_review_send(company=company, end=end) for company in Company.objects.filter(is_active=True))
