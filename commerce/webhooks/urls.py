@@ -1,7 +1,6 @@
 from django.urls import path
 
-from .shopify import shopify_webhook
-from .stripe import stripe_webhook
+from .views import shopify_webhook, stripe_webhook
 
 app_name = "webhooks"
 
