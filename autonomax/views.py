@@ -1,27 +1,11 @@
-"""Dashboard shell views."""
+"""Dashboard shell views (the Command Center at `/` is the commander's)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q, Sum
 from django.http import HttpResponseRedirect
-from django.shortcuts import render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .tenancy import SESSION_KEY, membership_resolve, request_membership
-
-
-@login_required
-def dashboard(request):
-    """First dashboard page: the company's last 30 days at a glance."""
-    from commerce.models import Order  # noqa: PLC0415 - the project shell may read every app
-
-    company = request_membership(request).company
-    since = timezone.now() - timezone.timedelta(days=30)
-    orders = Order.objects.filter(company=company, paid_at__gte=since).aggregate(
-        count=Count("id"), revenue=Sum("total"), refunded=Sum("amount_refunded", filter=Q(amount_refunded__gt=0))
-    )
-    return render(request, "autonomax/dashboard.html", {"orders": orders, "since": since})
+from .tenancy import SESSION_KEY, membership_resolve
 
 
 @login_required
