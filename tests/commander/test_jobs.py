@@ -19,6 +19,7 @@ from chimera.tasks import job_execute
 from commerce.models import OrderItem, Product, ProductDraft
 from growth.models import EmailDelivery, Lead
 from support.models import Macro
+from tests.ai.conftest import _fresh_engine_state, models_file  # noqa: F401 - the AI engine's fixtures
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -164,6 +165,26 @@ def test_email_server_down_retries_with_backoff_then_escalates(company, store, o
     assert "Connection" in job.error and job.log.count("will retry") == 5
     assert mission.status == Mission.Status.ESCALATED
     assert not EmailDelivery.objects.exists()
+
+
+def test_copy_bot_retries_while_every_ai_provider_fails_then_escalates(company, store, owner, models_file):  # noqa: F811
+    # given: listing copy may only use a provider whose port refuses connections (no offline fallback)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    models_file(providers={"down": f"http://127.0.0.1:{port}/v1"}, route=["down"])
+    mission, job = start(company, "rewrite-listing-copy", owner)
+
+    # when the task runs (eager: each retry runs at once)
+    job_execute.apply(args=[job.pk])
+
+    # then "all providers failed" was retried like any transient error, then the mission went to a person
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert job.attempts == 5 and job.status == Job.Status.FAILED and job.log.count("will retry") == 5
+    assert "down" in job.error
+    assert mission.status == Mission.Status.ESCALATED
+    assert not ProductDraft.objects.filter(company=company).exists()
 
 
 def test_a_bot_raising_escalates_the_mission_with_context(company, store, owner):

@@ -6,26 +6,38 @@ side effect idempotent with the job's `idempotency_key`. It returns the job's
 result (a dict with a human `summary`).
 """
 
+from contextlib import contextmanager
 from decimal import Decimal
 
 from ..models import Job
 from .jobs import BotContext, TransientJobError
 
 
-def _ai_generate(**kwargs):
-    """The AI engine, with 'every provider failed' treated as transient (the job retries with backoff)."""
+@contextmanager
+def _ai_failure_is_transient():
+    """'Every AI provider failed' is transient for a job: it retries with backoff."""
     from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
-    from chimera.ai.services import ai_generate  # noqa: PLC0415
 
     try:
-        return ai_generate(**kwargs)
+        yield
     except AllProvidersFailed as exc:
         raise TransientJobError(exc.message) from exc
 
 
+def _ai_generate(**kwargs):
+    from chimera.ai.services import ai_generate  # noqa: PLC0415
+
+    with _ai_failure_is_transient():
+        return ai_generate(**kwargs)
+
+
 def listing_copy(*, job: Job, ctx: BotContext) -> dict:
     """copy_bot: AI-written copy for the weakest (or most refunded) products, stored as drafts for review."""
-    from commerce.services.catalog import catalog_products_pick, product_copy_draft_store  # noqa: PLC0415
+    from commerce.services.catalog import (  # noqa: PLC0415
+        catalog_products_pick,
+        product_copy_draft_store,
+        product_draft_exists,
+    )
 
     params = job.params
     products = catalog_products_pick(company=ctx.company, pick=params.get("pick", "weakest"),
@@ -36,8 +48,6 @@ def listing_copy(*, job: Job, ctx: BotContext) -> dict:
     drafts = []
     for product in products:
         key = f"{job.idempotency_key}:{product.pk}"
-        from commerce.services.catalog import product_draft_exists  # noqa: PLC0415
-
         if product_draft_exists(company=ctx.company, correlation_id=key):
             ctx.log(f"draft for '{product.name}' already written")
             continue
@@ -135,17 +145,14 @@ def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
 
 def faq_macros(*, job: Job, ctx: BotContext) -> dict:
     """support_bot: FAQ macros for the most frequent ticket intents."""
-    from chimera.ai.errors import AllProvidersFailed  # noqa: PLC0415
     from support.services import macros_write_for_frequent_intents  # noqa: PLC0415
 
     p = job.params
-    try:
+    with _ai_failure_is_transient():
         result = macros_write_for_frequent_intents(
             company=ctx.company, source_key=str(job.idempotency_key), days=int(p.get("days", 30)),
             min_tickets=int(p.get("min_tickets", 2)), top=int(p.get("top", 5)), guard=ctx.guard,
             correlation_id=str(ctx.mission.correlation_id))
-    except AllProvidersFailed as exc:
-        raise TransientJobError(exc.message) from exc
     ctx.log(f"macros written for {result['written'] or 'no'} intents; already written: {result['already_written']}")
     return {"summary": f"{len(result['written'])} FAQ macro(s) written", **result}
 
