@@ -79,6 +79,19 @@ def refund_record_succeeded(*, refund_id: int, external_id: str, amount: Decimal
     return refund
 
 
+def refund_record_reported(*, order: Order, external_id: str, amount: Decimal, reason: str, created_at) -> Refund:
+    """A succeeded refund the channel reports (webhook, reconciliation): one row per external id; a repeat is a
+    no-op."""
+    refund, created = Refund.objects.get_or_create(
+        company=order.company, external_id=external_id,
+        defaults={"order": order, "amount": amount, "currency": order.currency, "status": Refund.Status.SUCCEEDED,
+                  "reason": reason[:200], "created_at": created_at},
+    )
+    if created:
+        refund_issued_record(refund=refund)
+    return refund
+
+
 def refund_issued_record(*, refund: Refund) -> None:
     event_record(company=refund.company, name="refund.issued",
                  payload={"refund_id": refund.pk, "order_id": refund.order_id, "amount": str(refund.amount),

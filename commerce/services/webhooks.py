@@ -23,10 +23,10 @@ from django.utils import timezone
 from autonomax.errors import AppError
 from autonomax.models import Company
 
-from ..models import ChannelConnection, Listing, Order, OrderItem, Product, Refund, Subscription, WebhookEvent
+from ..models import ChannelConnection, Listing, Order, OrderItem, Product, Subscription, WebhookEvent
 from .fulfillment import subscription_activate
 from .orders import customer_upsert, order_apply, order_lock, order_refunded_total
-from .refunds import refund_issued_record
+from .refunds import refund_record_reported
 from .stripe_api import from_cents
 
 logger = logging.getLogger(__name__)
@@ -325,14 +325,8 @@ def stripe_charge_refunded(event) -> Company:
     for data in ((charge.get("refunds") or {}).get("data") or []):
         if not data.get("id") or data.get("status") not in ("succeeded", "pending", None):
             continue
-        refund, created = Refund.objects.get_or_create(
-            company=order.company, external_id=data["id"],
-            defaults={"order": order, "amount": from_cents(data.get("amount")), "currency": order.currency,
-                      "status": Refund.Status.SUCCEEDED, "reason": (data.get("reason") or "")[:200],
-                      "created_at": _ts(data.get("created"))},
-        )
-        if created:
-            refund_issued_record(refund=refund)
+        refund_record_reported(order=order, external_id=data["id"], amount=from_cents(data.get("amount")),
+                               reason=data.get("reason") or "", created_at=_ts(data.get("created")))
     refunded = max(from_cents(charge.get("amount_refunded")), order_refunded_total(order=order))
     order_apply(order=order, amount_refunded=refunded, payment_intent_id=payment_intent)
     return order.company
@@ -484,14 +478,9 @@ def shopify_refunds_create(event) -> Company:
     if not amount:
         amount = sum((Decimal(str(li.get("subtotal") or "0")) for li in data.get("refund_line_items") or []),
                      Decimal("0"))
-    refund, created = Refund.objects.get_or_create(
-        company=company, external_id=f"shopify:{data.get('id')}",
-        defaults={"order": order, "amount": amount, "currency": order.currency, "status": Refund.Status.SUCCEEDED,
-                  "reason": (data.get("note") or "")[:200], "created_at": _parse_iso(data.get("created_at"))
-                  or timezone.now()},
-    )
-    if created:
-        refund_issued_record(refund=refund)
+    refund_record_reported(order=order, external_id=f"shopify:{data.get('id')}", amount=amount,
+                           reason=data.get("note") or "",
+                           created_at=_parse_iso(data.get("created_at")) or timezone.now())
     order_apply(order=order, amount_refunded=order_refunded_total(order=order))
     return company
 
