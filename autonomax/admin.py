@@ -47,8 +47,13 @@ class CompanyScopedAdmin(admin.ModelAdmin):
         return queryset.filter(**{f"{self.company_field}__in": user_company_ids(request.user)})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "company" and not request.user.is_superuser:
-            kwargs["queryset"] = Company.objects.filter(pk__in=user_company_ids(request.user))
+        if not request.user.is_superuser:
+            related = db_field.related_model
+            if db_field.name == "company":
+                kwargs["queryset"] = Company.objects.filter(pk__in=user_company_ids(request.user))
+            elif any(field.name == "company" for field in related._meta.fields):
+                # Another company's order, product, mission...: not offered, and refused if typed in (raw id).
+                kwargs["queryset"] = related._default_manager.filter(company__in=user_company_ids(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
