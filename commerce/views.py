@@ -8,7 +8,7 @@ from autonomax.errors import AppError
 
 from .selectors import order_by_access_token, order_grants, product_for_landing
 from .services.checkout import checkout_start
-from .services.fulfillment import DownloadUnavailable, download_consume, download_url, support_address
+from .services.fulfillment import download_consume, download_url, support_address
 
 
 def landing(request: HttpRequest, slug: str) -> HttpResponse:
@@ -61,10 +61,7 @@ def order_status(request: HttpRequest, token: str) -> HttpResponse:
 def download(request: HttpRequest, token: str) -> HttpResponse:
     try:
         grant = download_consume(token=token)
-    except DownloadUnavailable as exc:
-        return render(request, "commerce/download_unavailable.html", {"message": exc.message, "code": exc.code},
-                      status=exc.status)
-    except AppError as exc:
+    except AppError as exc:  # DownloadUnavailable (expired, revoked, used up) and a bad token alike
         return render(request, "commerce/download_unavailable.html", {"message": exc.message, "code": exc.code},
                       status=exc.status)
     asset = grant.product.asset
