@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import waffle
 from django.db import OperationalError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from waffle.models import Switch
 
@@ -152,7 +152,7 @@ def job_run(*, job_id: int) -> str:
         return "halted"
     claimed = Job.objects.filter(pk=job.pk).filter(
         Q(status__in=[Job.Status.PENDING, Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.STUCK])
-    ).update(status=Job.Status.RUNNING, started_at=timezone.now(), attempts=job.attempts + 1)
+    ).update(status=Job.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
     if not claimed:
         return "noop"
     job.refresh_from_db()
