@@ -55,18 +55,18 @@ class TransientWebhookError(Exception):
 
 # --- receive -------------------------------------------------------------------------------------------------
 
-def _check_size(raw_body: bytes) -> None:
+def _check_receivable(raw_body: bytes, *, secret: str, provider: str, setting: str) -> None:
+    """Before the signature: the body is not oversize and the receiver is configured at all."""
     if len(raw_body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise WebhookRejected("Body too large.", code="body_too_large")
+    if not secret:
+        raise AppError(f"{provider} webhooks are not configured: set {setting}.", code="not_configured", status=503)
 
 
 def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
     """Verify and store a Stripe event; returns (event id, whether it is new)."""
-    _check_size(raw_body)
     secret = settings.STRIPE_WEBHOOK_SECRET
-    if not secret:
-        raise AppError("Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET.", code="not_configured",
-                       status=503)
+    _check_receivable(raw_body, secret=secret, provider="Stripe", setting="STRIPE_WEBHOOK_SECRET")
     signature = headers.get("Stripe-Signature", "")
     try:
         stripe.Webhook.construct_event(raw_body.decode("utf-8"), signature, secret, tolerance=300)
@@ -90,11 +90,8 @@ def shopify_hmac(*, raw_body: bytes, secret: str) -> str:
 
 def shopify_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
     """Verify and store a Shopify webhook; returns (event id, whether it is new)."""
-    _check_size(raw_body)
     secret = settings.SHOPIFY_API_SECRET
-    if not secret:
-        raise AppError("Shopify webhooks are not configured: set SHOPIFY_API_SECRET.", code="not_configured",
-                       status=503)
+    _check_receivable(raw_body, secret=secret, provider="Shopify", setting="SHOPIFY_API_SECRET")
     given = headers.get("X-Shopify-Hmac-Sha256", "")
     if not given or not hmac.compare_digest(shopify_hmac(raw_body=raw_body, secret=secret), given):
         raise WebhookRejected("Signature check failed.", code="bad_signature")

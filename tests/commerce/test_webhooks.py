@@ -88,6 +88,24 @@ def test_stripe_stale_timestamp_is_rejected(client, company):
     assert not WebhookEvent.objects.exists()
 
 
+@pytest.mark.parametrize("provider, setting", [("stripe", "STRIPE_WEBHOOK_SECRET"),
+                                                ("shopify", "SHOPIFY_API_SECRET")])
+def test_a_receiver_without_its_secret_answers_503_and_stores_nothing(client, company, settings, provider,
+                                                                      setting):
+    # given: the receiver's secret is not set
+    setattr(settings, setting, "")
+    body = shopify_fixture("orders_paid")
+    # when
+    if provider == "stripe":
+        response = post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_unconfigured"))
+    else:
+        response = post_shopify(client, body, topic="orders/paid", shop="acme.myshopify.com", event_id="1")
+    # then
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "not_configured" and setting in response.json()["error"]["message"]
+    assert not WebhookEvent.objects.exists()
+
+
 def test_stripe_invalid_json_with_valid_signature_is_rejected(client, company):
     # given
     body = '{"id": "evt_1", "type": '
