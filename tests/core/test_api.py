@@ -116,3 +116,20 @@ def test_oversize_body_is_400_and_nothing_changes(owner_api, company, settings):
 
     assert response.status_code == 400
     assert Company.objects.get(pk=company.pk).execution_halted is False
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ai/generate", "/api/v1/products/draft", "/api/v1/metrics/",
+                                  "/api/v1/missions/999999/approve/"])
+def test_oversize_body_gets_the_json_error_shape(owner_api, settings, path):
+    # given: a body over the upload limit
+    _, api = owner_api
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"prompt": "' + "x" * 5000 + '"}'
+
+    # when
+    response = api.post(path, body, content_type="application/json")
+
+    # then: a 400 in the API's one error shape, not Django's HTML error page
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "body_too_large"
