@@ -133,3 +133,29 @@ def test_oversize_body_gets_the_json_error_shape(owner_api, settings, path):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["error"]["code"] == "body_too_large"
+
+
+def test_huge_limit_is_capped_not_a_server_error(owner_api):
+    # given
+    membership, api = owner_api
+    OrderItemFactory(order__company=membership.company)
+
+    # when: a limit far beyond any database integer
+    response = api.get("/api/v1/orders/?limit=99999999999999999999")
+
+    # then: the page size is capped
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/kpis/abc/", "/api/v1/orders/1.5/", "/api/v1/nothing-here/"])
+def test_unknown_api_url_gets_the_json_error_shape(owner_api, path):
+    # given
+    _, api = owner_api
+
+    # when: no route matches the URL
+    response = api.get(path)
+
+    # then
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
