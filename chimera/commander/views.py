@@ -112,5 +112,5 @@ def unsubscribe(request, token: str):
     try:
         company, email = lead_unsubscribe(token=token)
     except AppError as exc:
-        return HttpResponse(exc.message, status=400)
+        return render(request, "commander/unsubscribe.html", {"error": exc.message}, status=400)
     return render(request, "commander/unsubscribe.html", {"done": True, "company": company, "email": email})
