@@ -17,6 +17,8 @@ class CompanyScopedAdmin(admin.ModelAdmin):
     company_field = "company"
 
     def _member_of(self, request, obj, roles=tuple(Role.values)) -> bool:
+        if not request.user.is_active:
+            return False  # the admin login page asks too, for anonymous visitors
         if request.user.is_superuser:
             return True
         company_ids = user_company_ids(request.user, roles)

@@ -61,3 +61,15 @@ def test_company_picker_lists_only_own_companies(staff_client, client):
 
     assert response.status_code == 200
     assert list(response.context["adminform"].form.fields["company"].queryset) == [membership.company]
+
+
+def test_admin_login_page_opens_for_a_visitor_who_is_not_logged_in(client):
+    # given: nobody logged in
+
+    # when
+    response = client.get("/admin/", follow=True)
+
+    # then: the login form, not a server error from the company-scoped permission checks
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].startswith("/admin/login/")
+    assert b'name="username"' in response.content
