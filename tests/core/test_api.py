@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -159,3 +161,15 @@ def test_unknown_api_url_gets_the_json_error_shape(owner_api, path):
     # then
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_api_docs_page_loads_swagger_ui_from_our_own_static_files(client):
+    # when
+    response = client.get("/api/docs/")
+
+    # then: no CDN (the page was blank without internet access)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "cdn.jsdelivr.net" not in page
+    bundle = re.search(r'"(/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle[^"]*)"', page).group(1)
+    assert client.get(bundle).status_code == 200
