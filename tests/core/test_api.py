@@ -173,3 +173,15 @@ def test_api_docs_page_loads_swagger_ui_from_our_own_static_files(client):
     assert "cdn.jsdelivr.net" not in page
     bundle = re.search(r'"(/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle[^"]*)"', page).group(1)
     assert client.get(bundle).status_code == 200
+
+
+def test_openapi_schema_documents_the_error_shape_on_every_operation(client):
+    # when
+    schema = client.get("/api/schema/?format=json").json()
+
+    # then: API clients (and schema-driven tools) know errors come as {"error": {code, message, details}}
+    assert schema["components"]["schemas"]["Error"]["required"] == ["error"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["4XX"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"}, (method, path)
