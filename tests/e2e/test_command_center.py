@@ -104,3 +104,22 @@ def test_operator_approves_inline_and_viewer_cannot(browser, live_server, world)
     other.refresh_from_db()
     assert other.status == Mission.Status.PROPOSED
     page.close()
+
+
+def test_a_refused_inline_decision_shows_the_reason_on_the_card(browser, live_server, world):
+    # given an operator whose page still shows a mission that someone else rejected meanwhile
+    mission = Mission.objects.get(company=world, play__key="faq-macros")
+    card = f"#mission-{mission.pk}"
+    page = browser.new_page()
+    login(page, live_server.url, "op")
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.REJECTED)
+
+    # when they click Approve on the stale card
+    page.locator(f"{card} button.approve").click()
+
+    # then the server's reason appears on the card instead of nothing happening
+    page.wait_for_selector(f"{card} .htmx-error", timeout=10000)
+    assert "is rejected, not proposed" in page.locator(f"{card} .htmx-error").inner_text()
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.REJECTED
+    page.close()
