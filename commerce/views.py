@@ -2,7 +2,7 @@
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from autonomax.errors import AppError
 
@@ -19,11 +19,13 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
                                                       "canonical": request.build_absolute_uri()})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def buy(request: HttpRequest, slug: str) -> HttpResponse:
     product = product_for_landing(slug=slug)
     if product is None:
         raise Http404("No such product.")
+    if request.method == "GET":  # a reload or a shared link of the buy URL: back to the product page
+        return redirect("commerce:landing", slug=product.slug)
     email = (request.POST.get("email") or "").strip()[:254]
     try:
         _order, url = checkout_start(product=product, customer_email=email)

@@ -49,6 +49,26 @@ def test_landing_page_hides_draft_products(client):
     assert response.status_code == 404
 
 
+def test_unknown_public_page_gets_a_plain_not_found_page(client):
+    # when a shopper follows a dead product or order link
+    product_page = client.get("/p/no-such-product/")
+    order_page = client.get("/o/not-a-token/")
+    # then a readable page, not the framework's bare text
+    for response in (product_page, order_page):
+        assert response.status_code == 404
+        assert "Page not found" in response.content.decode()
+
+
+def test_opening_the_buy_url_directly_goes_back_to_the_product(client):
+    # given
+    product = ProductFactory(status=Product.Status.ACTIVE)
+    # when the buy URL is reloaded or shared (a GET)
+    response = client.get(f"/p/{product.slug}/buy/")
+    # then back to the landing page, not a blank 405
+    assert response.status_code == 302 and response["Location"] == f"/p/{product.slug}/"
+    assert not Order.objects.exists()
+
+
 def test_landing_page_query_count(client, django_assert_num_queries):
     # given
     product = ProductFactory()
