@@ -18,3 +18,13 @@ document.addEventListener("htmx:responseError", function (event) {
   }
   note.textContent = text;
 });
+
+// When the session has ended, a background refresh is redirected to the login page: go there
+// for real instead of drawing the whole login page inside the board.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var login = document.body.dataset.loginUrl;
+  var url = event.detail.xhr.responseURL;
+  if (!login || !url || new URL(url).pathname !== login) return;
+  event.detail.shouldSwap = false;
+  window.location.href = login + "?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+});

@@ -123,3 +123,18 @@ def test_a_refused_inline_decision_shows_the_reason_on_the_card(browser, live_se
     mission.refresh_from_db()
     assert mission.status == Mission.Status.REJECTED
     page.close()
+
+
+def test_when_the_session_ends_a_background_refresh_goes_to_the_login_page(browser, live_server, world):
+    # given an operator on the Command Center
+    page = browser.new_page()
+    login(page, live_server.url, "op")
+
+    # when the session ends (expiry, logout in another tab) and the live panel refreshes
+    page.context.clear_cookies()
+    page.evaluate("htmx.ajax('GET', '/', {target: '#live', swap: 'innerHTML'})")  # what the 20 s poll sends
+
+    # then the browser goes to the login page, which comes back here afterwards
+    page.wait_for_url(f"{live_server.url}/accounts/login/?next=%2F", timeout=10000)
+    assert page.locator("header.topbar").count() == 1
+    page.close()
