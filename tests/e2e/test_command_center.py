@@ -138,3 +138,27 @@ def test_when_the_session_ends_a_background_refresh_goes_to_the_login_page(brows
     page.wait_for_url(f"{live_server.url}/accounts/login/?next=%2F", timeout=10000)
     assert page.locator("header.topbar").count() == 1
     page.close()
+
+
+def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
+    # given a KPI with a month of daily points
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from kpis.services.ingest import daily_point_ends
+    from tests.kpis.factories import KPIDefinitionFactory, MetricSnapshotFactory
+
+    kpi = KPIDefinitionFactory(company=world, key="gross-7d")
+    for n, at in enumerate(daily_point_ends(now=timezone.now(), days=30)):
+        MetricSnapshotFactory(company=world, metric=kpi.metric, window_days=1, at=at, value=Decimal(100 + n % 7))
+
+    # when an operator opens it on a 390 px wide phone
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    login(page, live_server.url, "op")
+    page.goto(f"{live_server.url}/kpis/{kpi.key}/")
+
+    # then the daily chart is drawn within the screen, not cut off at the right
+    box = page.locator("#kpi-detail svg.spark").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    page.close()
