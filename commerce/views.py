@@ -1,5 +1,7 @@
 """Public funnel pages: thin views over the commerce services and selectors."""
 
+import logging
+
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -9,6 +11,9 @@ from autonomax.errors import AppError
 from .selectors import order_by_access_token, order_grants, product_for_landing
 from .services.checkout import checkout_start
 from .services.fulfillment import DownloadUnavailable, download_consume, download_url, support_address
+
+logger = logging.getLogger(__name__)
+CHECKOUT_CLOSED = "Checkout is not open for this shop yet. Nothing was charged; please come back later."
 
 
 def landing(request: HttpRequest, slug: str) -> HttpResponse:
@@ -30,8 +35,12 @@ def buy(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         _order, url = checkout_start(product=product, customer_email=email)
     except AppError as exc:
-        return render(request, "commerce/landing.html", {"product": product, "error": exc.message},
-                      status=exc.status)
+        message = exc.message
+        if exc.code == "stripe_not_configured":
+            # The fix (an environment variable) is for the operator, not the shopper.
+            logger.error("checkout for %s refused: %s", product.slug, exc.message)
+            message = CHECKOUT_CLOSED
+        return render(request, "commerce/landing.html", {"product": product, "error": message}, status=exc.status)
     return redirect(url, permanent=False)
 
 

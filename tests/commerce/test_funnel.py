@@ -108,6 +108,19 @@ def test_buy_when_stripe_fails_keeps_nothing_and_says_so(client, stripe_server):
     assert not Order.objects.exists()
 
 
+def test_buy_without_stripe_configured_tells_the_shopper_plainly_and_keeps_nothing(client, settings):
+    # given a shop whose operator has not set STRIPE_SECRET_KEY
+    settings.STRIPE_SECRET_KEY = ""
+    product = digital_product()
+    # when a shopper presses Buy
+    response = client.post(f"/p/{product.slug}/buy/", {"email": "ana@example.com"})
+    # then a clear message for a shopper (not the operator's env variable), no order, no fake success
+    page = response.content.decode()
+    assert response.status_code == 503
+    assert "Checkout is not open for this shop yet" in page and "STRIPE_SECRET_KEY" not in page
+    assert not Order.objects.exists()
+
+
 def test_order_status_page_by_token_only(client):
     # given
     grant = _grant()
