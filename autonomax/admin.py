@@ -17,6 +17,8 @@ class CompanyScopedAdmin(admin.ModelAdmin):
     company_field = "company"
 
     def _member_of(self, request, obj, roles=tuple(Role.values)) -> bool:
+        if not request.user.is_active:
+            return False  # the admin login page asks too, for anonymous visitors
         if request.user.is_superuser:
             return True
         company_ids = user_company_ids(request.user, roles)
@@ -87,6 +89,13 @@ class MembershipAdmin(CompanyScopedAdmin):
     search_fields = ["user__username", "user__email", "company__name"]
     autocomplete_fields = ["user"]
 
+    # Roles are the permissions: only owners grant or change them (an operator could make itself owner).
+    def has_add_permission(self, request):
+        return self._member_of(request, None, (Role.OWNER,))
+
+    def has_change_permission(self, request, obj=None):
+        return self._member_of(request, obj, (Role.OWNER,))
+
 
 @admin.register(APIToken)
 class APITokenAdmin(CompanyScopedAdmin):
@@ -98,6 +107,10 @@ class APITokenAdmin(CompanyScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # keys are shown once: create them with `manage.py create_api_token`
+
+    def get_readonly_fields(self, request, obj=None):
+        # A token's holder is fixed: moving it to another user would hand the key holder that user's role.
+        return [*self.readonly_fields, "user", "company"]
 
 
 @admin.register(ConfigChange)

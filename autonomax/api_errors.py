@@ -1,6 +1,6 @@
 """Every API error has one shape: {"error": {"code", "message", "details"}}."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +18,9 @@ def error_response(*, code: str, message: str, status_code: int, details=None) -
 def exception_handler(exc, context):
     if isinstance(exc, AppError):
         return error_response(code=exc.code, message=exc.message, status_code=exc.status, details=exc.details)
+    if isinstance(exc, RequestDataTooBig):
+        # Raised while DRF reads the body; Django alone would answer with an HTML 400 page.
+        return error_response(code="body_too_large", message="Body too large.", status_code=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):

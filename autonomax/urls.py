@@ -9,6 +9,7 @@ from . import health, views
 
 admin.site.site_header = "AutonomaX Profit OS"
 admin.site.site_title = "AutonomaX"
+handler404 = views.page_not_found
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

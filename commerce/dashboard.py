@@ -24,7 +24,10 @@ class DraftReviewView(CompanyViewMixin, View):
         if not can_operate(self.membership):
             messages.error(request, "Your role in this company does not allow this action.")
             return redirect("commerce:drafts")
-        draft = ProductDraft.objects.filter(company=self.company, pk=request.POST.get("draft_id") or 0).first()
+        draft_id = request.POST.get("draft_id", "")
+        # A non-numeric id is "no such draft", not a ValueError from the lookup.
+        draft = (ProductDraft.objects.filter(company=self.company, pk=int(draft_id)).first()
+                 if draft_id.isdigit() else None)
         action = ACTIONS.get(request.POST.get("action", ""))
         error = None
         try:

@@ -1,14 +1,19 @@
 """Public funnel pages: thin views over the commerce services and selectors."""
 
+import logging
+
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from autonomax.errors import AppError
 
 from .selectors import order_by_access_token, order_grants, product_for_landing
 from .services.checkout import checkout_start
 from .services.fulfillment import download_consume, download_url, support_address
+
+logger = logging.getLogger(__name__)
+CHECKOUT_CLOSED = "Checkout is not open for this shop yet. Nothing was charged; please come back later."
 
 
 def landing(request: HttpRequest, slug: str) -> HttpResponse:
@@ -19,17 +24,23 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
                                                       "canonical": request.build_absolute_uri()})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def buy(request: HttpRequest, slug: str) -> HttpResponse:
     product = product_for_landing(slug=slug)
     if product is None:
         raise Http404("No such product.")
+    if request.method == "GET":  # a reload or a shared link of the buy URL: back to the product page
+        return redirect("commerce:landing", slug=product.slug)
     email = (request.POST.get("email") or "").strip()[:254]
     try:
         _order, url = checkout_start(product=product, customer_email=email)
     except AppError as exc:
-        return render(request, "commerce/landing.html", {"product": product, "error": exc.message},
-                      status=exc.status)
+        message = exc.message
+        if exc.code == "stripe_not_configured":
+            # The fix (an environment variable) is for the operator, not the shopper.
+            logger.error("checkout for %s refused: %s", product.slug, exc.message)
+            message = CHECKOUT_CLOSED
+        return render(request, "commerce/landing.html", {"product": product, "error": message}, status=exc.status)
     return redirect(url, permanent=False)
 
 

@@ -9,12 +9,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from autonomax.errors import AppError
-from autonomax.services import company_set_halt
 from autonomax.tenancy import can_operate, request_membership
 
 from .selectors import command_center, mission_card, mission_for_company
 from .services.evidence import weekly_review
-from .services.jobs import GLOBAL_HALT_SWITCH, global_halt_set
+from .services.jobs import GLOBAL_HALT_SWITCH, company_halt_switch, global_halt_set
 from .services.missions import company_autopilot_set, mission_approve, mission_reject, mission_retry
 
 
@@ -84,7 +83,7 @@ def company_switches(request):
     switch, on = request.POST.get("switch"), request.POST.get("on") == "1"
     try:
         if switch == "halt":
-            company_set_halt(company=company, halted=on, actor=request.user, reason=reason)
+            company_halt_switch(company=company, halted=on, actor=request.user, reason=reason)
         elif switch == "autopilot":
             company_autopilot_set(company=company, on=on, actor=request.user, reason=reason)
         elif switch == "halt_all":
@@ -112,5 +111,5 @@ def unsubscribe(request, token: str):
     try:
         company, email = lead_unsubscribe(token=token)
     except AppError as exc:
-        return HttpResponse(exc.message, status=400)
+        return render(request, "commander/unsubscribe.html", {"error": exc.message}, status=400)
     return render(request, "commander/unsubscribe.html", {"done": True, "company": company, "email": email})

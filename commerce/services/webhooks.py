@@ -45,7 +45,7 @@ class WebhookRejected(AppError):
 class PendingMatch(Exception):  # noqa: N818 - a state, not a failure
     def __init__(self, ref: str, company=None):
         super().__init__(ref)
-        self.ref = ref
+        self.ref = str(ref)  # a payload may carry a non-string id; it must not crash the bookkeeping
         self.company = company
 
 

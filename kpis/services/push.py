@@ -44,7 +44,10 @@ def _row_clean(row, *, known: set[str], now: datetime) -> tuple[dict | None, lis
                 errors.append(f"value {value!r} is not a finite number within ±{MAX_VALUE}")
                 number = None
     at = row.get("at")
-    moment = parse_datetime(at.strip()) if isinstance(at, str) else None
+    try:
+        moment = parse_datetime(at.strip()) if isinstance(at, str) else None
+    except ValueError:  # well-formed but impossible, e.g. February 30th or hour 25
+        moment = None
     if moment is None:
         errors.append(f"at must be an ISO 8601 date-time, not {at!r}")
     else:
@@ -53,8 +56,8 @@ def _row_clean(row, *, known: set[str], now: datetime) -> tuple[dict | None, lis
         if moment > now + FUTURE_SKEW:
             errors.append(f"at {at} is in the future (more than {int(FUTURE_SKEW.total_seconds() // 60)} min ahead)")
     source = row.get("source")
-    if not isinstance(source, str) or not source.strip() or len(source) > 64:
-        errors.append("source is required (text, at most 64 characters)")
+    if not isinstance(source, str) or not source.strip() or len(source) > 64 or not source.isprintable():
+        errors.append("source is required (printable text, at most 64 characters)")
     elif source.strip() == PLATFORM:
         errors.append("source `platform` is reserved for metrics the platform computes")
     if errors:

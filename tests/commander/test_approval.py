@@ -237,6 +237,31 @@ def test_kill_switch_toggle_from_the_command_center(company, plays):
     assert b"Execution stopped" in client.get("/").content
 
 
+def test_lifting_the_kill_switch_in_the_command_center_queues_waiting_jobs_at_once(
+        company, plays, django_capture_on_commit_callbacks):
+    # given a mission approved while the company was halted: planned, its job waiting
+    from autonomax.services import company_set_halt
+
+    operator = MembershipFactory(company=company, role=Role.OPERATOR).user
+    company_set_halt(company=company, halted=True, actor=operator)
+    mission = mission_approve(mission=propose(company, "faq-macros"), actor=operator)
+    job = mission.jobs.order_by("order").first()
+    assert job.status == Job.Status.PENDING
+    client = Client()
+    client.force_login(operator)
+
+    # when the operator presses Resume
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("command-switches"), {"switch": "halt", "on": "0"})
+
+    # then the job is queued now instead of waiting for the next cycle
+    assert response.status_code == 302
+    job.refresh_from_db()
+    company.refresh_from_db()
+    assert not company.execution_halted and job.status == Job.Status.QUEUED
+    assert len(callbacks) == 1  # the job's task is sent once the switch change commits
+
+
 def test_escalated_missions_show_retry_to_operators_and_refuse_viewers(company, plays, viewer_api):
     # given an escalated mission
     mission = propose(company, "faq-macros")

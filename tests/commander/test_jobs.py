@@ -316,3 +316,19 @@ def test_a_job_past_its_timeout_is_marked_stuck_and_alerted(company, store, owne
     assert mission.status == Mission.Status.ESCALATED and "stuck" in mission.decision_reason
     assert "escalated" in mail.outbox[0].subject
     assert jobs_mark_stuck() == []  # re-running the beat task is harmless
+
+
+@pytest.mark.django_db
+def test_forged_unsubscribe_link_gets_the_page_with_a_clear_message(client):
+    # given: a token that was never signed by us
+
+    # when
+    response = client.post("/u/not-a-real-token/")
+
+    # then: a 400 in the site's own page (not bare text), and nothing recorded
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "This unsubscribe link is not valid." in page and "<html" in page
+    from growth.models import Unsubscribe
+
+    assert not Unsubscribe.objects.exists()

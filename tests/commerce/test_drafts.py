@@ -108,3 +108,19 @@ def test_dashboard_viewer_cannot_promote(client, company):
     # then
     draft.refresh_from_db()
     assert draft.status == ProductDraft.Status.DRAFT
+
+
+@pytest.mark.parametrize("draft_id", ["abc", "1.5", "", "-1"])
+def test_dashboard_garbage_draft_id_is_a_message_not_a_500(client, company, draft_id):
+    # given
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(company=company)
+    client.force_login(membership.user)
+    draft = ProductDraftFactory(company=company)
+    # when
+    response = client.post("/commerce/drafts/", {"draft_id": draft_id, "action": "promote"}, follow=True)
+    # then
+    assert response.status_code == 200 and "No such draft or action." in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == ProductDraft.Status.DRAFT

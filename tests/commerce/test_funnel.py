@@ -49,6 +49,26 @@ def test_landing_page_hides_draft_products(client):
     assert response.status_code == 404
 
 
+def test_unknown_public_page_gets_a_plain_not_found_page(client):
+    # when a shopper follows a dead product or order link
+    product_page = client.get("/p/no-such-product/")
+    order_page = client.get("/o/not-a-token/")
+    # then a readable page, not the framework's bare text
+    for response in (product_page, order_page):
+        assert response.status_code == 404
+        assert "Page not found" in response.content.decode()
+
+
+def test_opening_the_buy_url_directly_goes_back_to_the_product(client):
+    # given
+    product = ProductFactory(status=Product.Status.ACTIVE)
+    # when the buy URL is reloaded or shared (a GET)
+    response = client.get(f"/p/{product.slug}/buy/")
+    # then back to the landing page, not a blank 405
+    assert response.status_code == 302 and response["Location"] == f"/p/{product.slug}/"
+    assert not Order.objects.exists()
+
+
 def test_landing_page_query_count(client, django_assert_num_queries):
     # given
     product = ProductFactory()
@@ -85,6 +105,19 @@ def test_buy_when_stripe_fails_keeps_nothing_and_says_so(client, stripe_server):
     # then
     assert response.status_code == 502
     assert "Bad currency" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_buy_without_stripe_configured_tells_the_shopper_plainly_and_keeps_nothing(client, settings):
+    # given a shop whose operator has not set STRIPE_SECRET_KEY
+    settings.STRIPE_SECRET_KEY = ""
+    product = digital_product()
+    # when a shopper presses Buy
+    response = client.post(f"/p/{product.slug}/buy/", {"email": "ana@example.com"})
+    # then a clear message for a shopper (not the operator's env variable), no order, no fake success
+    page = response.content.decode()
+    assert response.status_code == 503
+    assert "Checkout is not open for this shop yet" in page and "STRIPE_SECRET_KEY" not in page
     assert not Order.objects.exists()
 
 

@@ -397,6 +397,19 @@ def test_failed_processing_is_visible_and_reprocessable(client, company, django_
     assert stored.attempts == 1
 
 
+def test_an_event_with_a_numeric_object_id_is_parked_not_left_unprocessed(client, company,
+                                                                          django_capture_on_commit_callbacks):
+    # given: a signed payment_intent.succeeded whose object id is a number, matching no order
+    event = stripe_event("payment_intent.succeeded", event_id="evt_numeric_id", obj={"id": 5, "metadata": {}})
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_stripe(client, event)
+    # then: processed to a waiting state (it stayed 'received' after a crash in the bookkeeping)
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.PENDING_MATCH and stored.match_ref == "5"
+
+
 def test_receiving_a_webhook_is_one_query(client, company, django_assert_num_queries):
     # given
     event = stripe_event("charge.refund.updated", event_id="evt_one_query")

@@ -61,3 +61,51 @@ def test_company_picker_lists_only_own_companies(staff_client, client):
 
     assert response.status_code == 200
     assert list(response.context["adminform"].form.fields["company"].queryset) == [membership.company]
+
+
+def test_admin_login_page_opens_for_a_visitor_who_is_not_logged_in(client):
+    # given: nobody logged in
+
+    # when
+    response = client.get("/admin/", follow=True)
+
+    # then: the login form, not a server error from the company-scoped permission checks
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].startswith("/admin/login/")
+    assert b'name="username"' in response.content
+
+
+def test_operator_cannot_make_itself_owner_in_the_admin(staff_client, client):
+    # given an operator (staff) in a company
+    membership = staff_client(Role.OPERATOR)
+
+    # when it edits its own membership to owner, or adds a new owner membership
+    change = client.post(f"/admin/autonomax/membership/{membership.pk}/change/",
+                         {"user": membership.user.pk, "company": membership.company.pk, "role": Role.OWNER})
+    add = client.get("/admin/autonomax/membership/add/")
+
+    # then both are refused and the role is unchanged
+    assert change.status_code == 403 and add.status_code == 403
+    membership.refresh_from_db()
+    assert membership.role == Role.OPERATOR
+
+
+def test_an_api_token_cannot_be_moved_to_another_user_in_the_admin(client):
+    # given an owner (staff) and the operator's token
+    from autonomax.models import APIToken
+
+    from ..factories import member_with_token
+
+    owner = MembershipFactory(company=CompanyFactory(slug="alpha"), role=Role.OWNER, user__is_staff=True)
+    operator, _ = member_with_token(company=owner.company, role=Role.OPERATOR)
+    token = APIToken.objects.get(user=operator.user)
+    client.force_login(owner.user)
+
+    # when the owner posts the token with the owner as its user
+    client.post(f"/admin/autonomax/apitoken/{token.pk}/change/",
+                {"user": owner.user.pk, "company": owner.company.pk, "name": "renamed", "revoked_at_0": "",
+                 "revoked_at_1": ""})
+
+    # then the holder is unchanged (the key would otherwise act with the owner's role)
+    token.refresh_from_db()
+    assert token.user == operator.user and token.name == "renamed"

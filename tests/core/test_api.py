@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -116,3 +118,70 @@ def test_oversize_body_is_400_and_nothing_changes(owner_api, company, settings):
 
     assert response.status_code == 400
     assert Company.objects.get(pk=company.pk).execution_halted is False
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ai/generate", "/api/v1/products/draft", "/api/v1/metrics/",
+                                  "/api/v1/missions/999999/approve/"])
+def test_oversize_body_gets_the_json_error_shape(owner_api, settings, path):
+    # given: a body over the upload limit
+    _, api = owner_api
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"prompt": "' + "x" * 5000 + '"}'
+
+    # when
+    response = api.post(path, body, content_type="application/json")
+
+    # then: a 400 in the API's one error shape, not Django's HTML error page
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "body_too_large"
+
+
+def test_huge_limit_is_capped_not_a_server_error(owner_api):
+    # given
+    membership, api = owner_api
+    OrderItemFactory(order__company=membership.company)
+
+    # when: a limit far beyond any database integer
+    response = api.get("/api/v1/orders/?limit=99999999999999999999")
+
+    # then: the page size is capped
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/kpis/abc/", "/api/v1/orders/1.5/", "/api/v1/nothing-here/"])
+def test_unknown_api_url_gets_the_json_error_shape(owner_api, path):
+    # given
+    _, api = owner_api
+
+    # when: no route matches the URL
+    response = api.get(path)
+
+    # then
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_api_docs_page_loads_swagger_ui_from_our_own_static_files(client):
+    # when
+    response = client.get("/api/docs/")
+
+    # then: no CDN (the page was blank without internet access)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "cdn.jsdelivr.net" not in page
+    bundle = re.search(r'"(/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle[^"]*)"', page).group(1)
+    assert client.get(bundle).status_code == 200
+
+
+def test_openapi_schema_documents_the_error_shape_on_every_operation(client):
+    # when
+    schema = client.get("/api/schema/?format=json").json()
+
+    # then: API clients (and schema-driven tools) know errors come as {"error": {code, message, details}}
+    assert schema["components"]["schemas"]["Error"]["required"] == ["error"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["4XX"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"}, (method, path)

@@ -109,3 +109,61 @@ def test_operator_approves_inline_and_viewer_cannot(browser, live_server, world)
     other.refresh_from_db()
     assert other.status == Mission.Status.PROPOSED
     page.close()
+
+
+def test_a_refused_inline_decision_shows_the_reason_on_the_card(browser, live_server, world):
+    # given an operator whose page still shows a mission that someone else rejected meanwhile
+    mission = Mission.objects.get(company=world, play__key="faq-macros")
+    card = f"#mission-{mission.pk}"
+    page = browser.new_page()
+    login(page, live_server.url, "op")
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.REJECTED)
+
+    # when they click Approve on the stale card
+    page.locator(f"{card} button.approve").click()
+
+    # then the server's reason appears on the card instead of nothing happening
+    page.wait_for_selector(f"{card} .htmx-error", timeout=10000)
+    assert "is rejected, not proposed" in page.locator(f"{card} .htmx-error").inner_text()
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.REJECTED
+    page.close()
+
+
+def test_when_the_session_ends_a_background_refresh_goes_to_the_login_page(browser, live_server, world):
+    # given an operator on the Command Center
+    page = browser.new_page()
+    login(page, live_server.url, "op")
+
+    # when the session ends (expiry, logout in another tab) and the live panel refreshes
+    page.context.clear_cookies()
+    page.evaluate("htmx.ajax('GET', '/', {target: '#live', swap: 'innerHTML'})")  # what the 20 s poll sends
+
+    # then the browser goes to the login page, which comes back here afterwards
+    page.wait_for_url(f"{live_server.url}/accounts/login/?next=%2F", timeout=10000)
+    assert page.locator("header.topbar").count() == 1
+    page.close()
+
+
+def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
+    # given a KPI with a month of daily points
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from kpis.services.ingest import daily_point_ends
+    from tests.kpis.factories import KPIDefinitionFactory, MetricSnapshotFactory
+
+    kpi = KPIDefinitionFactory(company=world, key="gross-7d")
+    for n, at in enumerate(daily_point_ends(now=timezone.now(), days=30)):
+        MetricSnapshotFactory(company=world, metric=kpi.metric, window_days=1, at=at, value=Decimal(100 + n % 7))
+
+    # when an operator opens it on a 390 px wide phone
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    login(page, live_server.url, "op")
+    page.goto(f"{live_server.url}/kpis/{kpi.key}/")
+
+    # then the daily chart is drawn within the screen, not cut off at the right
+    box = page.locator("#kpi-detail svg.spark").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    page.close()

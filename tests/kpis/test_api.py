@@ -101,6 +101,24 @@ def test_push_with_no_valid_row_is_a_400_with_the_error_shape(company, sessions,
     assert MetricSnapshot.objects.count() == 0
 
 
+@pytest.mark.parametrize("row", [
+    {"at": "2026-02-30T00:00:00Z"},  # well-formed, impossible date: parse_datetime raises
+    {"at": "2026-11-20T25:00:00Z"},
+    {"source": "crm\u0000"},  # PostgreSQL text cannot hold NUL
+    {"source": "crm\nimport"},
+])
+def test_push_rejects_impossible_dates_and_unprintable_sources_per_row(company, sessions, operator_api, row):
+    # given a row that is well-formed JSON but not storable
+    _, api = operator_api
+    base = {"metric": "analytics.sessions", "value": 5, "at": "2026-01-01T00:00:00Z", "source": "crm"}
+    # when
+    response = api.post("/api/v1/metrics/", {"metrics": [{**base, **row}]}, format="json")
+    # then: rejected with its reason, not a 500
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["results"][0]["status"] == "rejected"
+    assert MetricSnapshot.objects.count() == 0
+
+
 @pytest.mark.parametrize("body", [{"metrics": "x"}, {"other": []}, "text"])
 def test_push_with_a_malformed_body_is_a_400(company, operator_api, body):
     # when

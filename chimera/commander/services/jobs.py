@@ -17,7 +17,7 @@ from waffle.models import Switch
 
 from autonomax.errors import AppError
 from autonomax.models import Company
-from autonomax.services import config_change_record
+from autonomax.services import company_set_halt, config_change_record
 
 from ..models import Job, Mission
 from .missions import measure_due, mission_escalate
@@ -115,6 +115,15 @@ def missions_resume(*, company: Company) -> int:
         job = mission_continue(mission=mission)
         count += bool(job and job.status == Job.Status.QUEUED)
     return count
+
+
+@transaction.atomic
+def company_halt_switch(*, company: Company, halted: bool, actor=None, reason: str = "") -> Company:
+    """The company kill switch as people use it: lifting it queues the waiting jobs now, not at the next cycle."""
+    company = company_set_halt(company=company, halted=halted, actor=actor, reason=reason)
+    if not halted:
+        missions_resume(company=company)
+    return company
 
 
 class BotContext:
