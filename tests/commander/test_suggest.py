@@ -1,7 +1,9 @@
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from autonomax.models import Event
 from chimera.commander.models import EvidenceRecord, Mission, Play
@@ -84,13 +86,17 @@ def test_missions_are_ranked_and_open_ones_are_not_duplicated(company):
     assert Mission.objects.count() == 3
 
 
-def test_a_rejected_mission_does_not_block_a_new_suggestion(company):
+def test_a_rejected_play_is_not_suggested_again_during_the_cooldown(company):
+    # given a mission a person rejected just now
     load_playbook(company)
     kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15")})
     [mission] = missions_suggest(company=company, kpis=kpis)
-    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.REJECTED)
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.REJECTED, decided_at=timezone.now())
 
-    assert len(missions_suggest(company=company, kpis=kpis)) == 1
+    # when the next cycles run, then nothing comes back until the cooldown has passed
+    assert missions_suggest(company=company, kpis=kpis) == []
+    assert missions_suggest(company=company, kpis=kpis, now=timezone.now() + timedelta(days=6)) == []
+    assert len(missions_suggest(company=company, kpis=kpis, now=timezone.now() + timedelta(days=8))) == 1
 
 
 def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):

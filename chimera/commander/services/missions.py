@@ -21,6 +21,8 @@ WEIGHTS = {"revenue_potential": Decimal("0.30"), "success_probability": Decimal(
            "strategic_fit": Decimal("0.10")}
 OPEN = [Mission.Status.PROPOSED, Mission.Status.APPROVED, Mission.Status.PLANNED, Mission.Status.RUNNING,
         Mission.Status.MEASURING, Mission.Status.ESCALATED]
+# A person's "no" holds this long: a rejected play is not suggested again before then.
+REJECTION_COOLDOWN = timedelta(days=7)
 # Missions that hold one of the company's `max_active_missions` slots.
 ACTIVE = [Mission.Status.PLANNED, Mission.Status.RUNNING]
 SEVERITY = {"critical": Decimal("1.0"), "warning": Decimal("0.7"), "ok": Decimal("0.4")}
@@ -142,13 +144,19 @@ def play_snapshot(play: Play) -> dict:
 def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]:
     """Match KPI states to active plays; create a proposed Mission per new match, ranked by score.
 
+    A play with an open mission, or one a person rejected within REJECTION_COOLDOWN, is skipped.
+
     A constant number of queries whatever the number of plays: plays, open
     missions, evidence stats and bots are read once; missions and their
     `agent.proposal` events are bulk-created.
     """
     now = now or timezone.now()
     plays = list(Play.objects.filter(company=company, status=Play.Status.ACTIVE))
-    open_play_ids = set(Mission.objects.filter(company=company, status__in=OPEN).values_list("play_id", flat=True))
+    open_play_ids = set(
+        Mission.objects.filter(company=company)
+        .filter(Q(status__in=OPEN) | Q(status=Mission.Status.REJECTED, decided_at__gte=now - REJECTION_COOLDOWN))
+        .values_list("play_id", flat=True)
+    )
     stats = play_evidence_stats(company=company)
     bots = bot_handles(company=company)
     new = []
