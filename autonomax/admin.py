@@ -59,6 +59,20 @@ class CompanyScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ReadOnlyAdmin(CompanyScopedAdmin):
+    """Records the platform writes itself (evidence, measurements, logs): nobody adds, edits or deletes them
+    in the admin, so a number or a decision record can never be quietly rewritten."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -114,30 +128,18 @@ class APITokenAdmin(CompanyScopedAdmin):
 
 
 @admin.register(ConfigChange)
-class ConfigChangeAdmin(CompanyScopedAdmin):
+class ConfigChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "company", "object_type", "object_id", "actor", "actor_label", "reason"]
     list_filter = ["object_type", "company"]
     search_fields = ["object_type", "object_id", "reason", "expected_effect"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in ConfigChange._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the change log is append-only
-
 
 @admin.register(Event)
-class EventAdmin(CompanyScopedAdmin):
+class EventAdmin(ReadOnlyAdmin):
     list_display = ["occurred_at", "company", "name", "correlation_id"]
     list_filter = ["name", "company"]
     search_fields = ["correlation_id"]
     date_hierarchy = "occurred_at"
     readonly_fields = [f.name for f in Event._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

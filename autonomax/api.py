@@ -26,6 +26,13 @@ class HaltSerializer(serializers.Serializer):
     halted = serializers.BooleanField(default=True)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
+    def validate(self, attrs):
+        # A misspelt `halted` must not silently fall back to the default and stop everything.
+        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
 
 class CompanyViewSet(viewsets.ReadOnlyModelViewSet):
     """Companies the caller belongs to (a token sees only its own company)."""

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from autonomax.admin import CompanyScopedAdmin
+from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 from autonomax.errors import AppError
 
 from .models import Alert, AlertDelivery, ExternalMetric, KPIDefinition, KPIEvaluation, MetricAnomaly, MetricSnapshot
@@ -37,20 +37,12 @@ class KPIDefinitionAdmin(CompanyScopedAdmin):
 
 
 @admin.register(MetricSnapshot)
-class MetricSnapshotAdmin(CompanyScopedAdmin):
+class MetricSnapshotAdmin(ReadOnlyAdmin):
     list_display = ["metric", "value", "window_days", "at", "source", "company"]
     list_filter = ["source", "window_days", "company"]
     search_fields = ["metric"]
     date_hierarchy = "at"
     readonly_fields = ["computed_at"]
-
-
-class ReadOnlyAdmin(CompanyScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(KPIEvaluation)

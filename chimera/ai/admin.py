@@ -1,13 +1,13 @@
 from django.contrib import admin
 
-from autonomax.admin import CompanyScopedAdmin
+from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 
 from .models import AICall, AIRoutingPreference, AISpendDay
 from .services import ai_routing_preference_set
 
 
 @admin.register(AICall)
-class AICallAdmin(CompanyScopedAdmin):
+class AICallAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "company", "task_type", "provider", "model", "status", "fallback", "tokens_in",
                     "tokens_out", "cost_usd", "latency_ms", "error_code"]
     list_filter = ["status", "provider", "task_type", "fallback", "error_code", "company"]
@@ -15,25 +15,13 @@ class AICallAdmin(CompanyScopedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AICall._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AISpendDay)
-class AISpendDayAdmin(CompanyScopedAdmin):
+class AISpendDayAdmin(ReadOnlyAdmin):
     list_display = ["day", "company", "spent_usd", "reserved_usd", "updated_at"]
     list_filter = ["company"]
     date_hierarchy = "day"
     readonly_fields = [f.name for f in AISpendDay._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the ledger is written only by the engine
 
 
 @admin.register(AIRoutingPreference)

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from autonomax.admin import CompanyScopedAdmin
+from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 from autonomax.errors import AppError
 
 from .models import Agent, EvidenceRecord, Job, Mission, Play
@@ -103,7 +103,7 @@ class JobAdmin(CompanyScopedAdmin):
 
 
 @admin.register(EvidenceRecord)
-class EvidenceRecordAdmin(CompanyScopedAdmin):
+class EvidenceRecordAdmin(ReadOnlyAdmin):
     list_display = ["mission", "play", "success", "recorded_at", "company"]
     list_filter = ["success", "company"]
     search_fields = ["correlation_id", "notes"]

@@ -109,3 +109,17 @@ def test_an_api_token_cannot_be_moved_to_another_user_in_the_admin(client):
     # then the holder is unchanged (the key would otherwise act with the owner's role)
     token.refresh_from_db()
     assert token.user == operator.user and token.name == "renamed"
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/kpis/metricsnapshot/", "/admin/commander/evidencerecord/", "/admin/chimera_ai/aicall/",
+    "/admin/autonomax/configchange/",
+])
+def test_evidence_and_measurements_cannot_be_added_or_edited_by_an_owner(staff_client, client, path):
+    staff_client(Role.OWNER)
+
+    listing = client.get(path)
+    add = client.get(f"{path}add/")
+
+    assert listing.status_code == 200
+    assert add.status_code == 403

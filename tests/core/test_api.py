@@ -185,3 +185,13 @@ def test_openapi_schema_documents_the_error_shape_on_every_operation(client):
         for method, operation in operations.items():
             assert operation["responses"]["4XX"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/Error"}, (method, path)
+
+
+def test_halt_with_a_misspelt_field_is_400_and_nothing_changes(owner_api, company):
+    _, api = owner_api
+
+    response = api.post(f"/api/v1/companies/{company.slug}/halt/", {"haltd": False}, format="json")
+
+    assert response.status_code == 400
+    assert "haltd" in response.json()["error"]["details"]
+    assert Company.objects.get(pk=company.pk).execution_halted is False
