@@ -6,13 +6,11 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import AppError
+from .errors import AppError, error_body
 
 
 def error_response(*, code: str, message: str, status_code: int, details=None) -> Response:
-    return Response(
-        {"error": {"code": code, "message": message, "details": details or {}}}, status=status_code
-    )
+    return Response(error_body(code=code, message=message, details=details), status=status_code)
 
 
 def exception_handler(exc, context):
@@ -40,7 +38,7 @@ def exception_handler(exc, context):
             codes = exc.get_codes()
             code = codes if isinstance(codes, str) else code
         details = {}
-    response.data = {"error": {"code": code, "message": message, "details": details}}
+    response.data = error_body(code=code, message=message, details=details)
     if response.status_code == status.HTTP_401_UNAUTHORIZED and "WWW-Authenticate" not in response:
         response["WWW-Authenticate"] = "Token"
     return response

@@ -1,6 +1,11 @@
 """The one application error type; the API maps it to the JSON error shape."""
 
 
+def error_body(*, code: str, message: str, details=None) -> dict:
+    """The one error shape of the API, webhooks and commands: {"error": {"code", "message", "details"}}."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 class AppError(Exception):
     """A domain rule said no. `code` is stable for clients; `status` is the HTTP status."""
 
@@ -13,6 +18,9 @@ class AppError(Exception):
         if status is not None:
             self.status = status
         self.details = details or {}
+
+    def as_body(self) -> dict:
+        return error_body(code=self.code, message=self.message, details=self.details)
 
 
 class NotFoundError(AppError):

@@ -6,6 +6,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.http import require_POST
 
+from .errors import error_body
 from .tenancy import SESSION_KEY, membership_resolve
 
 
@@ -24,5 +25,5 @@ def company_switch(request):
 def page_not_found(request, exception):
     """404 for a URL no route matches: API clients get the API's JSON error shape, people the HTML page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "not_found", "message": "Not found.", "details": {}}}, status=404)
+        return JsonResponse(error_body(code="not_found", message="Not found."), status=404)
     return defaults.page_not_found(request, exception)

@@ -28,8 +28,7 @@ def _receive(request: HttpRequest, receive) -> JsonResponse:
     try:
         event_id, created = receive(raw_body=_raw_body(request), headers=request.headers)
     except AppError as exc:
-        return JsonResponse({"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
-                            status=exc.status)
+        return JsonResponse(exc.as_body(), status=exc.status)
     return JsonResponse({"received": True, "duplicate": not created, "id": event_id})
 
 

@@ -34,8 +34,7 @@ class Command(BaseCommand):
                 correlation_id=options["correlation_id"],
             )
         except AppError as exc:
-            self.stdout.write(json.dumps({"error": {"code": exc.code, "message": exc.message,
-                                                    "details": exc.details}}, default=str))
+            self.stdout.write(json.dumps(exc.as_body(), default=str))
             raise CommandError(exc.message) from exc
         self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
 
