@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from autonomax.models import Role
@@ -15,6 +17,17 @@ from autonomax.models import Role
 from .factories import CompanyFactory, member_with_token
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The demo data has a weekday pattern relative to "now", so its 7- and 30-day KPIs (and the
+# plays they trigger) depend on the calendar. Tests that use it pin the clock to this Saturday.
+DEMO_NOW = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def demo_clock():
+    """The clock pinned at DEMO_NOW (ticking); a real worker started after it sees the same time."""
+    with time_machine.travel(DEMO_NOW, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture
@@ -79,7 +92,7 @@ def _database_url_for_worker() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
+def celery_worker_process(request, transactional_db, tmp_path):
     """A real `celery worker` process on Redis, sharing the test database.
 
     Yields a dict with the worker's `email_dir` (the worker sends mail with the
@@ -97,6 +110,11 @@ def celery_worker_process(transactional_db, tmp_path):
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "EMAIL_URL": f"filemail:///{email_dir}",
     }
+    if "demo_clock" in request.fixturenames:
+        from django.utils import timezone
+
+        request.getfixturevalue("demo_clock")  # started before the worker, so both clocks agree
+        env["AUTONOMAX_TEST_NOW"] = timezone.now().isoformat()
     queues = "webhooks,ai,email,default"
     with app.connection_for_write() as conn:
         for queue in queues.split(","):
@@ -104,7 +122,7 @@ def celery_worker_process(transactional_db, tmp_path):
     log_path = tmp_path / "worker.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "autonomax", "worker", "-Q", queues, "--pool", "threads",
+        [sys.executable, "-m", "tests.worker_main", "-A", "autonomax", "worker", "-Q", queues, "--pool", "threads",
          "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -19,7 +19,7 @@ from tests.factories import OrderFactory, member_with_token
 pytestmark = pytest.mark.integration
 
 
-def test_full_loop_on_demo_data_with_a_real_worker(celery_worker_process):
+def test_full_loop_on_demo_data_with_a_real_worker(demo_clock, celery_worker_process):
     # given the demo company (90 days of data, KPIs and playbook) and two people who left a checkout
     cache.clear()
     call_command("seed_demo", stdout=open("/dev/null", "w"))

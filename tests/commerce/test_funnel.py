@@ -185,7 +185,7 @@ def test_revoked_or_forged_download_gets_no_file(client):
     assert forged.status_code == 410 and "not valid" in forged.content.decode()
 
 
-def test_demo_products_are_live_on_landing_pages(client):
+def test_demo_products_are_live_on_landing_pages(demo_clock, client):
     # given
     from django.core.management import call_command
 

@@ -10,7 +10,8 @@ from commerce.models import Order, Product
 from growth.models import Lead
 from support.models import Ticket
 
-pytestmark = pytest.mark.django_db
+# The demo data is relative to "now": pin it (tests/conftest.py DEMO_NOW).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_clock")]
 
 
 def _seed() -> str:
