@@ -53,6 +53,7 @@ class Derived:
 _families: dict[str, Family] = {}  # keyed by function path
 _derived: dict[str, Derived] = {}
 _owner: dict[str, str] = {}  # metric name -> function path that computes it
+_marker_sources: dict[str, object] = {}  # keyed by function path
 
 
 def _path(func) -> str:
@@ -90,6 +91,19 @@ def derived_metric(name: str, *, needs: list[str] | tuple[str, ...]):
         return func
 
     return decorator
+
+
+def chart_markers(func):
+    """Register `func(*, company, kpi_key, since) -> [{"at": datetime, "label": str}]`: events another app
+    wants drawn on a KPI's chart (e.g. where a mission ran and what it changed), without kpis knowing it."""
+    _marker_sources[_path(func)] = func
+    return func
+
+
+def markers_for(*, company, kpi_key: str, since) -> list[dict]:
+    markers = [m for source in _marker_sources.values() for m in source(company=company, kpi_key=kpi_key,
+                                                                          since=since)]
+    return sorted(markers, key=lambda m: m["at"])
 
 
 def metric_names() -> list[str]:

@@ -95,11 +95,44 @@ def kpi_detail(*, company, key: str, days: int = 60) -> dict | None:
                                                at__in=daily_point_ends(now=timezone.now(), days=days))
         .order_by("at").values("at", "value")
     ]
+    evaluations = list(KPIEvaluation.objects.filter(kpi=kpi).order_by("-evaluated_at", "-id")[:50])
+    current = _current(kpi)
     return {
-        "kpi": _current(kpi),
+        "kpi": current,
         "daily": daily,
+        "chart": _chart(kpi=current, daily=daily, evaluations=evaluations, company=company, since=since),
         "anomalies": sorted(marks.values(), key=lambda a: a.at, reverse=True),
-        "evaluations": list(KPIEvaluation.objects.filter(kpi=kpi).order_by("-evaluated_at", "-id")[:50]),
+        "evaluations": evaluations,
         "alerts": list(Alert.objects.filter(kpi=kpi).select_related("evaluation")
                        .prefetch_related("deliveries").order_by("-created_at", "-id")[:50]),
+    }
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _chart(*, kpi: dict, daily: list[dict], evaluations: list, company, since) -> dict:
+    """What the KPI page's charts draw (JSON for the vendored Chart.js): the daily series with anomaly
+    points and the markers other apps register (where missions ran, with what they measured); and the
+    KPI's own windowed value at each evaluation against its target and warning/critical thresholds."""
+    days = [p["at"] for p in daily]
+    markers = []
+    for marker in registry.markers_for(company=company, kpi_key=kpi["key"], since=since):
+        # A marker sits on the first daily point at or after it (daily points are day ends).
+        index = next((i for i, at in enumerate(days) if at >= marker["at"]), None)
+        if index is not None:
+            markers.append({"index": index, "label": marker["label"]})
+    return {
+        "labels": [(at - timedelta(seconds=1)).strftime("%Y-%m-%d") for at in days],
+        "values": [_number(p["value"]) for p in daily],
+        "anomalies": [i for i, p in enumerate(daily) if p["anomaly"]],
+        "markers": markers,
+        "unit": kpi["unit"],
+        "evaluations": {
+            "labels": [e.evaluated_at.strftime("%Y-%m-%d %H:%M") for e in reversed(evaluations)],
+            "values": [_number(e.value) for e in reversed(evaluations)],
+        },
+        "thresholds": {"target": _number(kpi["target"]), "warning": _number(kpi["warning"]),
+                       "critical": _number(kpi["critical"])},
     }

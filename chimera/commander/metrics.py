@@ -1,10 +1,11 @@
-"""Commander metrics (found by the KPI engine's discovery of `<app>.metrics`): job failures, mission autonomy."""
+"""Commander metrics (found by the KPI engine's discovery of `<app>.metrics`): job failures, mission autonomy;
+and the chart markers of the missions that ran on a KPI."""
 
 from django.db.models import Count, Q
 
-from kpis.registry import metric_family, per_window, ratio
+from kpis.registry import chart_markers, metric_family, per_window, ratio
 
-from .models import Job, Mission
+from .models import EvidenceRecord, Job, Mission
 
 # Missions that reached execution; "needed no human step" = auto-approved and never escalated.
 EXECUTED = [Mission.Status.RUNNING, Mission.Status.MEASURING, Mission.Status.COMPLETED, Mission.Status.FAILED,
@@ -33,3 +34,15 @@ def mission_metrics(*, company, windows):
                                         & ~Q(status=Mission.Status.ESCALATED)),
                       })
     return [{"missions.autonomy_score": ratio(row["auto"], row["executed"])} for row in rows]
+
+
+@chart_markers
+def mission_markers(*, company, kpi_key, since):
+    """Missions of plays that move `kpi_key`, approved since `since`: where they ran and what was measured."""
+    # JSON `contains` is not available on SQLite: the few missions of the period are filtered here.
+    missions = [m for m in Mission.objects.filter(company=company, decided_at__gte=since, status__in=EXECUTED)
+                .select_related("play").order_by("decided_at") if kpi_key in m.play.kpis]
+    evidence = dict(EvidenceRecord.objects.filter(mission__in=missions).values_list("mission_id", "notes"))
+    return [{"at": m.decided_at,
+             "label": f"Mission #{m.pk} {m.play.label}: {evidence.get(m.pk) or m.get_status_display().lower()}"}
+            for m in missions]

@@ -147,6 +147,7 @@ def test_when_the_session_ends_a_background_refresh_goes_to_the_login_page(brows
 
 def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
     # given a KPI with a month of daily points
+    from datetime import timedelta
     from decimal import Decimal
 
     from django.utils import timezone
@@ -163,7 +164,13 @@ def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
     login(page, live_server.url, "op")
     page.goto(f"{live_server.url}/kpis/{kpi.key}/")
 
-    # then the daily chart is drawn within the screen, not cut off at the right
-    box = page.locator("#kpi-detail svg.spark").bounding_box()
-    assert box is not None and box["x"] + box["width"] <= 390
+    # then Chart.js draws the daily chart, with its dates, within the screen, not cut off at the right
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('kpi-daily-chart'))")
+    labels = page.evaluate("() => Chart.getChart(document.getElementById('kpi-daily-chart')).data.labels")
+    assert len(labels) == 30 and labels[-1] == (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%d")
+    box = page.locator("#kpi-daily-chart").bounding_box()
+    assert box is not None and box["width"] > 200 and box["x"] + box["width"] <= 390
+    # and an HTMX refresh of the section draws it again
+    page.evaluate("() => htmx.ajax('GET', location.pathname, {target: '#kpi-detail', swap: 'outerHTML'})")
+    page.wait_for_function("() => Chart.getChart(document.getElementById('kpi-daily-chart'))")
     page.close()

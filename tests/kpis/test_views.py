@@ -74,7 +74,11 @@ def test_detail_shows_history_anomalies_and_evaluations(board, client):
     # then
     html = response.content.decode()
     assert response.status_code == 200
-    assert "spike" in html and "below the critical threshold" in html and "<polyline" in html
+    assert "spike" in html and "below the critical threshold" in html
+    chart = response.context["chart"]
+    assert len(chart["labels"]) == len(chart["values"]) == 40 and chart["anomalies"] == [38]
+    assert chart["values"][38] == 500.0 and chart["thresholds"]["target"] is not None
+    assert chart["evaluations"]["values"] and 'id="kpi-chart-data"' in html and 'id="kpi-daily-chart"' in html
 
 
 def test_detail_of_another_companys_kpi_is_not_found(board, client):
