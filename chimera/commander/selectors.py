@@ -44,3 +44,32 @@ def command_center(*, company: Company, role: str) -> dict:
         "blocked": execution_blocked(company_id=company.pk),
         "is_owner": role == Role.OWNER,
     }
+
+
+def mission_story(*, company: Company, pk: int, role: str) -> dict | None:
+    """One mission's page: its card (decisions) and its timeline, oldest first — proposed (why), decided
+    (by whom, why), each job (bot, attempts, log, error), measuring (until when), evidence."""
+    jobs = Prefetch("jobs", queryset=Job.objects.order_by("order"))
+    mission = (Mission.objects.filter(company=company, pk=pk).select_related("play", "decided_by")
+               .prefetch_related(jobs).first())
+    if mission is None:
+        return None
+    card = mission_card(mission=mission, role=role)
+    evidence = EvidenceRecord.objects.filter(mission=mission).first()
+    events = [{"at": mission.created_at, "kind": "proposed", "title": "Proposed", "text": mission.explanation}]
+    if mission.decided_at:
+        who = mission.decided_by.get_username() if mission.decided_by else "autopilot"
+        verb = "Rejected" if mission.status == Mission.Status.REJECTED else "Approved"
+        events.append({"at": mission.decided_at, "kind": "decided", "title": f"{verb} by {who}",
+                       "text": mission.decision_reason})
+    for job in card["jobs"]:
+        if job.started_at:
+            events.append({"at": job.started_at, "kind": "job", "title": f"{job.type} by {job.bot}", "job": job})
+    if mission.measure_due_at:
+        events.append({"at": mission.measure_due_at, "kind": "measuring", "title": "Measured after",
+                       "text": "" if evidence else "The effect is measured once this time has passed."})
+    if evidence:
+        events.append({"at": evidence.recorded_at, "kind": "evidence", "title": "Evidence", "evidence": evidence})
+    return {"card": card, "mission": mission, "evidence": evidence,
+            "events": sorted(events, key=lambda e: e["at"]),
+            "trigger_rows": [{"kpi": key, **row} for key, row in mission.trigger_values.items()]}

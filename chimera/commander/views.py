@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from autonomax.errors import AppError
 from autonomax.tenancy import can_operate, request_membership
 
-from .selectors import command_center, mission_card, mission_for_company
+from .selectors import command_center, mission_card, mission_for_company, mission_story
 from .services.evidence import weekly_review
 from .services.jobs import GLOBAL_HALT_SWITCH, company_halt_switch, global_halt_set
 from .services.missions import company_autopilot_set, mission_approve, mission_reject, mission_retry
@@ -41,6 +41,16 @@ def dashboard(request):
     if request.htmx:
         return render(request, "commander/_live.html", context)
     return render(request, "commander/command_center.html", context)
+
+
+@login_required
+def mission_page(request, pk: int):
+    """`/missions/<id>/`: the mission's story, with approve/reject/retry on its card."""
+    membership = request_membership(request)
+    story = mission_story(company=membership.company, pk=pk, role=membership.role)
+    if story is None:
+        raise Http404("No such mission in this company.")
+    return render(request, "commander/mission.html", story)
 
 
 @login_required
