@@ -1,13 +1,15 @@
-"""Dashboard page for reviewing catalog drafts: promote, override the gate, reject (HTMX, degrades to posts)."""
+"""Dashboard pages: catalog drafts (promote, override the gate, reject; HTMX, degrades to posts) and orders."""
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views import View
 
 from autonomax.errors import AppError, NotFoundError
 from autonomax.tenancy import CompanyViewMixin, can_operate
 
-from .models import ProductDraft
+from .models import Order, ProductDraft
+from .selectors import order_for_company, orders_overview
 from .services.drafts import draft_gate_override, draft_promote, draft_reject
 
 ACTIONS = {"promote": draft_promote, "override": draft_gate_override, "reject": draft_reject}
@@ -45,3 +47,24 @@ class DraftReviewView(CompanyViewMixin, View):
         if error:
             messages.error(request, error)
         return redirect("commerce:drafts")
+
+
+PERIODS = (7, 30, 90)
+
+
+class OrderListView(CompanyViewMixin, View):
+    def get(self, request):
+        days = int(request.GET["days"]) if request.GET.get("days") in {str(p) for p in PERIODS} else 30
+        status = request.GET.get("status", "")
+        status = status if status in Order.Status.values else ""
+        context = orders_overview(company=self.company, days=days, status=status)
+        return render(request, "commerce/orders.html", {**context, "periods": PERIODS,
+                                                         "statuses": Order.Status.choices})
+
+
+class OrderDetailView(CompanyViewMixin, View):
+    def get(self, request, pk: int):
+        order = order_for_company(company=self.company, pk=pk)
+        if order is None:
+            raise Http404("No such order in this company.")
+        return render(request, "commerce/order_detail.html", {"order": order})

@@ -1,10 +1,16 @@
 """Reads for the public funnel and the API."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Max
+from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from .models import Customer, DownloadGrant, Order, Product
+
+PAID = [Order.Status.PAID, Order.Status.FULFILLED, Order.Status.REFUNDED]
+ZERO = Decimal("0")
 
 
 def product_for_landing(*, slug: str) -> Product | None:
@@ -33,3 +39,44 @@ def customers_with_pending_checkout(*, company, since: datetime) -> list[dict]:
     return list(Customer.objects.filter(company=company, orders__status=Order.Status.PENDING,
                                         orders__created_at__gte=since)
                 .exclude(orders__paid_at__gte=since).distinct().values("email", "name"))
+
+
+def _period_totals(*, company, start: datetime, end: datetime) -> dict:
+    """Paid orders created in [start, end): count, gross, refunded and net, in one query."""
+    paid = Q(status__in=PAID, created_at__gte=start, created_at__lt=end)
+    row = Order.objects.filter(company=company).aggregate(
+        orders=Count("id", filter=paid),
+        gross=Coalesce(Sum("total", filter=paid), ZERO),
+        refunded=Coalesce(Sum("amount_refunded", filter=paid), ZERO),
+    )
+    return {**row, "net": row["gross"] - row["refunded"]}
+
+
+def _change(now_value, then_value) -> Decimal | None:
+    """Relative change in %, or None when the previous period had nothing to compare with."""
+    if not then_value:
+        return None
+    return ((Decimal(now_value) - Decimal(then_value)) / Decimal(then_value) * 100).quantize(Decimal("0.1"))
+
+
+def orders_overview(*, company, days: int = 30, status: str = "", now: datetime | None = None,
+                    limit: int = 50) -> dict:
+    """The staff orders page: this period's totals against the period before it, and the latest orders."""
+    now = now or timezone.now()
+    start = now - timedelta(days=days)
+    current = _period_totals(company=company, start=start, end=now)
+    previous = _period_totals(company=company, start=start - timedelta(days=days), end=start)
+    orders = Order.objects.filter(company=company, created_at__gte=start).select_related("customer")
+    if status:
+        orders = orders.filter(status=status)
+    return {
+        "days": days, "status": status, "current": current, "previous": previous,
+        "changes": {key: _change(current[key], previous[key]) for key in ("orders", "gross", "net")},
+        "orders": list(orders.order_by("-created_at", "-pk")[:limit]),
+    }
+
+
+def order_for_company(*, company, pk: int) -> Order | None:
+    """One order with everything its page shows: items, refunds, downloads and service tasks."""
+    return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
+            .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from . import views
-from .dashboard import DraftReviewView
+from .dashboard import DraftReviewView, OrderDetailView, OrderListView
 
 app_name = "commerce"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("o/<str:token>/", views.order_status, name="order-status"),
     path("d/<str:token>/", views.download, name="download"),
     path("commerce/drafts/", DraftReviewView.as_view(), name="drafts"),
+    path("commerce/orders/", OrderListView.as_view(), name="orders"),
+    path("commerce/orders/<int:pk>/", OrderDetailView.as_view(), name="order"),
 ]

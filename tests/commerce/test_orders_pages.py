@@ -1,0 +1,90 @@
+"""Staff orders pages: period totals against the period before, the list, and one order's payments,
+refunds and deliveries — only the company's own."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.test import Client
+
+from autonomax.models import Role
+from commerce.models import Order, Refund
+from commerce.selectors import orders_overview
+from tests.factories import CompanyFactory, MembershipFactory, OrderFactory, OrderItemFactory
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def shop(company):
+    """This period (7 days): two paid orders (one half refunded) and a pending one; the period before:
+    one paid order. Another company's big order in both periods."""
+    OrderFactory(company=company, total=Decimal("30"), created_at=NOW - timedelta(days=1))
+    OrderFactory(company=company, total=Decimal("20"), amount_refunded=Decimal("10"),
+                 status=Order.Status.REFUNDED, created_at=NOW - timedelta(days=2))
+    OrderFactory(company=company, total=Decimal("99"), status=Order.Status.PENDING, created_at=NOW - timedelta(days=3))
+    OrderFactory(company=company, total=Decimal("40"), created_at=NOW - timedelta(days=9))
+    other = CompanyFactory(slug="other-shop")
+    for days in (1, 9):
+        OrderFactory(company=other, total=Decimal("1000"), created_at=NOW - timedelta(days=days))
+    return company
+
+
+def test_totals_compare_this_period_with_the_one_before(shop):
+    # when
+    overview = orders_overview(company=shop, days=7, now=NOW)
+    # then
+    assert overview["current"] == {"orders": 2, "gross": Decimal("50"), "refunded": Decimal("10"), "net": Decimal("40")}
+    assert overview["previous"]["orders"] == 1 and overview["previous"]["net"] == Decimal("40")
+    assert overview["changes"] == {"orders": Decimal("100.0"), "gross": Decimal("25.0"), "net": Decimal("0.0")}
+    assert len(overview["orders"]) == 3  # the list shows every status; the totals count paid orders
+
+
+def test_no_previous_period_is_no_change_not_a_division_by_zero(company):
+    OrderFactory(company=company, created_at=NOW - timedelta(days=1))
+    assert orders_overview(company=company, days=7, now=NOW)["changes"]["orders"] is None
+
+
+def test_orders_page_lists_this_companys_orders_and_filters_by_status(shop):
+    membership = MembershipFactory(company=shop, role=Role.VIEWER)
+    client = Client()
+    client.force_login(membership.user)
+    # when
+    with time_machine.travel(NOW, tick=False):
+        page = client.get("/commerce/orders/?days=7")
+        pending = client.get("/commerce/orders/?days=7&status=pending")
+        nonsense = client.get("/commerce/orders/?days=abc&status=%00")
+    # then
+    html = page.content.decode()
+    assert page.status_code == 200 and html.count('data-order="') == 3 and "1000" not in html
+    assert pending.content.decode().count('data-order="') == 1
+    assert nonsense.status_code == 200  # unknown filters fall back to the defaults
+
+
+def test_order_page_shows_payment_refunds_and_deliveries_and_hides_other_companies(shop):
+    membership = MembershipFactory(company=shop, role=Role.VIEWER)
+    client = Client()
+    client.force_login(membership.user)
+    order = Order.objects.filter(company=shop, status=Order.Status.REFUNDED).get()
+    OrderItemFactory(order=order, title="Budget planner")
+    Refund.objects.create(company=shop, order=order, amount=Decimal("10"), reason="changed mind",
+                          status=Refund.Status.SUCCEEDED, created_at=NOW)
+    theirs = Order.objects.exclude(company=shop).first()
+    # when
+    response = client.get(f"/commerce/orders/{order.pk}/")
+    # then
+    html = response.content.decode()
+    assert response.status_code == 200 and "Budget planner" in html and "changed mind" in html
+    assert client.get(f"/commerce/orders/{theirs.pk}/").status_code == 404
+    assert Client().get("/commerce/orders/").status_code == 302
+
+
+def test_orders_page_queries_do_not_grow_with_orders(company, client, django_assert_max_num_queries):
+    membership = MembershipFactory(company=company, role=Role.VIEWER)
+    client.force_login(membership.user)
+    for n in range(30):
+        OrderFactory(company=company, created_at=NOW - timedelta(hours=n))
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(10):
+        assert client.get("/commerce/orders/").status_code == 200
