@@ -59,21 +59,25 @@ def _change(now_value, then_value) -> Decimal | None:
     return ((Decimal(now_value) - Decimal(then_value)) / Decimal(then_value) * 100).quantize(Decimal("0.1"))
 
 
-def orders_overview(*, company, days: int = 30, status: str = "", now: datetime | None = None,
-                    limit: int = 50) -> dict:
-    """The staff orders page: this period's totals against the period before it, and the latest orders."""
+def sales_compare(*, company, days: int, now: datetime | None = None) -> dict:
+    """The last `days` days' paid orders and revenue against the `days` before them (the Command Center's
+    headline, the orders page's totals)."""
     now = now or timezone.now()
     start = now - timedelta(days=days)
     current = _period_totals(company=company, start=start, end=now)
     previous = _period_totals(company=company, start=start - timedelta(days=days), end=start)
-    orders = Order.objects.filter(company=company, created_at__gte=start).select_related("customer")
+    return {"days": days, "start": start, "current": current, "previous": previous,
+            "changes": {key: _change(current[key], previous[key]) for key in ("orders", "gross", "net")}}
+
+
+def orders_overview(*, company, days: int = 30, status: str = "", now: datetime | None = None,
+                    limit: int = 50) -> dict:
+    """The staff orders page: this period's totals against the period before it, and the latest orders."""
+    sales = sales_compare(company=company, days=days, now=now)
+    orders = Order.objects.filter(company=company, created_at__gte=sales["start"]).select_related("customer")
     if status:
         orders = orders.filter(status=status)
-    return {
-        "days": days, "status": status, "current": current, "previous": previous,
-        "changes": {key: _change(current[key], previous[key]) for key in ("orders", "gross", "net")},
-        "orders": list(orders.order_by("-created_at", "-pk")[:limit]),
-    }
+    return {**sales, "status": status, "orders": list(orders.order_by("-created_at", "-pk")[:limit])}
 
 
 def order_for_company(*, company, pk: int) -> Order | None:

@@ -27,6 +27,9 @@ def _panels(request) -> dict:
     from chimera.ai.selectors import ai_spend_summary  # noqa: PLC0415
 
     context["spend"] = ai_spend_summary(company=company)
+    from commerce.selectors import sales_compare  # noqa: PLC0415
+
+    context["sales"] = sales_compare(company=company, days=7)
     import waffle  # noqa: PLC0415
 
     context["global_halt"] = waffle.switch_is_active(GLOBAL_HALT_SWITCH)

@@ -174,3 +174,17 @@ def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
     page.evaluate("() => htmx.ajax('GET', location.pathname, {target: '#kpi-detail', swap: 'outerHTML'})")
     page.wait_for_function("() => Chart.getChart(document.getElementById('kpi-daily-chart'))")
     page.close()
+
+
+def test_on_a_phone_the_headline_and_first_mission_come_before_the_kpis(browser, live_server, world):
+    # given an operator on a 390 px wide phone
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    login(page, live_server.url, "op")
+    # then the week's headline is first and the first proposed mission is on the first screen
+    headline = page.locator("section.headline").bounding_box()
+    mission = page.locator("#proposed .mission").first.bounding_box()
+    kpis = page.locator("details.kpis-panel").bounding_box()
+    assert headline["y"] < mission["y"] < kpis["y"]
+    assert mission["y"] + 40 < 844
+    assert "Net revenue, last 7 days" in page.inner_text("section.headline")
+    page.close()
