@@ -73,3 +73,23 @@ def mission_story(*, company: Company, pk: int, role: str) -> dict | None:
     return {"card": card, "mission": mission, "evidence": evidence,
             "events": sorted(events, key=lambda e: e["at"]),
             "trigger_rows": [{"kpi": key, **row} for key, row in mission.trigger_values.items()]}
+
+
+def portfolio(*, user) -> list[dict]:
+    """Each active company the user belongs to: the week's headline, missions waiting, KPIs in alarm."""
+    from commerce.selectors import sales_compare  # noqa: PLC0415 - the portfolio reads each shop's sales
+    from kpis.selectors import kpi_current  # noqa: PLC0415
+
+    rows = []
+    memberships = (user.memberships.filter(company__is_active=True).select_related("company")
+                   .order_by("company__name"))
+    for membership in memberships:
+        company = membership.company
+        kpis = kpi_current(company=company).values()
+        rows.append({
+            "company": company, "role": membership.role, "sales": sales_compare(company=company, days=7),
+            "waiting": Mission.objects.filter(company=company, status=Mission.Status.PROPOSED).count(),
+            "critical": [k["label"] for k in kpis if k["status"] == "CRITICAL"],
+            "warning": sum(1 for k in kpis if k["status"] == "WARNING"),
+        })
+    return rows

@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from autonomax.errors import AppError
 from autonomax.tenancy import can_operate, request_membership
 
-from .selectors import command_center, mission_card, mission_for_company, mission_story
+from .selectors import command_center, mission_card, mission_for_company, mission_story, portfolio
 from .services.evidence import weekly_review
 from .services.jobs import GLOBAL_HALT_SWITCH, company_halt_switch, global_halt_set
 from .services.missions import company_autopilot_set, mission_approve, mission_reject, mission_retry
@@ -44,6 +44,12 @@ def dashboard(request):
     if request.htmx:
         return render(request, "commander/_live.html", context)
     return render(request, "commander/command_center.html", context)
+
+
+@login_required
+def portfolio_page(request):
+    """`/portfolio/`: every company of the person side by side; switching goes to its Command Center."""
+    return render(request, "commander/portfolio.html", {"rows": portfolio(user=request.user)})
 
 
 @login_required
