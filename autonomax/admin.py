@@ -1,4 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from .models import APIToken, Company, ConfigChange, Event, Membership, Role
 
@@ -7,7 +12,7 @@ def user_company_ids(user, roles=tuple(Role.values)) -> list[int]:
     return list(Membership.objects.filter(user=user, role__in=roles).values_list("company_id", flat=True))
 
 
-class CompanyScopedAdmin(admin.ModelAdmin):
+class CompanyScopedAdmin(ModelAdmin):
     """Admin base for company-owned models: non-superusers see and pick only their companies.
 
     For staff who are not superusers, the company role is the permission:
@@ -73,7 +78,7 @@ class ReadOnlyAdmin(CompanyScopedAdmin):
         return False
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
@@ -143,3 +148,20 @@ class EventAdmin(ReadOnlyAdmin):
     search_fields = ["correlation_id"]
     date_hierarchy = "occurred_at"
     readonly_fields = [f.name for f in Event._meta.fields]
+
+
+# Users and groups in the same admin theme as everything else.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+    pass

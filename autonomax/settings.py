@@ -36,6 +36,8 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "unfold",  # the staff admin's theme (sidebar, filters); must come before django.contrib.admin
+    "unfold.contrib.filters",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -285,6 +287,15 @@ AUTONOMAX_MODELS_FILE = env.str("AUTONOMAX_MODELS_FILE", default=str(BASE_DIR / 
 AUTONOMAX_CONFIG_DIR = env.str("AUTONOMAX_CONFIG_DIR", default=str(BASE_DIR / "configs"))
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Staff admin theme (django-unfold) ---
+UNFOLD = {
+    "SITE_TITLE": "AutonomaX",
+    "SITE_HEADER": "AutonomaX Profit OS",
+    "SITE_URL": "/",
+    "SHOW_HISTORY": True,
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+}
 
 # --- Commerce: Shopify Admin API base (tests/bench point it at a local server; empty = https://<shop>) ---
 SHOPIFY_API_BASE = env.str("SHOPIFY_API_BASE", default="")

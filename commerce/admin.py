@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from unfold.admin import TabularInline
 
 from autonomax.admin import CompanyScopedAdmin
 from autonomax.errors import AppError
@@ -47,7 +48,7 @@ class CustomerAdmin(CompanyScopedAdmin):
     date_hierarchy = "created_at"
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(TabularInline):
     model = OrderItem
     extra = 0
     raw_id_fields = ["product"]

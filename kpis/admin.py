@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from unfold.admin import TabularInline
 
 from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 from autonomax.errors import AppError
@@ -58,7 +59,7 @@ class MetricAnomalyAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "company"]
 
 
-class AlertDeliveryInline(admin.TabularInline):
+class AlertDeliveryInline(TabularInline):
     model = AlertDelivery
     extra = 0
     can_delete = False

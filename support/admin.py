@@ -1,11 +1,12 @@
 from django.contrib import admin
+from unfold.admin import TabularInline
 
 from autonomax.admin import CompanyScopedAdmin
 
 from .models import Ticket, TicketMessage
 
 
-class TicketMessageInline(admin.TabularInline):
+class TicketMessageInline(TabularInline):
     model = TicketMessage
     extra = 0
 

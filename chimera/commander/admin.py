@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from unfold.admin import TabularInline
 
 from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 from autonomax.errors import AppError
@@ -50,7 +51,7 @@ class AgentAdmin(CompanyScopedAdmin):
     list_filter = ["kind", "company"]
 
 
-class JobInline(admin.TabularInline):
+class JobInline(TabularInline):
     model = Job
     extra = 0
     fields = ["order", "type", "bot", "status", "attempts", "started_at", "finished_at", "error"]
