@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("AUTONOMAX_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -294,6 +295,7 @@ UNFOLD = {
     "SITE_HEADER": "AutonomaX Profit OS",
     "SITE_URL": "/",
     "SHOW_HISTORY": True,
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("favicon.svg")}],
     "SIDEBAR": {"show_search": True, "show_all_applications": True},
 }
 
