@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "commerce",
     "growth",
     "support",
+    "demo",  # wiring level: knows every app (the shop simulator)
 ]
 
 MIDDLEWARE = [
