@@ -61,12 +61,6 @@ class ProductViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["name", "price", "created_at"]
 
 
-class CustomerViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = Customer.objects.all()
-    serializer_class = CustomerSerializer
-    ordering_fields = ["created_at"]
-
-
 class OrderViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Order.objects.select_related("customer").prefetch_related("items")
     serializer_class = OrderSerializer

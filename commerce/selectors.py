@@ -84,3 +84,14 @@ def order_for_company(*, company, pk: int) -> Order | None:
     """One order with everything its page shows: items, refunds, downloads and service tasks."""
     return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
             .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())
+
+
+def customer_purchases(*, company, until: datetime | None = None) -> list[dict]:
+    """Every paid order of the company's customers: [{customer_id, paid_at, net}], oldest first.
+
+    `net` is what the shop kept (total minus refunds); `until` cuts the history (for holdout fits)."""
+    orders = Order.objects.filter(company=company, status__in=PAID, customer__isnull=False, paid_at__isnull=False)
+    if until is not None:
+        orders = orders.filter(paid_at__lt=until)
+    return [{"customer_id": r["customer_id"], "paid_at": r["paid_at"], "net": r["total"] - r["amount_refunded"]}
+            for r in orders.order_by("paid_at").values("customer_id", "paid_at", "total", "amount_refunded")]
