@@ -66,7 +66,9 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def get_history_note(self, customer) -> str:
         p = self._profile(customer)
-        return p.history_note if p else "not scored yet"
+        if p is None:
+            return "not scored yet"
+        return p.history_note or ("" if p.p_alive is not None else "no lifetime model fitted yet (nightly)")
 
     def get_model_version(self, customer) -> int | None:
         p = self._profile(customer)

@@ -24,6 +24,10 @@ class CustomerSettings(CompanyOwned):
         default=list, blank=True,
         help_text='Ordered rules, first match wins: [{"segment": "champions", "r": [4, 5], "f": [4, 5]}, ...]. '
                   "Empty: the documented defaults.")
+    score_bounds = models.JSONField(
+        default=dict, blank=True,
+        help_text='{"recency_days": [30, 60, 120, 240], "orders": [2, 3, 4, 6]}: recency scores 5 within the first '
+                  "bound down to 1 past the last; frequency scores 1 plus the bounds reached. Empty: the defaults.")
     retention_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Raw webhook bodies older than this are purged; empty: the platform default.")
 
@@ -33,6 +37,16 @@ class CustomerSettings(CompanyOwned):
 
     def __str__(self) -> str:
         return f"Customer settings of {self.company}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .services.segments import segment_rules_validate
+
+        if self.segment_rules:
+            problems = segment_rules_validate(self.segment_rules)
+            if problems:
+                raise ValidationError({"segment_rules": problems})
 
 
 class LifetimeModel(CompanyOwned):

@@ -47,22 +47,31 @@ def _enough(summary: pd.DataFrame) -> str:
     return ""
 
 
-def fit(summary: pd.DataFrame):
-    """(BetaGeoFitter, GammaGammaFitter) fitted on a summary frame."""
+def fit(summary: pd.DataFrame, *, penalizer: float = 0.001):
+    """(BetaGeoFitter, GammaGammaFitter) fitted on a summary frame (a small penalizer keeps small shops'
+    fits from diverging)."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter  # noqa: PLC0415
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter(penalizer_coef=0.001).fit(summary["frequency"], summary["recency"], summary["T"])
+        bgf = BetaGeoFitter(penalizer_coef=penalizer).fit(summary["frequency"], summary["recency"], summary["T"])
         repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-        ggf = GammaGammaFitter(penalizer_coef=0.001).fit(repeat["frequency"], repeat["monetary_value"])
+        ggf = GammaGammaFitter(penalizer_coef=penalizer).fit(repeat["frequency"], repeat["monetary_value"])
     return bgf, ggf
 
 
+def holdout_days(purchases: list[dict], *, now) -> int:
+    """90 days when there are at least 270 days of history (fit on months 1..N-3, predict N-2..N);
+    a third of a shorter history, but at least 14 days."""
+    span = (now - purchases[0]["paid_at"]).days if purchases else 0
+    return HOLDOUT_DAYS if span >= 3 * HOLDOUT_DAYS else max(14, span // 3)
+
+
 def holdout_check(purchases: list[dict], *, now) -> dict:
-    """Fit on everything before the last 90 days, predict each customer's purchases in those 90 days and
-    compare with what they did: mean absolute error per customer and calibration by decile of prediction."""
-    cutoff = now - timedelta(days=HOLDOUT_DAYS)
+    """Fit on the history before the holdout period, predict each customer's purchases in it and compare
+    with what they did: mean absolute error per customer and calibration by decile of prediction."""
+    days = holdout_days(purchases, now=now)
+    cutoff = now - timedelta(days=days)
     before = [p for p in purchases if p["paid_at"] < cutoff]
     if not before:
         return {"note": "no history before the holdout period"}
@@ -72,7 +81,7 @@ def holdout_check(purchases: list[dict], *, now) -> dict:
         return {"note": reason}
     bgf, _ = fit(summary)
     predicted = bgf.conditional_expected_number_of_purchases_up_to_time(
-        HOLDOUT_DAYS, summary["frequency"], summary["recency"], summary["T"])
+        days, summary["frequency"], summary["recency"], summary["T"])
     actual = pd.Series(0, index=summary.index, dtype=float)
     for p in purchases:
         if cutoff <= p["paid_at"] < now and p["customer_id"] in actual.index:
@@ -85,7 +94,7 @@ def holdout_check(purchases: list[dict], *, now) -> dict:
             calibration.append({"decile": decile + 1, "predicted": round(float(predicted[mask].mean()), 3),
                                 "actual": round(float(actual[mask].mean()), 3), "customers": int(mask.sum())})
     return {
-        "cutoff": cutoff.date().isoformat(), "days": HOLDOUT_DAYS, "customers": len(summary),
+        "cutoff": cutoff.date().isoformat(), "days": days, "customers": len(summary),
         "mae": round(float(np.abs(predicted - actual).mean()), 4),
         "predicted_total": round(float(predicted.sum()), 1), "actual_total": int(actual.sum()),
         "calibration": calibration,
@@ -143,10 +152,9 @@ def _predict(bgf, ggf, summary: pd.DataFrame) -> dict:
     # 12 months of expected purchases at the expected order value, discounted 1% a month.
     value_12m = ggf.customer_lifetime_value(bgf, f, r, t, summary["monetary_value"], time=12, discount_rate=0.01,
                                             freq="D")
+    columns = [np.asarray(c, dtype=float) for c in (p_alive, purchases_90d, order_value, value_12m)]
     return {
-        customer_id: {"p_alive": round(float(p_alive[customer_id]), 4),
-                      "purchases_90d": round(float(purchases_90d[customer_id]), 4),
-                      "order_value": Decimal(str(float(order_value[customer_id]))).quantize(CENT),
-                      "value_12m": Decimal(str(float(value_12m[customer_id]))).quantize(CENT)}
-        for customer_id in summary.index
+        customer_id: {"p_alive": round(alive, 4), "purchases_90d": round(purchases, 4),
+                      "order_value": Decimal(str(value)).quantize(CENT), "value_12m": Decimal(str(total)).quantize(CENT)}
+        for customer_id, alive, purchases, value, total in zip(summary.index, *columns, strict=True)
     }

@@ -1,8 +1,10 @@
 """RFM scores and named segments, recomputed for a whole company in a few queries.
 
-Scores are 1-5 within the company: recency (5 = bought most recently), frequency (5 = most orders),
-monetary (5 = spent most), by rank among the company's buying customers; ties share the lower score,
-so a one-order customer never scores high on frequency because most customers have one order.
+Scores are 1-5. Recency and frequency use fixed bounds (editable per company), so a customer's segment
+changes with what they do, not with what other customers do: recency 5 = bought within 30 days, 4 within
+60, 3 within 120, 2 within 240, else 1; frequency 1 = one order, 2 = two, 3 = three, 4 = four or five,
+5 = six or more. Monetary is the rank of what the customer spent among the company's buyers (5 = most;
+ties share the lower score).
 """
 
 from collections import defaultdict
@@ -27,9 +29,21 @@ DEFAULT_RULES = [
 ]
 
 
-def segment_rules(company) -> list[dict]:
-    custom = CustomerSettings.objects.filter(company=company).values_list("segment_rules", flat=True).first()
-    return custom or DEFAULT_RULES
+DEFAULT_BOUNDS = {"recency_days": [30, 60, 120, 240], "orders": [2, 3, 4, 6]}
+
+
+def company_rules(company) -> tuple[list[dict], dict]:
+    """(segment rules, score bounds) of the company: its own where set, else the defaults."""
+    own = CustomerSettings.objects.filter(company=company).values("segment_rules", "score_bounds").first() or {}
+    return own.get("segment_rules") or DEFAULT_RULES, {**DEFAULT_BOUNDS, **(own.get("score_bounds") or {})}
+
+
+def recency_score(days: int, bounds) -> int:
+    return 5 - sum(days > b for b in bounds)
+
+
+def frequency_score(orders: int, bounds) -> int:
+    return 1 + sum(orders >= b for b in bounds)
 
 
 def segment_rules_validate(rules) -> list[str]:
@@ -61,16 +75,19 @@ def segment_for(r: int, f: int, rules) -> str | None:
 
 
 def rank_scores(values: dict) -> dict:
-    """{key: 1-5} from {key: value}, higher value scores higher; ties take the lowest rank."""
+    """{key: 1-5} from {key: value}: the lowest value scores 1, the highest 5, evenly by rank between;
+    ties take the lowest rank. A company's only customer scores 3."""
     ordered = sorted(values.values())
     n = len(ordered)
+    if n == 1:
+        return dict.fromkeys(values, 3)
     first_rank = {}
     for i, value in enumerate(ordered):
         first_rank.setdefault(value, i)
-    return {key: 1 + (5 * first_rank[value]) // n for key, value in values.items()}
+    return {key: 1 + (4 * first_rank[value]) // (n - 1) for key, value in values.items()}
 
 
-def rfm_compute(purchases: list[dict], *, now) -> dict:
+def rfm_compute(purchases: list[dict], *, now, bounds=None) -> dict:
     """{customer_id: {orders, first, last, recency_days, monetary, r, f, m}} from purchase rows."""
     by_customer = defaultdict(list)
     for row in purchases:
@@ -83,20 +100,18 @@ def rfm_compute(purchases: list[dict], *, now) -> dict:
             "recency_days": max((now - last).days, 0),
             "monetary": sum((r["net"] for r in rows), Decimal("0")),
         }
-    if not facts:
-        return {}
-    r = rank_scores({c: -f["recency_days"] for c, f in facts.items()})
-    f = rank_scores({c: f["orders"] for c, f in facts.items()})
+    bounds = bounds or DEFAULT_BOUNDS
     m = rank_scores({c: f["monetary"] for c, f in facts.items()})
-    return {c: {**facts[c], "r": r[c], "f": f[c], "m": m[c]} for c in facts}
+    return {c: {**f, "r": recency_score(f["recency_days"], bounds["recency_days"]),
+                "f": frequency_score(f["orders"], bounds["orders"]), "m": m[c]} for c, f in facts.items()}
 
 
 @transaction.atomic
 def profiles_refresh(*, company, now=None) -> dict:
     """Recompute every customer's RFM and segment; record segment moves. Returns counts."""
     now = now or timezone.now()
-    rules = segment_rules(company)
-    scores = rfm_compute(customer_purchases(company=company, until=now), now=now)
+    rules, bounds = company_rules(company)
+    scores = rfm_compute(customer_purchases(company=company, until=now), now=now, bounds=bounds)
     profiles = {p.customer_id: p for p in CustomerProfile.objects.filter(company=company).select_for_update()}
     customer_ids = Customer.objects.filter(company=company).values_list("id", flat=True)
     created, moved, to_update = [], [], []
