@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from .models import Company, ConfigChange, Event, EventName
 
-
 _subscribers: dict[str, list] = {}
 
 

@@ -28,7 +28,7 @@ def segment_metrics(*, company, windows):
             before_end = bisect_left(times, w.end)
             if before_end:
                 sizes[moves[before_end - 1][1]] += 1
-            for at, to in moves[bisect_left(times, w.start):before_end]:
+            for _at, to in moves[bisect_left(times, w.start):before_end]:
                 moved[to] += 1
         rows.append({**{SIZE[s]: to_decimal(n) for s, n in sizes.items()},
                      **{MOVED_IN[s]: to_decimal(n) for s, n in moved.items()}})

@@ -122,7 +122,8 @@ def lifetime_refit(*, company, now=None) -> LifetimeModel:
             model.params = {**{k: round(float(v), 6) for k, v in bgf.params_.items()},
                             **{f"gg_{k}": round(float(v), 6) for k, v in ggf.params_.items()}}
             model.holdout = holdout_check(purchases, now=now)
-        except Exception as exc:  # a fit that does not converge must not stop the nightly run
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # a fit that does not converge
+            # must not stop the nightly run
             logger.warning("lifetime fit failed for %s: %s", company.slug, exc)
             model.status, model.note = LifetimeModel.Status.FAILED, f"fit failed: {exc}"[:300]
     with transaction.atomic():
@@ -155,6 +156,7 @@ def _predict(bgf, ggf, summary: pd.DataFrame) -> dict:
     columns = [np.asarray(c, dtype=float) for c in (p_alive, purchases_90d, order_value, value_12m)]
     return {
         customer_id: {"p_alive": round(alive, 4), "purchases_90d": round(purchases, 4),
-                      "order_value": Decimal(str(value)).quantize(CENT), "value_12m": Decimal(str(total)).quantize(CENT)}
+                      "order_value": Decimal(str(value)).quantize(CENT),
+                      "value_12m": Decimal(str(total)).quantize(CENT)}
         for customer_id, alive, purchases, value, total in zip(summary.index, *columns, strict=True)
     }

@@ -9,7 +9,14 @@ from autonomax.models import Role
 from customers.services.segments import profiles_refresh
 from support.models import TicketMessage
 from tests.conftest import _api_client
-from tests.factories import CompanyFactory, CustomerFactory, OrderFactory, OrderItemFactory, TicketFactory, member_with_token
+from tests.factories import (
+    CompanyFactory,
+    CustomerFactory,
+    OrderFactory,
+    OrderItemFactory,
+    TicketFactory,
+    member_with_token,
+)
 
 
 @pytest.fixture

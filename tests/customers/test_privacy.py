@@ -42,13 +42,15 @@ def _person_everywhere(company, *, email=EMAIL, name=NAME):
     order = OrderFactory(company=company, customer=customer, created_at=timezone.now() - timedelta(days=40))
     OrderItemFactory(order=order)
     LeadFactory(company=company, email=email, name=name, converted_at=timezone.now())
-    EmailDelivery.objects.create(company=company, send_key=f"winback-{company.slug}", email=email, subject=f"{name}, we miss you",
-                                 status=EmailDelivery.Status.SENT, sent_at=timezone.now())
+    EmailDelivery.objects.create(company=company, send_key=f"winback-{company.slug}", email=email,
+                                 subject=f"{name}, we miss you", status=EmailDelivery.Status.SENT,
+                                 sent_at=timezone.now())
     ticket = TicketFactory(company=company, customer_email=email, subject=f"Download for {name}")
     TicketMessage.objects.create(ticket=ticket, author=TicketMessage.Author.CUSTOMER, created_at=timezone.now(),
                                  body=f"Hi, I am {name} ({email}) and my link expired.")
-    WebhookEvent.objects.create(provider="stripe", event_id=f"evt_{company.slug}", event_type="checkout.session.completed",
-                                company=company, status=WebhookEvent.Status.PROCESSED,
+    WebhookEvent.objects.create(provider="stripe", event_id=f"evt_{company.slug}",
+                                event_type="checkout.session.completed", company=company,
+                                status=WebhookEvent.Status.PROCESSED,
                                 payload={"data": {"object": {"customer_details": {"email": email, "name": name}}}},
                                 raw_body=json.dumps({"customer_details": {"email": email, "name": name}}))
     event_record(company=company, name="order.paid", payload={"order_id": order.pk, "email": email})
