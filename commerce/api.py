@@ -21,7 +21,7 @@ class ProductSerializer(serializers.ModelSerializer):
                   "created_at", "updated_at"]
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class OrderCustomerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
         fields = ["id", "email", "name", "created_at"]
@@ -40,7 +40,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    customer = CustomerSerializer(read_only=True)
+    customer = OrderCustomerSerializer(read_only=True)
     items = OrderItemSerializer(many=True, read_only=True)
 
     class Meta:

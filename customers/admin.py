@@ -1,10 +1,14 @@
-from django.contrib import admin
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from autonomax.admin import CompanyScopedAdmin
 
 from .models import CustomerProfile, CustomerSettings, ErasureRecord, LifetimeModel, SegmentMove
+from .services.privacy import customer_export
 
 
 @admin.register(CustomerProfile)
@@ -14,6 +18,18 @@ class CustomerProfileAdmin(CompanyScopedAdmin):
     list_filter = ["segment"]
     search_fields = ["customer__email", "customer__name"]
     readonly_fields = [f.name for f in CustomerProfile._meta.fields]
+    actions = ["export_personal_data"]
+
+    @admin.action(description="Export the customer's personal data (JSON)")
+    def export_personal_data(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Export one customer at a time.", messages.WARNING)
+            return None
+        profile = queryset.select_related("customer__company").get()
+        response = HttpResponse(json.dumps(customer_export(customer=profile.customer), indent=2, default=str),
+                                content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="customer-{profile.customer_id}.json"'
+        return response
 
     @admin.display(description="Story")
     def story(self, obj):

@@ -61,3 +61,19 @@ def test_customer_page_tells_the_story(shop, client):
     assert "Segment — → new" in text
     assert client.get(f"/customers/{stranger.pk}/").status_code == 404
     assert client.get("/customers/999999/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_admin_exports_one_customer_as_json(shop, client):
+    from django.contrib.auth import get_user_model
+
+    from customers.models import CustomerProfile
+
+    company, customer, _ = shop
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw-long-enough-1")
+    client.force_login(admin)
+    profile = CustomerProfile.objects.get(customer=customer)
+    response = client.post("/admin/customers/customerprofile/", {"action": "export_personal_data",
+                                                                  "_selected_action": [profile.pk]})
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response.json()["apps"]["commerce"]["data"]["customer"][0]["email"] == "ada@example.com"
