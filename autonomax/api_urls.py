@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("commerce.api_urls")),
     path("", include("growth.api_urls")),
     path("", include("support.api_urls")),
+    path("", include("customers.api_urls")),
 ]

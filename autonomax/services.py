@@ -5,19 +5,32 @@ from django.utils import timezone
 
 from .models import Company, ConfigChange, Event, EventName
 
+_subscribers: dict[str, list] = {}
+
+
+def event_subscribe(name: str, handler) -> None:
+    """Call `handler(event)` after each committed `name` event (apps subscribe from their ready())."""
+    if name not in EventName.values:
+        raise ValueError(f"unknown analytics event {name!r}")
+    if handler not in _subscribers.setdefault(name, []):
+        _subscribers[name].append(handler)
+
 
 def event_record(*, company: Company, name: str, payload: dict | None = None, correlation_id: str = "",
                  occurred_at=None) -> Event:
     """Record one analytics event (see EventName for the names the platform emits)."""
     if name not in EventName.values:
         raise ValueError(f"unknown analytics event {name!r}")
-    return Event.objects.create(
+    event = Event.objects.create(
         company=company,
         name=name,
         payload=payload or {},
         correlation_id=str(correlation_id or ""),
         occurred_at=occurred_at or timezone.now(),
     )
+    for handler in _subscribers.get(name, []):
+        transaction.on_commit(lambda handler=handler: handler(event))
+    return event
 
 
 def config_change_record(*, company: Company | None, actor=None, actor_label: str = "", object_type: str,

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "commerce",
     "growth",
     "support",
+    "customers",
     "demo",  # wiring level: knows every app (the shop simulator)
 ]
 
@@ -289,6 +290,13 @@ AUTONOMAX_MODELS_FILE = env.str("AUTONOMAX_MODELS_FILE", default=str(BASE_DIR / 
 AUTONOMAX_CONFIG_DIR = env.str("AUTONOMAX_CONFIG_DIR", default=str(BASE_DIR / "configs"))
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Customer intelligence and personal data ---
+# Raw webhook bodies older than this many days are purged nightly (a company can set its own).
+PERSONAL_DATA_RETENTION_DAYS = env.int("PERSONAL_DATA_RETENTION_DAYS", default=90)
+# Churn / lifetime value are fitted only with at least this many buying and repeat customers.
+CLV_MIN_CUSTOMERS = env.int("CLV_MIN_CUSTOMERS", default=50)
+CLV_MIN_REPEAT_CUSTOMERS = env.int("CLV_MIN_REPEAT_CUSTOMERS", default=10)
 
 # --- Staff admin theme (django-unfold) ---
 UNFOLD = {

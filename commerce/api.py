@@ -21,7 +21,7 @@ class ProductSerializer(serializers.ModelSerializer):
                   "created_at", "updated_at"]
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class OrderCustomerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
         fields = ["id", "email", "name", "created_at"]
@@ -40,7 +40,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    customer = CustomerSerializer(read_only=True)
+    customer = OrderCustomerSerializer(read_only=True)
     items = OrderItemSerializer(many=True, read_only=True)
 
     class Meta:
@@ -59,12 +59,6 @@ class ProductViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ProductSerializer
     filterset_fields = ["status", "kind"]
     ordering_fields = ["name", "price", "created_at"]
-
-
-class CustomerViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = Customer.objects.all()
-    serializer_class = CustomerSerializer
-    ordering_fields = ["created_at"]
 
 
 class OrderViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):

@@ -6,7 +6,6 @@ from . import api
 router = SimpleRouter()
 router.register("products", api.ProductViewSet, basename="product")
 router.register("product-drafts", api.ProductDraftViewSet, basename="product-draft")
-router.register("customers", api.CustomerViewSet, basename="customer")
 router.register("orders", api.OrderViewSet, basename="order")
 router.register("refunds", api.RefundViewSet, basename="refund")
 

@@ -77,10 +77,43 @@ def orders_overview(*, company, days: int = 30, status: str = "", now: datetime 
     orders = Order.objects.filter(company=company, created_at__gte=sales["start"]).select_related("customer")
     if status:
         orders = orders.filter(status=status)
-    return {**sales, "status": status, "orders": list(orders.order_by("-created_at", "-pk")[:limit])}
+    return {**sales, "status": status, "orders": list(orders.order_by("-created_at", "-pk")[:limit]),
+            "streams": income_stream_automation(company=company, since=sales["start"])}
+
+
+# The automation level each kind of stream is meant to reach (share of orders needing no person's step).
+AUTOMATION_TARGET_PCT = {"digital_products": 100, "subscriptions": 100, "consulting": 50, "services": 70,
+                         "affiliates": 100}
+
+
+def income_stream_automation(*, company, since: datetime) -> list[dict]:
+    """Per income stream: paid orders since `since`, how many were fulfilled with no person's step (no
+    service task), the actual automation level in percent and its target."""
+    rows = (Order.objects.filter(company=company, status__in=PAID, paid_at__gte=since, income_stream__isnull=False)
+            .values("income_stream__kind", "income_stream__name")
+            .annotate(orders=Count("id", distinct=True),
+                      automated=Count("id", distinct=True, filter=Q(fulfilled_at__isnull=False,
+                                                                    service_tasks__isnull=True))))
+    return [
+        {"kind": r["income_stream__kind"], "name": r["income_stream__name"], "orders": r["orders"],
+         "automated": r["automated"], "actual_pct": round(100 * r["automated"] / r["orders"], 1),
+         "target_pct": AUTOMATION_TARGET_PCT.get(r["income_stream__kind"])}
+        for r in sorted(rows, key=lambda r: r["income_stream__kind"])
+    ]
 
 
 def order_for_company(*, company, pk: int) -> Order | None:
     """One order with everything its page shows: items, refunds, downloads and service tasks."""
     return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
             .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())
+
+
+def customer_purchases(*, company, until: datetime | None = None) -> list[dict]:
+    """Every paid order of the company's customers: [{customer_id, paid_at, net}], oldest first.
+
+    `net` is what the shop kept (total minus refunds); `until` cuts the history (for holdout fits)."""
+    orders = Order.objects.filter(company=company, status__in=PAID, customer__isnull=False, paid_at__isnull=False)
+    if until is not None:
+        orders = orders.filter(paid_at__lt=until)
+    return [{"customer_id": r["customer_id"], "paid_at": r["paid_at"], "net": r["total"] - r["amount_refunded"]}
+            for r in orders.order_by("paid_at").values("customer_id", "paid_at", "total", "amount_refunded")]

@@ -14,6 +14,7 @@ from autonomax.errors import AppError
 from autonomax.models import Company
 
 from .models import EmailDelivery, Lead, Unsubscribe
+from .personal_data import suppressed_address
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
     seen, result = set(), []
     for person in sorted(people, key=lambda p: p["email"].lower()):
         email = person["email"].lower()
-        if email in blocked or email in seen:
+        if email in blocked or suppressed_address(email) in blocked or email in seen:
             continue
         seen.add(email)
         result.append(person)

@@ -7,11 +7,12 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from autonomax.models import Role
 from commerce.models import Order, Refund
 from commerce.selectors import orders_overview
-from tests.factories import CompanyFactory, MembershipFactory, OrderFactory, OrderItemFactory
+from tests.factories import CompanyFactory, MembershipFactory, OrderFactory, OrderItemFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -88,3 +89,30 @@ def test_orders_page_queries_do_not_grow_with_orders(company, client, django_ass
         OrderFactory(company=company, created_at=NOW - timedelta(hours=n))
     with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(10):
         assert client.get("/commerce/orders/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_income_streams_show_their_actual_automation_next_to_the_target(company):
+    from commerce.models import IncomeStream, ServiceTask
+    from commerce.selectors import income_stream_automation
+
+    other = CompanyFactory(slug="other-shop")
+    digital = IncomeStream.objects.create(company=company, kind="digital_products", name="Templates")
+    services = IncomeStream.objects.create(company=company, kind="services", name="Setup calls")
+    now = timezone.now()
+    for _ in range(3):
+        OrderFactory(company=company, income_stream=digital, fulfilled_at=now)
+    OrderFactory(company=company, income_stream=digital)  # paid, never delivered: not automated
+    for i in range(4):
+        order = OrderFactory(company=company, income_stream=services, fulfilled_at=now)
+        if i:
+            ServiceTask.objects.create(company=company, order=order, product=ProductFactory(company=company))
+    foreign = IncomeStream.objects.create(company=other, kind="digital_products", name="Theirs")
+    OrderFactory(company=other, income_stream=foreign, fulfilled_at=now)
+
+    rows = income_stream_automation(company=company, since=now - timedelta(days=30))
+    assert rows == [
+        {"kind": "digital_products", "name": "Templates", "orders": 4, "automated": 3, "actual_pct": 75.0,
+         "target_pct": 100},
+        {"kind": "services", "name": "Setup calls", "orders": 4, "automated": 1, "actual_pct": 25.0, "target_pct": 70},
+    ]
