@@ -355,7 +355,7 @@ def mission_retry(*, mission: Mission, actor, reason: str = "") -> Mission:
         raise ConflictError(f"Mission {mission.pk} is {mission.status}, not escalated: nothing to retry.",
                             code=f"mission_{mission.status}")
     retried = mission.jobs.filter(status__in=[Job.Status.FAILED, Job.Status.STUCK, Job.Status.RUNNING])
-    retried.update(status=Job.Status.PENDING, error="")
+    retried.update(status=Job.Status.PENDING, error="", requeues=0)
     mission.status = Mission.Status.RUNNING
     mission.decision_reason = f"retried by {actor}: {reason}".strip()
     mission.save(update_fields=["status", "decision_reason", "updated_at"])
