@@ -12,6 +12,7 @@ grant's conditional claim), so a task that was only late and a re-enqueued one n
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -21,8 +22,8 @@ from ..models import DownloadGrant, WebhookEvent
 logger = logging.getLogger(__name__)
 
 # An event still `received` this long after it was stored (or re-enqueued) has lost its task: a healthy
-# worker processes one in well under a second.
-STALE_AFTER = timedelta(minutes=3)
+# worker processes one in well under a second (RECOVERY_STALE_SECONDS, default 180).
+STALE_AFTER = timedelta(seconds=settings.RECOVERY_STALE_SECONDS)
 # Transiently failed events are retried by their task with backoff; the sweep picks them up only when
 # that retry chain is certainly dead (longer than the longest backoff).
 TRANSIENT_STALE_AFTER = timedelta(minutes=15)
