@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install browser migrate clean
+.PHONY: run test lint install browser migrate clean mutmut
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: install browser
 
 lint: install
 	$(BIN)/ruff check .
+
+# Mutation testing of the critical modules (issue 9 §5); needs DATABASE_URL on PostgreSQL. See scripts/mutmut.sh.
+mutmut: install
+	BIN=$(BIN) MUTANTS='$(MUTANTS)' scripts/mutmut.sh
+	$(BIN)/python scripts/mutation_score.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

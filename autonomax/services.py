@@ -67,9 +67,21 @@ def _jsonable(value):
     return str(value)
 
 
+# Called with `company=` when a company's kill switch is lifted, inside the same transaction. Apps that hold
+# work while halted register here (the commander queues its waiting jobs), so the API, the Command Center and
+# the admin all resume the same way at once: there is one kill-switch service.
+_EXECUTION_RESUMED: list = []
+
+
+def execution_resumed_register(handler) -> None:
+    if handler not in _EXECUTION_RESUMED:
+        _EXECUTION_RESUMED.append(handler)
+
+
 @transaction.atomic
 def company_set_halt(*, company: Company, halted: bool, actor=None, reason: str = "") -> Company:
-    """The company kill switch: while halted, no job starts or makes a side effect."""
+    """The company kill switch: while halted, no job starts or makes a side effect; lifting it resumes the
+    held work at once (see execution_resumed_register)."""
     company = Company.objects.select_for_update().get(pk=company.pk)
     if company.execution_halted == halted:
         return company
@@ -82,4 +94,7 @@ def company_set_halt(*, company: Company, halted: bool, actor=None, reason: str 
     company.halted_reason = reason if halted else ""
     company.halted_at = timezone.now() if halted else None
     company.save(update_fields=["execution_halted", "halted_reason", "halted_at"])
+    if not halted:
+        for handler in _EXECUTION_RESUMED:
+            handler(company=company)
     return company

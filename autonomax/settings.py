@@ -267,6 +267,9 @@ CELERY_BEAT_SCHEDULER = env.str(
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Apps add their periodic tasks here (see each app's `beat_schedule`).
 CELERY_BEAT_SCHEDULE: dict = {}
+# The recovery sweep (every 2 minutes) re-enqueues webhook events still `received` this long after they were
+# stored, and download emails unsent this long: the work a crashed worker lost.
+RECOVERY_STALE_SECONDS = env.int("RECOVERY_STALE_SECONDS", default=180)
 
 # --- Email --------------------------------------------------------------------------
 

@@ -257,6 +257,8 @@ class WebhookEvent(models.Model):
     last_error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the recovery sweep last re-enqueued it (its task was lost with a worker); None if it never had to.
+    requeued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

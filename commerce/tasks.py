@@ -4,6 +4,7 @@ import logging
 import smtplib
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from .models import WebhookEvent
 from .services.fulfillment import digital_delivery_send, order_confirmation_send
@@ -15,8 +16,11 @@ logger = logging.getLogger(__name__)
 PENDING_RETRIES = 4
 
 
-@shared_task(acks_late=True, autoretry_for=(TransientWebhookError,), retry_backoff=True, retry_backoff_max=600,
-             max_retries=6)
+# A transient database error is retried with exponential backoff (and jitter); also when it hit outside the
+# handler (taking the event's row lock, saving its state), where it surfaces as the database error itself.
+# Celery's Django fix-up replaces a broken connection before the next attempt.
+@shared_task(acks_late=True, autoretry_for=(TransientWebhookError, OperationalError, InterfaceError),
+             retry_backoff=True, retry_backoff_max=600, max_retries=6)
 def webhook_process_task(event_id: int, force: bool = False) -> None:
     event = webhook_process(event_id=event_id, force=force)
     if event is not None and event.status == WebhookEvent.Status.PENDING_MATCH and event.attempts < PENDING_RETRIES:
@@ -38,3 +42,12 @@ def reconcile_nightly_task() -> None:
     from .services.reconciliation import reconcile_all
 
     reconcile_all()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def recovery_sweep_task() -> dict:
+    """Every two minutes (celery-beat): re-enqueue webhook events and download emails a dead worker lost."""
+    from .services.recovery import recovery_sweep
+
+    report = recovery_sweep()
+    return {name: len(ids) for name, ids in report.items()}

@@ -35,6 +35,13 @@ def company(db):
     return CompanyFactory(slug="acme", name="Acme Digital")
 
 
+@pytest.fixture
+def other_company(db):
+    """A second tenant beside `company`: every service that takes a company is tested with this one's data
+    present, and must neither read nor change it."""
+    return CompanyFactory(slug="globex", name="Globex Other")
+
+
 def _api_client(raw_key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {raw_key}")

@@ -3,9 +3,18 @@
 The reservation is one conditional UPDATE (`spent + reserved + estimate <= cap`);
 on PostgreSQL concurrent UPDATEs of the row wait for each other and re-check
 the condition, so no number of concurrent calls can push the day past the cap.
+
+What a call is charged against the cap never exceeds what it reserved (its
+worst case at `max_tokens`): a provider reporting more than that is
+misbehaving; the excess is recorded as an overrun (on the call and the day)
+and the provider goes into cooldown. A call whose reservation does not fit
+only because of other calls still in flight waits briefly for them to settle
+(they usually cost far less than they reserved) instead of falling back at
+once, so a burst uses the cap before it falls back.
 """
 
 import functools
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -23,6 +32,10 @@ from .errors import BudgetExceeded
 from .models import AICall, AISpendDay
 
 MICRO = Decimal("0.000001")
+# How long a reservation may wait for calls in flight to settle (bounded by the call's own timeout), and how
+# often it looks again.
+RESERVE_WAIT_S = 3.0
+RESERVE_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -96,13 +109,35 @@ _ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
 _RESERVE = (f"UPDATE {AISpendDay._meta.db_table} SET reserved_usd = reserved_usd + %s "
             "WHERE company_id = %s AND day = %s AND spent_usd <= %s - reserved_usd")
 _SETTLE = (f"UPDATE {AISpendDay._meta.db_table} SET reserved_usd = GREATEST(reserved_usd - %s, 0), "
-           "spent_usd = spent_usd + %s WHERE company_id = %s AND day = %s")
+           "spent_usd = spent_usd + %s, overrun_usd = overrun_usd + %s WHERE company_id = %s AND day = %s")
 
 
-def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget) -> None:
-    """Reserve `amount` of today's budget, or raise BudgetExceeded naming the budget."""
+def ai_budget_charge(*, reserved: Decimal, actual: Decimal) -> tuple[Decimal, Decimal]:
+    """(what is charged against the cap, the overrun): the charge never exceeds the call's reservation."""
+    charged = min(actual, reserved) if reserved > 0 else actual
+    return charged, actual - charged
+
+
+def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget, wait_s: float = 0) -> None:
+    """Reserve `amount` of today's budget, or raise BudgetExceeded naming the budget.
+
+    When it does not fit only because of reservations of calls in flight (the settled spend leaves room),
+    wait up to `wait_s` for them to settle. Never inside a caller's transaction: that could hold the row.
+    """
     if amount <= 0:
         return
+    give_up = time.monotonic() + wait_s
+    while True:
+        try:
+            return _reserve_once(company=company, day=day, amount=amount, budget=budget)
+        except BudgetExceeded as exc:
+            settled_room = exc.spent_settled + amount <= budget.cap and exc.reserved > 0
+            if not settled_room or connection.in_atomic_block or time.monotonic() + RESERVE_POLL_S > give_up:
+                raise
+        time.sleep(RESERVE_POLL_S)
+
+
+def _reserve_once(*, company: Company, day, amount: Decimal, budget: Budget) -> None:
     if _one_round_trip():
         with connection.cursor() as cursor:
             cursor.execute(_ASYNC_COMMIT + _RESERVE, [amount, company.pk, day, budget.cap - amount])
@@ -121,8 +156,10 @@ def ai_budget_reserve(*, company: Company, day, amount: Decimal, budget: Budget)
             if fits.update(reserved_usd=F("reserved_usd") + amount):
                 return
         row = rows.values("spent_usd", "reserved_usd").first() or {"spent_usd": 0, "reserved_usd": 0}
-    raise BudgetExceeded(budget=budget.name, cap=budget.cap, spent=row["spent_usd"] + row["reserved_usd"],
+    exc = BudgetExceeded(budget=budget.name, cap=budget.cap, spent=row["spent_usd"] + row["reserved_usd"],
                          needed=amount)
+    exc.spent_settled, exc.reserved = Decimal(row["spent_usd"]), Decimal(row["reserved_usd"])
+    raise exc
 
 
 _CALL_FIELDS = [f for f in AICall._meta.concrete_fields if not f.primary_key]
@@ -134,29 +171,35 @@ def _insert_call_sql() -> str:
     return f"INSERT INTO {AICall._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(_CALL_FIELDS))})"
 
 
-def ai_call_record(*, row: AICall, day, reserved: Decimal, actual: Decimal) -> None:
-    """Insert the call log row and settle the call's reservation (when `day` is set) atomically."""
+def ai_call_record(*, row: AICall, day, reserved: Decimal, actual: Decimal, overrun: Decimal = Decimal(0)) -> None:
+    """Insert the call log row and settle the call's reservation (when `day` is set) atomically.
+
+    `actual` is what is charged against the cap (at most `reserved`), `overrun` what was reported beyond it.
+    """
     if _one_round_trip():
         # Values prepared exactly as Model.save() prepares them (auto_now_add included).
         insert_params = [f.get_db_prep_save(f.pre_save(row, add=True), connection=connection) for f in _CALL_FIELDS]
         sql, params = _ASYNC_COMMIT, []
-        if day is not None and (reserved > 0 or actual > 0):
+        if day is not None and (reserved > 0 or actual > 0 or overrun > 0):
             sql += _SETTLE + "; "
-            params += [reserved, actual, row.company_id, day]
+            params += [reserved, actual, overrun, row.company_id, day]
         with connection.cursor() as cursor:
             cursor.execute(sql + _insert_call_sql(), [*params, *insert_params])
         return
     with ledger_transaction():
         if day is not None:
-            ai_budget_settle(company=row.company, day=day, reserved=reserved, actual=actual)
+            ai_budget_settle(company=row.company, day=day, reserved=reserved, actual=actual, overrun=overrun)
         row.save(force_insert=True)
 
 
-def ai_budget_settle(*, company: Company, day, reserved: Decimal, actual: Decimal) -> None:
-    """Release a reservation and record what the call really cost (call inside ledger_transaction)."""
-    if reserved <= 0 and actual <= 0:
+def ai_budget_settle(*, company: Company, day, reserved: Decimal, actual: Decimal,
+                     overrun: Decimal = Decimal(0)) -> None:
+    """Release a reservation and charge the call (at most what it reserved; the overrun is recorded apart).
+    Call inside ledger_transaction."""
+    if reserved <= 0 and actual <= 0 and overrun <= 0:
         return
     AISpendDay.objects.filter(company=company, day=day).update(
         reserved_usd=Greatest(F("reserved_usd") - reserved, Value(0, output_field=DecimalField())),
         spent_usd=F("spent_usd") + actual,
+        overrun_usd=F("overrun_usd") + overrun,
     )

@@ -16,6 +16,9 @@ class AICall(CompanyOwned):
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # What the provider's reported usage cost beyond the call's reserved worst case (it reported more
+    # tokens than it may use): not charged against the daily cap, recorded here and on the day.
+    overrun_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
     error = models.TextField(blank=True)
@@ -49,6 +52,8 @@ class AISpendDay(CompanyOwned):
     day = models.DateField()
     spent_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     reserved_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    overrun_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0,
+                                      help_text="reported cost beyond the calls' reservations (misreporting providers)")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

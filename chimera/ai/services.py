@@ -19,6 +19,8 @@ from autonomax.services import config_change_record, model_changes
 
 from .breaker import breaker
 from .budget import (
+    RESERVE_WAIT_S,
+    ai_budget_charge,
     ai_budget_day,
     ai_budget_for,
     ai_budget_reserve,
@@ -199,8 +201,11 @@ class _Call:
         self._redaction: Redaction | None = None
         self.tokens_in = 0
         self.tokens_out = 0
-        self.cost = Decimal(0)
+        self.cost = Decimal(0)  # what the providers' reported usage costs
+        self.charged = Decimal(0)  # what counts against the daily cap: per attempt at most its reservation
+        self.overrun = Decimal(0)  # reported beyond the reservations (a misreporting provider)
         self.reserved = Decimal(0)
+        self.misreported: dict[str, str] = {}
 
     @property
     def redaction(self) -> Redaction:
@@ -232,7 +237,8 @@ def _hosted_attempt(call: _Call, provider: ProviderConfig, model: str, messages:
     if call.day is None:
         call.day = ai_budget_day(company=call.company)
         call.budget = ai_budget_for(company=call.company, config=call.config)
-    ai_budget_reserve(company=call.company, day=call.day, amount=estimate, budget=call.budget)
+    ai_budget_reserve(company=call.company, day=call.day, amount=estimate, budget=call.budget,
+                      wait_s=min(RESERVE_WAIT_S, max(0.0, call.deadline - time.perf_counter() - provider.timeout_s)))
     call.reserved += estimate
     timeout_s = min(provider.timeout_s, call.deadline - time.perf_counter())
     reply = openai_chat(provider=provider, model=model, messages=messages, max_tokens=call.max_tokens,
@@ -241,9 +247,17 @@ def _hosted_attempt(call: _Call, provider: ProviderConfig, model: str, messages:
     call.tokens_in += reply.tokens_in
     call.tokens_out += reply.tokens_out
     if reply.usage_reported:
-        call.cost += ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
+        actual = ai_cost(price=price, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out)
     else:
-        call.cost += estimate  # no usage to price: charge the worst case rather than nothing
+        actual = estimate  # no usage to price: charge the worst case rather than nothing
+    charged, overrun = ai_budget_charge(reserved=estimate, actual=actual)
+    call.cost += actual
+    call.charged += charged
+    call.overrun += overrun
+    if overrun > 0:
+        call.misreported[provider.name] = (
+            f"misreported usage: {reply.tokens_out} output tokens for max_tokens {call.max_tokens} "
+            f"({actual} USD against {estimate} USD reserved; {overrun} USD not charged to the cap)")
     return reply
 
 
@@ -302,15 +316,16 @@ def _log(call: _Call, *, status: str, provider: str, model: str, error: str = ""
     redaction = call._redaction
     row = AICall(
         company=call.company, task_type=call.task_type, provider=provider, model=model,
-        tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, latency_ms=latency_ms,
+        tokens_in=call.tokens_in, tokens_out=call.tokens_out, cost_usd=call.cost, overrun_usd=call.overrun,
+        latency_ms=latency_ms,
         status=status, error=_scrub(error, call.config) if error else "", error_code=error_code,
         fallback=call.fallback, correlation_id=call.correlation_id,
         # Only the redacted text is ever hashed; nothing at all when redaction failed.
         prompt_hash=hashlib.sha256(redaction.text.encode()).hexdigest() if redaction else "",
         redaction_count=redaction.count if redaction else 0,
     )
-    ai_call_record(row=row, day=call.day, reserved=call.reserved, actual=call.cost)
-    call.reserved = Decimal(0)
+    ai_call_record(row=row, day=call.day, reserved=call.reserved, actual=call.charged, overrun=call.overrun)
+    call.reserved = call.charged = call.overrun = Decimal(0)
 
 
 def ai_generate(*, company: Company, task_type: str, prompt: str,
@@ -348,7 +363,8 @@ def ai_generate(*, company: Company, task_type: str, prompt: str,
     except BaseException:
         if call.reserved:  # an unexpected error between reserve and settle: give the budget back
             with ledger_transaction():
-                ai_budget_settle(company=company, day=call.day, reserved=call.reserved, actual=call.cost)
+                ai_budget_settle(company=company, day=call.day, reserved=call.reserved, actual=call.charged,
+                                 overrun=call.overrun)
         raise
 
 
@@ -400,7 +416,8 @@ def _walk_route(call: _Call, route_name: str) -> AIResult:
                 breaker.record_failure(step.provider, reason=exc.reason, threshold=config.breaker_failures,
                                        cooldown_s=config.breaker_cooldown_s, retry_after_s=exc.retry_after_s)
                 continue
-            breaker.record_success(step.provider)
+            if step.provider not in call.misreported:
+                breaker.record_success(step.provider)
         try:
             content, data = _finish(call, step, reply, hosted_messages)
         except (StructuredOutputError, BudgetExceeded, ProviderFailure) as exc:
@@ -410,6 +427,11 @@ def _walk_route(call: _Call, route_name: str) -> AIResult:
             if isinstance(exc, ProviderFailure):
                 raise AllProvidersFailed(task_type=task_type, reasons={step.provider: exc.reason}) from exc
             raise
+        if step.provider in call.misreported:
+            # The answer is used, but the provider reported more than it may use: it waits out a cooldown.
+            breaker.record_failure(step.provider, reason=call.misreported[step.provider], threshold=1,
+                                   cooldown_s=config.breaker_cooldown_s)
+            call.reasons[step.provider] = call.misreported[step.provider]
         if step.provider == OFFLINE:
             call.tokens_in += reply.tokens_in
             call.tokens_out += reply.tokens_out

@@ -11,6 +11,11 @@ class CommanderConfig(AppConfig):
         from django.conf import settings
 
         import chimera.tasks  # noqa: F401 - registers the tasks with the Celery app
+        from autonomax.services import execution_resumed_register
+
+        from .services.jobs import missions_resume
+
+        execution_resumed_register(missions_resume)
 
         settings.CELERY_BEAT_SCHEDULE["commander-cycle"] = {
             "task": "chimera.tasks.run_commander_cycle", "schedule": 15 * 60.0}

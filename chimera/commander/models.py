@@ -136,6 +136,9 @@ class Job(CompanyOwned):
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When its task was (last) sent to the queue: a job still queued long after it lost its task.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="times the recovery sweep re-sent its task")
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)
@@ -167,3 +170,18 @@ class EvidenceRecord(CompanyOwned):
 
     def __str__(self) -> str:
         return f"Evidence for mission {self.mission_id}: {'success' if self.success else 'no effect'}"
+
+
+class CycleLock(models.Model):
+    """One row per company: who runs its commander cycle now, and until when the claim holds.
+
+    Taken and released with single conditional UPDATEs, which are atomic on SQLite and PostgreSQL
+    alike; a claim left by a dead process expires after the lock's time to live.
+    """
+
+    company = models.OneToOneField("autonomax.Company", on_delete=models.CASCADE, related_name="+")
+    owner = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"cycle lock {self.company_id}: {self.owner or 'free'}"

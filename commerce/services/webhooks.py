@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from autonomax.errors import AppError
@@ -51,6 +51,11 @@ class PendingMatch(Exception):  # noqa: N818 - a state, not a failure
 
 class TransientWebhookError(Exception):
     """Processing failed for a reason a retry can fix (database hiccup)."""
+
+
+# Connection lost, deadlock, serialization failure, lock timeout: a retry can succeed. Other database errors
+# (integrity, bad data) fail the event with its traceback instead: no retry can fix them.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 # --- receive -------------------------------------------------------------------------------------------------
@@ -177,7 +182,7 @@ def webhook_process(*, event_id: int, force: bool = False) -> WebhookEvent | Non
                 event.status = WebhookEvent.Status.PENDING_MATCH
                 event.match_ref = pending.ref[:128]
                 event.company = pending.company or event.company
-            except DatabaseError as exc:
+            except TRANSIENT_DB_ERRORS as exc:
                 event.status = WebhookEvent.Status.FAILED
                 event.last_error = f"transient: {exc}"[:5000]
                 error = exc

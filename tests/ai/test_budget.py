@@ -24,9 +24,9 @@ def test_spend_is_settled_from_reported_usage_and_the_reservation_released(compa
     server = openai_server(default=ok("x", prompt_tokens=1000, completion_tokens=500))
     models_file(providers={"alpha": server.url})
 
-    # when
-    ai_generate(company=company, task_type="quick_response", prompt="hi")
-    ai_generate(company=company, task_type="quick_response", prompt="hi again")
+    # when (max_tokens 1000: the reported usage is within each call's reserved worst case)
+    ai_generate(company=company, task_type="quick_response", prompt="hi", max_tokens=1000)
+    ai_generate(company=company, task_type="quick_response", prompt="hi again", max_tokens=1000)
 
     # then
     row = _day_row(company)
@@ -133,9 +133,10 @@ def test_ledger_and_call_log_outside_a_transaction(openai_server, models_file):
     server = openai_server(default=ok("x", prompt_tokens=1000, completion_tokens=500))
     models_file(providers={"alpha": server.url})
 
-    # when
-    first = ai_generate(company=company, task_type="quick_response", prompt="hi", correlation_id="m-1")
-    second = ai_generate(company=company, task_type="quick_response", prompt="hi again")
+    # when (max_tokens 1000: the reported usage is within each call's reserved worst case)
+    first = ai_generate(company=company, task_type="quick_response", prompt="hi", correlation_id="m-1",
+                        max_tokens=1000)
+    second = ai_generate(company=company, task_type="quick_response", prompt="hi again", max_tokens=1000)
 
     # then
     row = _day_row(company)
@@ -158,3 +159,118 @@ def test_a_reply_without_usage_is_charged_the_reserved_worst_case(company, opena
     assert result.cost_usd > Decimal("0.002") and (result.tokens_in, result.tokens_out) == (0, 0)
     row = _day_row(company)
     assert (row.spent_usd, row.reserved_usd) == (result.cost_usd, 0)
+
+
+# --- a provider that misreports, a burst, two companies, the company's day (issue 9) ---------------------------
+
+@pytest.mark.django_db
+def test_a_provider_reporting_more_than_max_tokens_never_pushes_spend_past_the_cap(company, openai_server,
+                                                                                  models_file):
+    # given a $0.05 cap and a provider that claims 3,000 output tokens for max_tokens 100 ($0.06 a call)
+    from chimera.ai.breaker import breaker
+
+    server = openai_server(default=ok("x", prompt_tokens=20, completion_tokens=3000))
+    models_file(providers={"alpha": server.url}, max_cost_usd_per_day="0.05", cooldown_s=600)
+    cap = Decimal("0.05")
+
+    # when it answers one call
+    first = ai_generate(company=company, task_type="quick_response", prompt="hi")
+
+    # then the answer is used, the cap is charged only the reservation's ceiling, the overrun is recorded
+    assert first.provider == "alpha"
+    call = AICall.objects.get()
+    row = _day_row(company)
+    assert call.cost_usd > Decimal("0.06") and call.overrun_usd > Decimal("0.057")
+    assert row.spent_usd == call.cost_usd - call.overrun_usd and row.spent_usd < Decimal("0.003")
+    assert row.overrun_usd == call.overrun_usd and row.reserved_usd == 0
+    assert "misreported usage: 3000 output tokens for max_tokens 100" in call.error
+    # and the provider is in cooldown as misbehaving: the next call goes offline without asking it
+    assert breaker.cooldown_left("alpha") > 500 and "misreported" in breaker.reason("alpha")
+    second = ai_generate(company=company, task_type="quick_response", prompt="hi again")
+    assert second.provider == "offline" and second.fallback is True and len(server.requests) == 1
+
+    # when its cooldown ends again and again (50 calls in all), spend still never passes the cap
+    for n in range(48):
+        breaker.reset()
+        ai_generate(company=company, task_type="quick_response", prompt=f"call {n}")
+    row = _day_row(company)
+    assert row.spent_usd <= cap and row.reserved_usd == 0
+    assert row.spent_usd + row.overrun_usd == sum(c.cost_usd for c in AICall.objects.filter(provider="alpha"))
+
+
+@pytest.mark.django_db
+def test_spend_counts_only_the_companys_own_row(company, other_company, openai_server, models_file):
+    # given the other company has used its whole day's cap today
+    server = openai_server(default=ok("x", prompt_tokens=10, completion_tokens=10))
+    models_file(providers={"alpha": server.url}, max_cost_usd_per_day="0.01", route=["alpha"])
+    AISpendDay.objects.create(company=other_company, day=ai_budget_day(company=other_company),
+                              spent_usd=Decimal("0.01"))
+
+    # when this company calls
+    result = ai_generate(company=company, task_type="quick_response", prompt="hi")
+
+    # then it is not refused for the other's spend, and only its own row moves
+    assert result.provider == "alpha"
+    assert _day_row(company).spent_usd == result.cost_usd
+    assert _day_row(other_company).spent_usd == Decimal("0.01")
+
+
+@pytest.mark.django_db
+def test_the_budget_day_is_the_companys_local_day(openai_server, models_file):
+    # given 23:30 UTC on 1 March is already 2 March in Kiritimati (UTC+14)
+    import time_machine
+
+    from chimera.ai.budget import ai_budget_day
+    from tests.factories import CompanyFactory
+
+    far_east = CompanyFactory(slug="kiri", timezone="Pacific/Kiritimati")
+    utc = CompanyFactory(slug="utc-co", timezone="UTC")
+    server = openai_server(default=ok("x", prompt_tokens=10, completion_tokens=10))
+    models_file(providers={"alpha": server.url})
+
+    with time_machine.travel("2026-03-01 23:30:00+00:00", tick=False):
+        # when
+        ai_generate(company=far_east, task_type="quick_response", prompt="hi")
+        days = (ai_budget_day(company=far_east), ai_budget_day(company=utc))
+
+    # then
+    import datetime
+
+    assert days == (datetime.date(2026, 3, 2), datetime.date(2026, 3, 1))
+    assert list(AISpendDay.objects.filter(company=far_east).values_list("day", flat=True)) == [days[0]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_fifty_calls_uses_the_cap_before_falling_back(openai_server, models_file):
+    # given each call reserves about 0.00225 (worst case) and costs 0.0018: the cap holds 27 calls' costs
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent reservations need PostgreSQL row locks")
+    company = Company.objects.create(slug="burst", name="Burst", ai_max_cost_usd_per_day=Decimal("0.05"))
+    server = openai_server(default=ok("answer", prompt_tokens=120, completion_tokens=30))
+    models_file(providers={"alpha": server.url})
+    cap = Decimal("0.05")
+    results = []
+    start = threading.Barrier(50)
+
+    def worker():
+        try:
+            start.wait()
+            results.append(ai_generate(company=company, task_type="quick_response", prompt="How are you?"))
+        finally:
+            connection.close()
+
+    # when 50 calls start at once
+    threads = [threading.Thread(target=worker) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    # then the day is filled close to the cap before any call falls back, and never past it
+    row = _day_row(company)
+    hosted = [r for r in results if r.provider == "alpha"]
+    used = row.spent_usd / cap
+    print(f"burst: {len(hosted)} hosted, {50 - len(hosted)} offline ({(50 - len(hosted)) * 2}% fell back), "
+          f"cap used {used:.0%}")
+    assert len(results) == 50 and row.reserved_usd == 0 and row.spent_usd <= cap
+    assert used >= Decimal("0.9") and len(hosted) >= 25

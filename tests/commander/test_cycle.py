@@ -1,3 +1,4 @@
+import threading
 from datetime import timedelta
 
 import pytest
@@ -5,11 +6,18 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from autonomax.models import Company, Event
-from chimera.commander.models import Mission, Play
-from chimera.commander.services.cycle import _lock_key, cycle_run, cycle_run_company
+from chimera.commander.models import CycleLock, Mission, Play
+from chimera.commander.services.cycle import (
+    LOCK_SECONDS,
+    cycle_lock_acquire,
+    cycle_lock_release,
+    cycle_run,
+    cycle_run_company,
+)
 from kpis.services import kpis_load_config
 from tests.factories import CompanyFactory, OrderFactory
 
@@ -27,7 +35,8 @@ def ready_company(**kwargs):
 
 
 def row_counts() -> dict:
-    return {m._meta.label: m._default_manager.count() for m in apps.get_models()}
+    # The cycle lock row is bookkeeping of the run itself, not data the cycle computes.
+    return {m._meta.label: m._default_manager.count() for m in apps.get_models() if m is not CycleLock}
 
 
 @pytest.fixture(autouse=True)
@@ -68,13 +77,75 @@ def test_dry_run_changes_nothing(db):
 
 
 def test_a_cycle_already_running_is_not_started_twice(db):
+    # given another process holds the company's cycle lock
     company = ready_company()
-    cache.add(_lock_key(company), "someone-else", 60)
+    assert cycle_lock_acquire(company=company, token="someone-else")
 
+    # when
     report = cycle_run_company(company=company)
 
+    # then it is skipped and the other claim is untouched
     assert "already running" in report["skipped"]
     assert not Mission.objects.exists()
+    assert CycleLock.objects.get(company=company).owner == "someone-else"
+
+
+def test_the_cycle_lock_outlives_the_beat_interval_and_a_dead_claim_expires(db):
+    # given a claim taken 20 minutes ago (longer than the 15-minute beat interval) by a cycle still running
+    company = ready_company()
+    start = timezone.now()
+    assert cycle_lock_acquire(company=company, token="slow", now=start - timedelta(minutes=20))
+
+    # then a cycle started now does not run beside it
+    assert "already running" in cycle_run_company(company=company)["skipped"]
+    # but the claim of a process that died is taken over once it expires
+    later = start + timedelta(seconds=LOCK_SECONDS)
+    assert cycle_lock_acquire(company=company, token="next", now=later)
+    # and the dead process's late release does not free the new owner's claim
+    cycle_lock_release(company=company, token="slow")
+    assert CycleLock.objects.get(company=company).owner == "next"
+
+
+def test_the_cycle_releases_its_lock_and_locks_only_its_own_company(db):
+    # given two companies, the other one locked by someone else
+    company = ready_company()
+    other = ready_company(slug="other-co")
+    assert cycle_lock_acquire(company=other, token="someone-else")
+
+    # when
+    report = cycle_run_company(company=company)
+
+    # then it ran, released its own lock and left the other company's claim alone
+    assert "skipped" not in report and report["suggested"]
+    assert CycleLock.objects.get(company=company).owner == ""
+    assert CycleLock.objects.get(company=other).owner == "someone-else"
+    assert cycle_lock_acquire(company=company, token="again")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_let_exactly_one_cycle_in():
+    # given eight processes' worth of connections racing for one company's lock
+    company = CompanyFactory(slug="race")
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def claim(n):
+        try:
+            barrier.wait()
+            if cycle_lock_acquire(company=company, token=f"t{n}"):
+                winners.append(n)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    # then
+    assert len(winners) == 1
+    assert CycleLock.objects.get(company=company).owner == f"t{winners[0]}"
 
 
 def test_one_companys_failure_never_stops_the_others(db):

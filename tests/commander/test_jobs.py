@@ -7,19 +7,27 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.utils import timezone
+from waffle.models import Switch
 from waffle.testutils import override_switch
 
 from autonomax.models import ConfigChange, Role
 from autonomax.services import company_set_halt
 from chimera.ai.models import AICall
 from chimera.commander.models import Job, Mission
-from chimera.commander.services.jobs import GLOBAL_HALT_SWITCH, job_run, jobs_mark_stuck, missions_resume
+from chimera.commander.services.jobs import (
+    GLOBAL_HALT_SWITCH,
+    QUEUE_GRACE,
+    job_run,
+    jobs_mark_stuck,
+    missions_resume,
+)
 from chimera.commander.services.missions import mission_approve
 from chimera.tasks import job_execute
 from commerce.models import OrderItem, Product, ProductDraft
 from growth.models import EmailDelivery, Lead
 from support.models import Macro
 from tests.ai.conftest import _fresh_engine_state, models_file  # noqa: F401 - the AI engine's fixtures
+from tests.conftest import _api_client
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -27,6 +35,7 @@ from tests.factories import (
     OrderFactory,
     ProductFactory,
     TicketFactory,
+    member_with_token,
 )
 
 from .factories import load_playbook, propose
@@ -252,9 +261,10 @@ def test_company_kill_switch_holds_for_a_job_already_queued(company, store, owne
     job.refresh_from_db()
     assert best.price == Decimal("19.00") and job.status == Job.Status.PENDING and "kill switch" in job.log
 
-    # when the switch is lifted, the next cycle resumes it and it runs once
+    # when the switch is lifted, the job is queued again at once (not at the next cycle) and runs once
     company_set_halt(company=company, halted=False, actor=owner)
-    assert missions_resume(company=company) == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED
     job_run(job_id=job.pk)
     best.refresh_from_db()
     assert best.price == Decimal("17.10")
@@ -265,7 +275,6 @@ def test_global_kill_switch_stops_every_company(company, store, owner):
 
     with override_switch(GLOBAL_HALT_SWITCH, active=True):
         outcome = job_run(job_id=job.pk)
-        assert missions_resume(company=company) == 0
 
     assert outcome == "halted"
     assert not Product.objects.filter(sku__startswith="BUNDLE-").exists()
@@ -316,6 +325,106 @@ def test_a_job_past_its_timeout_is_marked_stuck_and_alerted(company, store, owne
     assert mission.status == Mission.Status.ESCALATED and "stuck" in mission.decision_reason
     assert "escalated" in mail.outbox[0].subject
     assert jobs_mark_stuck() == []  # re-running the beat task is harmless
+
+
+def test_lifting_the_halt_through_the_api_queues_the_waiting_jobs_at_once(
+        company, store, owner, other_company, django_capture_on_commit_callbacks):
+    # given a mission approved while halted, and another company halted with a job waiting too
+    load_playbook(other_company)
+    company_set_halt(company=company, halted=True, actor=owner)
+    company_set_halt(company=other_company, halted=True, actor=None)
+    mission, job = start(company, "bundle-offer", owner)
+    _, other_job = start(other_company, "bundle-offer", MembershipFactory(company=other_company,
+                                                                         role=Role.OWNER).user)
+    assert job.status == other_job.status == Job.Status.PENDING
+    key = member_with_token(company=company, role=Role.OWNER)[1]
+
+    # when the owner lifts the switch through the API
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _api_client(key).post(f"/api/v1/companies/{company.slug}/halt/", {"halted": False},
+                                         format="json")
+
+    # then the job is queued now (its task sent on commit), not at the next cycle; the other company waits
+    assert response.status_code == 200 and response.json()["execution_halted"] is False
+    job.refresh_from_db()
+    other_job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.queued_at is not None
+    assert other_job.status == Job.Status.PENDING
+    assert len(callbacks) == 1
+
+
+def test_lifting_the_global_switch_queues_waiting_jobs_of_companies_not_halted_themselves(
+        company, store, owner, other_company, django_capture_on_commit_callbacks):
+    # given a superuser's global halt held a job; the other company is halted on its own as well
+    from chimera.commander.services.jobs import global_halt_set
+    from tests.factories import UserFactory
+
+    admin = UserFactory(is_superuser=True)
+    with django_capture_on_commit_callbacks(execute=True):  # waffle drops its cached switch on commit
+        global_halt_set(halted=True, actor=admin)
+    mission, job = start(company, "bundle-offer", owner)
+    load_playbook(other_company)
+    company_set_halt(company=other_company, halted=True, actor=None)
+    _, other_job = start(other_company, "bundle-offer", MembershipFactory(company=other_company,
+                                                                         role=Role.OWNER).user)
+    assert job.status == Job.Status.PENDING
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        global_halt_set(halted=False, actor=admin)
+
+    # then the held job ran at once (tasks run inline here); the company halted on its own still waits
+    job.refresh_from_db()
+    other_job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.attempts == 1
+    assert other_job.status == Job.Status.PENDING
+
+
+def test_only_a_superuser_may_use_the_global_switch(company, owner):
+    from autonomax.errors import AppError
+    from chimera.commander.services.jobs import global_halt_set
+
+    with pytest.raises(AppError) as caught:
+        global_halt_set(halted=True, actor=owner)
+
+    assert caught.value.status == 403
+    assert not Switch.objects.filter(name=GLOBAL_HALT_SWITCH, active=True).exists()
+
+
+def test_a_job_lost_while_queued_is_sent_again_once_then_stuck_and_stops_holding_a_slot(
+        company, store, owner, other_company, django_capture_on_commit_callbacks):
+    # given a queued job whose task died with a worker (queued long ago, never started)
+    company.max_active_missions = 1
+    company.save(update_fields=["max_active_missions"])
+    mission, job = start(company, "bundle-offer", owner)
+    assert job.status == Job.Status.QUEUED
+    long_ago = timezone.now() - timedelta(minutes=job.timeout_minutes) - QUEUE_GRACE - timedelta(minutes=1)
+    Job.objects.filter(pk=job.pk).update(queued_at=long_ago)
+    # and another company's job queued a minute ago
+    load_playbook(other_company)
+    _, fresh = start(other_company, "bundle-offer", MembershipFactory(company=other_company, role=Role.OWNER).user)
+
+    # when the sweep runs, the lost task is sent again (once) and the job stays queued
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert jobs_mark_stuck() == []
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.requeues == 1 and "its task was lost" in job.log
+    assert len(callbacks) == 1
+    assert jobs_mark_stuck() == []  # freshly re-sent: not lost yet
+
+    # when it is lost again
+    Job.objects.filter(pk=job.pk).update(queued_at=long_ago)
+    assert jobs_mark_stuck() == [job.pk]
+
+    # then it is stuck, the mission escalated, and the company's only slot is free for the next approval
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert job.status == Job.Status.STUCK and mission.status == Mission.Status.ESCALATED
+    assert "stuck in the queue" in mission.decision_reason
+    next_mission, next_job = start(company, "pending-checkout-reminder", owner)
+    assert next_mission.status in (Mission.Status.PLANNED, Mission.Status.RUNNING)
+    fresh.refresh_from_db()
+    assert fresh.status == Job.Status.QUEUED and fresh.requeues == 0
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from autonomax.models import Role
+from autonomax.models import Company, Role
 from autonomax.services import company_set_halt
 from chimera.commander.models import Job, Mission
 from chimera.commander.services.jobs import jobs_mark_stuck
@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 def test_a_job_left_running_by_a_dead_worker_is_retried_and_its_effect_happens_once(celery_worker_process):
     # given a nurture mission for three warm leads, approved while halted so nothing ran yet
+    # (lifting the switch through the service would queue the job at once: the real worker would run it
+    # before the crash below is staged, so the crash's state is written directly instead)
     company = CompanyFactory(slug="recovery")
     load_playbook(company)
     for n in range(3):
@@ -30,11 +32,13 @@ def test_a_job_left_running_by_a_dead_worker_is_retried_and_its_effect_happens_o
     company_set_halt(company=company, halted=True, actor=owner.user)
     mission = mission_approve(mission=propose(company, "nurture-warm-leads"), actor=owner.user)
     job = mission.jobs.get()
-    company_set_halt(company=company, halted=False, actor=owner.user)
+    assert job.status == Job.Status.PENDING
 
-    # and the state a worker killed mid-send leaves: job running, the first email already out
+    # and the state a worker killed mid-send leaves: job running, the first email already out, the switch off
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, attempts=1,
                                          started_at=timezone.now() - timedelta(minutes=job.timeout_minutes + 1))
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.RUNNING)
+    Company.objects.filter(pk=company.pk).update(execution_halted=False, halted_reason="", halted_at=None)
     EmailDelivery.objects.create(company=company, send_key=str(job.idempotency_key), email="warm0@example.com",
                                  subject="A short guide you asked about", status=EmailDelivery.Status.SENT)
 

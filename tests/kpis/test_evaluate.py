@@ -162,3 +162,47 @@ def test_query_count_does_not_grow_with_kpis_or_rows(db):
     # then
     assert small_counts == big_counts
     assert sum(big_counts) <= 30
+
+
+def test_an_external_metric_of_another_company_is_never_used(company, other_company):
+    # given both companies push the same external metric, the other one more recently and far higher
+    KPIDefinitionFactory(company=company, key="sessions", metric="analytics.sessions", freshness_minutes=2880)
+    MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("50"), at=NOW - timedelta(hours=3))
+    MetricSnapshotFactory(company=other_company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("900"), at=NOW - timedelta(minutes=5))
+
+    # when
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+
+    # then our own value decides (50 is below the critical 80)
+    assert (evaluation.status, evaluation.value) == (CRITICAL, Decimal("50"))
+    assert evaluation.snapshot_at == NOW - timedelta(hours=3)
+
+
+def test_an_external_metric_pushed_only_by_another_company_is_unknown(company, other_company):
+    KPIDefinitionFactory(company=company, key="sessions", metric="analytics.sessions", freshness_minutes=2880)
+    MetricSnapshotFactory(company=other_company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("900"), at=NOW - timedelta(minutes=5))
+
+    [evaluation] = kpis_evaluate(company=company, now=NOW)
+
+    assert evaluation.status == KPIStatus.UNKNOWN and evaluation.value is None
+
+
+def test_inactive_kpis_are_not_evaluated_and_another_companys_kpis_are_left_alone(company, other_company):
+    # given an active and an inactive KPI of ours, and an active KPI of the other company, all with data
+    active = KPIDefinitionFactory(company=company, key="revenue")
+    inactive = KPIDefinitionFactory(company=company, key="revenue-old", is_active=False)
+    theirs = KPIDefinitionFactory(company=other_company, key="revenue")
+    MetricSnapshotFactory(company=company, at=NOW)
+    MetricSnapshotFactory(company=other_company, at=NOW)
+
+    # when
+    evaluations = kpis_evaluate(company=company, now=NOW)
+
+    # then only the active KPI of ours has an evaluation
+    assert [e.kpi_id for e in evaluations] == [active.pk]
+    assert not KPIEvaluation.objects.filter(kpi__in=[inactive, theirs]).exists()
+    inactive.refresh_from_db()
+    assert inactive.last_evaluation is None

@@ -1,31 +1,46 @@
 """The commander cycle for each company: ingest -> evaluate -> suggest -> start approved -> log due evidence.
 
 One company's failure never stops the others; a company whose cycle is
-already running is skipped (a cache lock); a dry run ("silent cycle")
+already running is skipped (a CycleLock row claimed with one conditional
+UPDATE: atomic on SQLite and PostgreSQL, and its time to live is four times
+the beat interval so a slow cycle keeps it); a dry run ("silent cycle")
 computes everything inside a transaction that is rolled back, sends no
 alerts and queues nothing.
 """
 
 import logging
 import uuid
+from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from autonomax.models import Company
 
+from ..models import CycleLock
 from .evidence import evidence_log_due
 from .jobs import missions_resume
 from .missions import missions_auto_approve, missions_start, missions_suggest
 
 logger = logging.getLogger(__name__)
 
-LOCK_SECONDS = 15 * 60
+# Far longer than any cycle (a Celery cycle task is killed after CELERY_TASK_TIME_LIMIT); only a claim left by a
+# process that died is ever waited out.
+LOCK_SECONDS = 60 * 60
 
 
-def _lock_key(company: Company) -> str:
-    return f"commander:cycle-lock:{company.pk}"
+def cycle_lock_acquire(*, company: Company, token: str, now=None) -> bool:
+    """Claim the company's cycle for `token`; False when another live claim holds it."""
+    now = now or timezone.now()
+    CycleLock.objects.bulk_create([CycleLock(company=company)], ignore_conflicts=True)
+    return bool(CycleLock.objects.filter(company=company).filter(Q(owner="") | Q(expires_at__lt=now))
+                .update(owner=token, expires_at=now + timedelta(seconds=LOCK_SECONDS)))
+
+
+def cycle_lock_release(*, company: Company, token: str) -> None:
+    """Give the claim back, only if it is still ours (an expired claim may have been taken over)."""
+    CycleLock.objects.filter(company=company, owner=token).update(owner="", expires_at=None)
 
 
 def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> dict:
@@ -35,7 +50,7 @@ def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> d
 
     now = now or timezone.now()
     token = uuid.uuid4().hex
-    if not cache.add(_lock_key(company), token, LOCK_SECONDS):
+    if not cycle_lock_acquire(company=company, token=token):
         return {"company": company.slug, "skipped": "a cycle is already running for this company",
                 "dry_run": dry_run}
     try:
@@ -63,8 +78,7 @@ def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> d
                 transaction.set_rollback(True)
         return report
     finally:
-        if cache.get(_lock_key(company)) == token:
-            cache.delete(_lock_key(company))
+        cycle_lock_release(company=company, token=token)
 
 
 def cycle_run(*, slug: str | None = None, dry_run: bool = False, now=None) -> list[dict]:

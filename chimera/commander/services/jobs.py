@@ -62,7 +62,16 @@ def global_halt_set(*, halted: bool, actor, reason: str = "") -> bool:
                              expected_effect="all job execution stops" if halted else "job execution resumes")
         switch.active = halted
         switch.save()  # waffle invalidates its cache on save
+        if not halted:
+            # Lifting the global switch resumes every company that is not halted itself, now: after the
+            # commit, once waffle has dropped its cached switch (its own on_commit runs first).
+            transaction.on_commit(_missions_resume_all)
     return switch.active
+
+
+def _missions_resume_all() -> None:
+    for company in Company.objects.filter(is_active=True, execution_halted=False).order_by("pk"):
+        missions_resume(company=company)
 
 
 def _log(job: Job, message: str) -> None:
@@ -98,8 +107,9 @@ def mission_continue(*, mission: Mission) -> Job | None:
     if blocked:
         return job  # stays pending; the next cycle queues it once the switch is off
     job.status = Job.Status.QUEUED
+    job.queued_at = timezone.now()
     _log(job, f"queued on '{job.queue}'")
-    job.save(update_fields=["status", "log"])
+    job.save(update_fields=["status", "queued_at", "log"])
     if mission.status != Mission.Status.RUNNING:
         mission.status = Mission.Status.RUNNING
         mission.save(update_fields=["status", "updated_at"])
@@ -117,13 +127,10 @@ def missions_resume(*, company: Company) -> int:
     return count
 
 
-@transaction.atomic
 def company_halt_switch(*, company: Company, halted: bool, actor=None, reason: str = "") -> Company:
-    """The company kill switch as people use it: lifting it queues the waiting jobs now, not at the next cycle."""
-    company = company_set_halt(company=company, halted=halted, actor=actor, reason=reason)
-    if not halted:
-        missions_resume(company=company)
-    return company
+    """The company kill switch (autonomax.services.company_set_halt, the one service the API and the Command
+    Center share): lifting it queues the waiting jobs now (missions_resume is registered with it)."""
+    return company_set_halt(company=company, halted=halted, actor=actor, reason=reason)
 
 
 class BotContext:
@@ -209,7 +216,11 @@ def _job_note(*, job_id: int, status: str, error: str = "", lines: list[str] = (
         _log(job, line)
     job.status = status
     job.error = error or job.error
-    job.save(update_fields=["status", "error", "log"])
+    fields = ["status", "error", "log"]
+    if status == Job.Status.QUEUED:
+        job.queued_at = timezone.now()
+        fields.append("queued_at")
+    job.save(update_fields=fields)
 
 
 def _job_halted(*, job_id: int, reason: str, lines: list[str] = ()) -> None:
@@ -235,22 +246,58 @@ def job_fail(*, job_id: int, error: str, lines: list[str] = ()) -> None:
                               "log": job.log[-2000:]})
 
 
+# A queued job's task waits at most the retry backoff (10 minutes) on top of the job's own timeout.
+QUEUE_GRACE = timedelta(minutes=10)
+# A job still queued that long has lost its task (a worker died holding it): its task is sent again this many
+# times, then the job is marked stuck like a running one, so its mission stops holding an active slot.
+MAX_REQUEUES = 1
+
+
 def jobs_mark_stuck(*, now=None) -> list[int]:
-    """Running jobs past their timeout are marked stuck and their missions escalated with an alert."""
+    """Running jobs past their timeout, and queued jobs whose task was lost, are marked stuck and their
+    missions escalated with an alert; a lost queued task is first sent again once."""
     now = now or timezone.now()
     stuck = []
     for job in Job.objects.filter(status=Job.Status.RUNNING).only("id", "started_at", "timeout_minutes"):
         if job.started_at and job.started_at + timedelta(minutes=job.timeout_minutes) < now:
             stuck.append(job.pk)
+    lost = [job.pk for job in Job.objects.filter(status=Job.Status.QUEUED).only("id", "queued_at", "timeout_minutes")
+            if job.queued_at is None or job.queued_at + timedelta(minutes=job.timeout_minutes) + QUEUE_GRACE < now]
+    stuck += _jobs_requeue_or_stuck(job_ids=lost, now=now)
     for job_id in stuck:
         with transaction.atomic():
             job = Job.objects.select_for_update().select_related("mission").get(pk=job_id)
-            if job.status != Job.Status.RUNNING:
+            if job.status == Job.Status.RUNNING:
+                _log(job, f"stuck: running for more than {job.timeout_minutes} minutes")
+                reason = f"job '{job.type}' is stuck (timeout {job.timeout_minutes} min)"
+            elif job.status == Job.Status.QUEUED:
+                _log(job, f"stuck: queued since {job.queued_at} and its task was lost ({job.requeues} re-sent)")
+                reason = f"job '{job.type}' is stuck in the queue (its task was lost)"
+            else:
                 continue
-            _log(job, f"stuck: running for more than {job.timeout_minutes} minutes")
             job.status = Job.Status.STUCK
             job.save(update_fields=["status", "log"])
-            mission_escalate(mission=job.mission,
-                             reason=f"job '{job.type}' is stuck (timeout {job.timeout_minutes} min)",
-                             context={"job_id": job.pk, "started_at": str(job.started_at)})
+            mission_escalate(mission=job.mission, reason=reason,
+                             context={"job_id": job.pk, "started_at": str(job.started_at),
+                                      "queued_at": str(job.queued_at)})
     return stuck
+
+
+def _jobs_requeue_or_stuck(*, job_ids: list[int], now) -> list[int]:
+    """Send each lost queued job's task again (MAX_REQUEUES times); return the ones to mark stuck."""
+    give_up = []
+    for job_id in job_ids:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().filter(pk=job_id, status=Job.Status.QUEUED).first()
+            if job is None:
+                continue
+            if job.requeues >= MAX_REQUEUES:
+                give_up.append(job.pk)
+                continue
+            job.requeues += 1
+            job.queued_at = now
+            _log(job, f"re-queued on '{job.queue}': its task was lost")
+            job.save(update_fields=["requeues", "queued_at", "log"])
+            logger.warning("job %s re-queued by the recovery sweep (its task was lost)", job.pk)
+            _enqueue(job)
+    return give_up

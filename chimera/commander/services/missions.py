@@ -240,11 +240,13 @@ def mission_reject(*, mission: Mission, actor, reason: str = "") -> Mission:
 
 @transaction.atomic
 def missions_auto_approve(*, company: Company) -> list[Mission]:
-    """`autonomy: auto` plays skip approval, but only while the company's autopilot is on."""
+    """`autonomy: auto` plays skip approval, but only while the company's autopilot is on, and never a
+    strategic one: that is an owner's decision whatever the play file says."""
     if not company.autopilot:
         return []
     missions = list(Mission.objects.select_for_update().filter(
-        company=company, status=Mission.Status.PROPOSED, play_snapshot__autonomy=Play.Autonomy.AUTO))
+        company=company, status=Mission.Status.PROPOSED, play_snapshot__autonomy=Play.Autonomy.AUTO,
+    ).exclude(play_snapshot__level=Play.Level.STRATEGIC))
     now = timezone.now()
     for mission in missions:
         mission.status = Mission.Status.APPROVED
@@ -355,7 +357,7 @@ def mission_retry(*, mission: Mission, actor, reason: str = "") -> Mission:
         raise ConflictError(f"Mission {mission.pk} is {mission.status}, not escalated: nothing to retry.",
                             code=f"mission_{mission.status}")
     retried = mission.jobs.filter(status__in=[Job.Status.FAILED, Job.Status.STUCK, Job.Status.RUNNING])
-    retried.update(status=Job.Status.PENDING, error="")
+    retried.update(status=Job.Status.PENDING, error="", requeues=0)
     mission.status = Mission.Status.RUNNING
     mission.decision_reason = f"retried by {actor}: {reason}".strip()
     mission.save(update_fields=["status", "decision_reason", "updated_at"])

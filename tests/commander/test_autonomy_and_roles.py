@@ -1,0 +1,139 @@
+"""Autopilot, the approval roles and the kill switch mid-job, with a second company's data present."""
+
+import pytest
+
+from autonomax.errors import AppError
+from autonomax.models import Company, Role
+from chimera.commander.models import Job, Mission, Play
+from chimera.commander.services import bots as bots_module
+from chimera.commander.services.jobs import job_run
+from chimera.commander.services.missions import (
+    company_autopilot_set,
+    mission_approve,
+    mission_reject,
+    missions_auto_approve,
+)
+from tests.factories import MembershipFactory
+
+from .factories import load_playbook, propose
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def plays(company, other_company):
+    load_playbook(other_company)
+    return load_playbook(company)
+
+
+def _mark_snapshot(mission, **fields):
+    mission.play_snapshot = {**mission.play_snapshot, **fields}
+    Mission.objects.filter(pk=mission.pk).update(play_snapshot=mission.play_snapshot)
+    return mission
+
+
+def test_autopilot_approves_only_auto_plays_and_never_a_strategic_one(company, other_company, plays):
+    # given autopilot on, an auto play, a suggest play, and a strategic play marked auto in its file
+    owner = MembershipFactory(company=company, role=Role.OWNER).user
+    company_autopilot_set(company=company, on=True, actor=owner)
+    auto = propose(company, "faq-macros")
+    suggest = propose(company, "bundle-offer")
+    strategic = _mark_snapshot(propose(company, "price-test-best-seller"), autonomy=Play.Autonomy.AUTO)
+    assert auto.play_snapshot["autonomy"] == Play.Autonomy.AUTO
+    assert suggest.play_snapshot["autonomy"] == Play.Autonomy.SUGGEST
+    # and the other company (autopilot on too) has an auto mission of its own
+    Company.objects.filter(pk=other_company.pk).update(autopilot=True)
+    theirs = propose(other_company, "faq-macros")
+
+    # when
+    approved = missions_auto_approve(company=Company.objects.get(pk=company.pk))
+
+    # then only our auto, non-strategic mission is approved, marked as the autopilot's
+    assert [m.pk for m in approved] == [auto.pk]
+    statuses = dict(Mission.objects.values_list("pk", "status"))
+    assert statuses[auto.pk] == Mission.Status.APPROVED
+    assert statuses[suggest.pk] == statuses[strategic.pk] == statuses[theirs.pk] == Mission.Status.PROPOSED
+    auto.refresh_from_db()
+    assert auto.decision_reason == "autopilot: auto play" and auto.decided_at is not None
+
+
+def test_autopilot_off_approves_nothing(company, plays):
+    mission = propose(company, "faq-macros")
+
+    assert missions_auto_approve(company=company) == []
+
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.PROPOSED
+
+
+def test_a_role_in_another_company_gives_no_right_here(company, other_company, plays):
+    # given a user who owns the other company and is only a viewer here
+    user = MembershipFactory(company=other_company, role=Role.OWNER).user
+    MembershipFactory(company=company, user=user, role=Role.VIEWER)
+    mission = propose(company, "faq-macros")
+
+    # when / then approving or rejecting here is refused
+    for decide in (mission_approve, mission_reject):
+        with pytest.raises(AppError) as caught:
+            decide(mission=mission, actor=user)
+        assert caught.value.status == 403
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.PROPOSED and mission.decided_by is None
+
+
+def test_an_owner_elsewhere_cannot_decide_a_strategic_mission_as_an_operator_here(company, other_company, plays):
+    user = MembershipFactory(company=other_company, role=Role.OWNER).user
+    MembershipFactory(company=company, user=user, role=Role.OPERATOR)
+    mission = propose(company, "price-test-best-seller")
+
+    with pytest.raises(AppError) as caught:
+        mission_approve(mission=mission, actor=user)
+
+    assert "strategic" in caught.value.message
+    # while an operator here may approve a tactical one
+    assert mission_approve(mission=propose(company, "bundle-offer"), actor=user).status != Mission.Status.PROPOSED
+
+
+def test_a_halt_in_the_middle_of_a_job_stops_it_before_its_next_side_effect(company, other_company, plays,
+                                                                           monkeypatch):
+    # given a bot with two side effects, a guard before each; the kill switch is thrown after the first
+    effects = []
+
+    def two_step_bot(*, job, ctx):
+        ctx.guard()
+        effects.append("first")
+        Company.objects.filter(pk=job.company_id).update(execution_halted=True)  # someone presses Stop
+        ctx.guard()
+        effects.append("second")
+        return {"summary": "both done"}
+
+    operator = MembershipFactory(company=company, role=Role.OPERATOR).user
+    mission = mission_approve(mission=propose(company, "faq-macros"), actor=operator)
+    job = mission.jobs.order_by("order").first()
+    monkeypatch.setitem(bots_module.BOTS, job.type, two_step_bot)
+    # and the other company is halted too (its halt must not matter here, nor ours to it)
+
+    # when
+    outcome = job_run(job_id=job.pk)
+
+    # then the second side effect never happened and the job waits for the switch
+    assert outcome == "halted" and effects == ["first"]
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING and "kill switch" in job.log
+
+
+def test_another_companys_halt_does_not_stop_this_companys_job(company, other_company, plays, monkeypatch):
+    ran = []
+
+    def bot(*, job, ctx):
+        ctx.guard()
+        ran.append(job.pk)
+        return {"summary": "done"}
+
+    Company.objects.filter(pk=other_company.pk).update(execution_halted=True)
+    operator = MembershipFactory(company=company, role=Role.OPERATOR).user
+    mission = mission_approve(mission=propose(company, "faq-macros"), actor=operator)
+    job = mission.jobs.order_by("order").first()
+    monkeypatch.setitem(bots_module.BOTS, job.type, bot)
+
+    assert job_run(job_id=job.pk) == "done" and ran == [job.pk]
