@@ -3,11 +3,12 @@
 import hashlib
 import secrets
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from .models import APIToken
+from .models import APIToken, Membership
 
 KEY_PREFIX = "ax_"
 
@@ -43,8 +44,11 @@ class APITokenAuthentication(authentication.BaseAuthentication):
             raw_key = header[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token header: the key is not valid text.") from exc
+        # The caller's membership comes in the same query (the permission check needs it next).
+        member = Membership.objects.filter(user_id=OuterRef("user_id"), company_id=OuterRef("company_id"))
         token = (
             APIToken.objects.select_related("user", "company")
+            .annotate(member_id=Subquery(member.values("pk")[:1]), member_role=Subquery(member.values("role")[:1]))
             .filter(key_hash=token_hash(raw_key), revoked_at__isnull=True)
             .first()
         )

@@ -30,6 +30,8 @@ def membership_resolve(*, user, slug: str | None = None, token=None) -> Membersh
     if token is not None:
         if slug and slug != token.company.slug:
             raise Http404("Unknown company.")
+        if getattr(token, "member_id", None):  # looked up with the token (authentication.py)
+            return Membership(pk=token.member_id, user=user, company=token.company, role=token.member_role)
         slug = token.company.slug
     memberships = Membership.objects.select_related("company").filter(user=user, company__is_active=True)
     if slug:

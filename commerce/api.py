@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from autonomax.api_rows import Rows
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_object
 
 from .models import Customer, Listing, Order, OrderItem, Product, ProductDraft, Refund
@@ -61,11 +62,31 @@ class ProductViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["name", "price", "created_at"]
 
 
+ORDER_ROWS = Rows(OrderSerializer, exclude={"customer", "items"})
+CUSTOMER_ROWS, ITEM_ROWS = Rows(OrderCustomerSerializer), Rows(OrderItemSerializer)
+
+
 class OrderViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Order.objects.select_related("customer").prefetch_related("items")
     serializer_class = OrderSerializer
     filterset_fields = ["status", "channel"]
     ordering_fields = ["created_at", "paid_at", "total"]
+
+    def list(self, request, *args, **kwargs):
+        """The same JSON as OrderSerializer, rendered from `.values()` (lists are the hot path)."""
+        queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+        page = self.paginate_queryset(queryset.values(*ORDER_ROWS.columns(), "customer_id",
+                                                      *CUSTOMER_ROWS.columns("customer__")))
+        items = {}
+        for row in OrderItem.objects.filter(order_id__in=[o["id"] for o in page]).order_by("pk").values(
+                "order_id", *ITEM_ROWS.columns()):
+            items.setdefault(row["order_id"], []).append(ITEM_ROWS.render(row))
+        return self.get_paginated_response([
+            {**ORDER_ROWS.render(order),
+             "customer": CUSTOMER_ROWS.render(order, "customer__") if order["customer_id"] else None,
+             "items": items.get(order["id"], [])}
+            for order in page
+        ])
 
     @extend_schema(request=RefundRequestSerializer, responses={201: RefundSerializer})
     @action(detail=True, methods=["post"], permission_classes=[CanOperate])

@@ -5,6 +5,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from autonomax.api_rows import Rows
 from autonomax.tenancy import CompanyScopedAPIMixin
 
 from .models import Job, Mission
@@ -41,6 +42,10 @@ class DecisionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+MISSION_ROWS = Rows(MissionSerializer, exclude={"label", "level", "jobs"})
+JOB_ROWS = Rows(JobSerializer)
+
+
 class MissionViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     """Missions of the caller's company, best score first. Filter with `?status=proposed`."""
 
@@ -48,6 +53,20 @@ class MissionViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = MissionSerializer
     filterset_fields = ["status"]
     ordering_fields = ["score", "created_at"]
+
+    def list(self, request, *args, **kwargs):
+        """The same JSON as MissionSerializer, rendered from `.values()` (lists are the hot path)."""
+        queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+        page = self.paginate_queryset(queryset.values(*MISSION_ROWS.columns(), "play_snapshot"))
+        jobs = {}
+        for row in Job.objects.filter(mission_id__in=[m["id"] for m in page]).values(
+                "mission_id", *JOB_ROWS.columns()):
+            jobs.setdefault(row["mission_id"], []).append(JOB_ROWS.render(row))
+        return self.get_paginated_response([
+            {**MISSION_ROWS.render(m), "label": m["play_snapshot"].get("label", ""),
+             "level": m["play_snapshot"].get("level", ""), "jobs": jobs.get(m["id"], [])}
+            for m in page
+        ])
 
     def _decide(self, request, service):
         body = DecisionSerializer(data=request.data)
