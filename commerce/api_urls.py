@@ -9,6 +9,7 @@ router.register("product-drafts", api.ProductDraftViewSet, basename="product-dra
 router.register("customers", api.CustomerViewSet, basename="customer")
 router.register("orders", api.OrderViewSet, basename="order")
 router.register("refunds", api.RefundViewSet, basename="refund")
+router.register("discounts", api.DiscountViewSet, basename="discount")
 
 urlpatterns = [
     # Before the router, so "draft"/"publish" are never read as a product id.
