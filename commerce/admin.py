@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from unfold.admin import TabularInline
 
@@ -7,6 +8,9 @@ from autonomax.errors import AppError
 from .models import (
     ChannelConnection,
     Customer,
+    CustomerConsent,
+    Discount,
+    DiscountRedemption,
     DownloadGrant,
     IncomeStream,
     Listing,
@@ -19,6 +23,7 @@ from .models import (
     Subscription,
     WebhookEvent,
 )
+from .services.discounts import discount_create, discount_validate
 from .services.drafts import draft_gate_override, draft_promote
 from .services.refunds import refund_issue
 from .services.webhooks import webhook_reprocess
@@ -31,13 +36,41 @@ class IncomeStreamAdmin(CompanyScopedAdmin):
     search_fields = ["name"]
 
 
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = "__all__"  # noqa: DJ007 - the admin shows every field
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("kind") == Product.Kind.DIGITAL and data.get("status") == Product.Status.ACTIVE
+                and not data.get("asset")):
+            raise forms.ValidationError("A digital product is for sale only with its deliverable: upload the file "
+                                        "(or promote a draft, which renders it) before making it active.")
+        return data
+
+
 @admin.register(Product)
 class ProductAdmin(CompanyScopedAdmin):
+    form = ProductAdminForm
     list_display = ["name", "sku", "kind", "price", "currency", "status", "company", "updated_at"]
     list_filter = ["status", "kind", "company"]
     search_fields = ["name", "sku", "slug"]
     readonly_fields = ["created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+class CustomerConsentInline(TabularInline):
+    """Consent history: each decision with its source, time and the words shown. Recorded, never edited."""
+
+    model = CustomerConsent
+    extra = 0
+    can_delete = False
+    fields = ["status", "source", "wording", "recorded_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Customer)
@@ -46,6 +79,79 @@ class CustomerAdmin(CompanyScopedAdmin):
     list_filter = ["company"]
     search_fields = ["email", "name", "stripe_customer_id", "shopify_customer_id"]
     date_hierarchy = "created_at"
+    inlines = [CustomerConsentInline]
+
+
+class DiscountAdminForm(forms.ModelForm):
+    class Meta:
+        model = Discount
+        fields = ["company", "code", "kind", "percent_off", "amount_off", "currency", "valid_from", "valid_until",
+                  "max_redemptions", "per_customer_limit", "products", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and data.get("company") and not self.errors:
+            try:
+                discount_validate(company=data["company"], code=data.get("code", ""), kind=data.get("kind", ""),
+                                  percent_off=data.get("percent_off"), amount_off=data.get("amount_off"),
+                                  currency=data.get("currency") or "", valid_from=data.get("valid_from"),
+                                  valid_until=data.get("valid_until"), max_redemptions=data.get("max_redemptions"),
+                                  per_customer_limit=data.get("per_customer_limit") or 1,
+                                  products=data.get("products") or [])
+            except AppError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return data
+
+
+class DiscountRedemptionInline(TabularInline):
+    model = DiscountRedemption
+    extra = 0
+    can_delete = False
+    fields = ["order", "email", "amount", "channel", "redeemed_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Discount)
+class DiscountAdmin(CompanyScopedAdmin):
+    """New codes go through the service (published to Stripe and Shopify); afterwards only `is_active` and
+    nothing else changes, so the code stays the same everywhere it was published."""
+
+    form = DiscountAdminForm
+    list_display = ["code", "kind", "percent_off", "amount_off", "currency", "valid_until", "max_redemptions",
+                    "is_active", "source", "company", "created_at"]
+    list_filter = ["is_active", "kind", "company"]
+    search_fields = ["code", "source", "correlation_id"]
+    filter_horizontal = ["products"]
+    inlines = [DiscountRedemptionInline]
+    REMOTE = ["source", "correlation_id", "stripe_coupon_id", "stripe_promotion_code_id", "shopify_discount_id",
+              "created_by", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.REMOTE
+        return [*DiscountAdminForm.Meta.fields[:-1], *self.REMOTE]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["is_active"])
+            return
+        data = form.cleaned_data
+        discount, _ = discount_create(
+            company=data["company"], code=data["code"], kind=data["kind"], percent_off=data.get("percent_off"),
+            amount_off=data.get("amount_off"), currency=data.get("currency") or "",
+            valid_from=data.get("valid_from"), valid_until=data.get("valid_until"),
+            max_redemptions=data.get("max_redemptions"), per_customer_limit=data.get("per_customer_limit") or 1,
+            products=list(data.get("products") or []), source="admin", actor=request.user)
+        obj.pk, obj.uid, obj.code = discount.pk, discount.uid, discount.code
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+        # A new discount's products were set by the service.
 
 
 class OrderItemInline(TabularInline):

@@ -9,7 +9,9 @@ from rest_framework.views import APIView
 from autonomax.api_rows import Rows
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_object
 
-from .models import Customer, Listing, Order, OrderItem, Product, ProductDraft, Refund
+from .models import Customer, Discount, Listing, Order, OrderItem, Product, ProductDraft, Refund
+from .selectors import discount_list
+from .services.discounts import discount_create
 from .services.drafts import draft_gate_override, draft_generate, draft_promote
 from .services.publishing import listing_publish
 from .services.refunds import refund_issue
@@ -192,3 +194,60 @@ class ProductPublishView(APIView):
                                   channel=data.validated_data["channel"], pricing=data.validated_data["pricing"],
                                   actor=request.user)
         return Response(ListingSerializer(listing).data, status=status.HTTP_201_CREATED)
+
+
+class DiscountSerializer(serializers.ModelSerializer):
+    products = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    redemption_count = serializers.IntegerField(read_only=True)
+    label = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Discount
+        fields = ["id", "code", "kind", "percent_off", "amount_off", "currency", "label", "valid_from",
+                  "valid_until", "max_redemptions", "per_customer_limit", "products", "is_active",
+                  "redemption_count", "source", "correlation_id", "stripe_promotion_code_id",
+                  "shopify_discount_id", "created_at"]
+
+
+class DiscountCreateSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=40)
+    kind = serializers.ChoiceField(choices=Discount.Kind.choices, default=Discount.Kind.PERCENT)
+    percent_off = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+    amount_off = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True, default="")
+    valid_from = serializers.DateTimeField(required=False, allow_null=True)
+    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+    max_redemptions = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    per_customer_limit = serializers.IntegerField(required=False, default=1, min_value=1)
+    products = serializers.ListField(child=serializers.IntegerField(), required=False, default=list,
+                                     max_length=100)
+
+
+class DiscountViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """GET/POST /api/v1/discounts/: the codes checkout honours (and the Shopify shop, when connected)."""
+
+    queryset = Discount.objects.all()
+    serializer_class = DiscountSerializer
+    filterset_fields = ["is_active", "kind"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Discount.objects.none()
+        return discount_list(company=self.request.company)
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [CanOperate()]
+        return super().get_permissions()
+
+    @extend_schema(request=DiscountCreateSerializer, responses={201: DiscountSerializer})
+    def create(self, request):
+        data = DiscountCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        ids = values.pop("products")
+        products = [access_company_object(Product, company=request.company, pk=pk) for pk in ids]
+        discount, _ = discount_create(company=request.company, products=products, source="api", actor=request.user,
+                                      **values)
+        discount = discount_list(company=request.company).get(pk=discount.pk)
+        return Response(DiscountSerializer(discount).data, status=status.HTTP_201_CREATED)

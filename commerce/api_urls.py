@@ -8,6 +8,7 @@ router.register("products", api.ProductViewSet, basename="product")
 router.register("product-drafts", api.ProductDraftViewSet, basename="product-draft")
 router.register("orders", api.OrderViewSet, basename="order")
 router.register("refunds", api.RefundViewSet, basename="refund")
+router.register("discounts", api.DiscountViewSet, basename="discount")
 
 urlpatterns = [
     # Before the router, so "draft"/"publish" are never read as a product id.

@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from autonomax.models import MONEY, CompanyOwned
 
@@ -99,6 +100,8 @@ class Order(CompanyOwned):
     external_id = models.CharField(max_length=128, blank=True)
     # Stripe PaymentIntent of the checkout, so refunds and payment events find their order.
     payment_intent_id = models.CharField(max_length=128, blank=True, db_index=True)
+    # The code the buyer entered at checkout; a redemption is recorded only once the payment is reported.
+    discount = models.ForeignKey("Discount", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     # Unguessable token for the customer's order-status page.
     access_token = models.CharField(max_length=64, unique=True, default=_order_access_token, editable=False)
     currency = models.CharField(max_length=3, default="USD")
@@ -359,3 +362,97 @@ class Subscription(CompanyOwned):
 
     def __str__(self) -> str:
         return f"Subscription {self.external_id} ({self.status})"
+
+
+class CustomerConsent(CompanyOwned):
+    """One recorded marketing-consent decision of a customer: granted or withdrawn, where, when and the words
+    shown. The latest record is the customer's current state; nothing is overwritten."""
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    source = models.CharField(max_length=64, help_text="checkout_form, stripe_checkout, shopify, unsubscribe_link, "
+                                                       "admin, import, demo ...")
+    wording = models.TextField(blank=True, help_text="The words the person saw when they decided")
+    recorded_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-recorded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.status} ({self.source})"
+
+
+class Discount(CompanyOwned):
+    """A code that checkout honours: a percentage or an amount off, for a while, a number of times."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percent off"
+        AMOUNT = "amount", "Amount off"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    code = models.CharField(max_length=40, help_text="Upper-case letters, digits and dashes")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PERCENT)
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, help_text="Required for an amount off")
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no overall limit")
+    per_customer_limit = models.PositiveIntegerField(default=1)
+    products = models.ManyToManyField(Product, blank=True, related_name="discounts",
+                                      help_text="Empty: every product")
+    is_active = models.BooleanField(default=True)
+    source = models.CharField(max_length=120, blank=True, help_text="api, admin, or the mission that made it")
+    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    stripe_coupon_id = models.CharField(max_length=128, blank=True)
+    stripe_promotion_code_id = models.CharField(max_length=128, blank=True)
+    shopify_discount_id = models.CharField(max_length=128, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "code"], name="discount_unique_code"),
+            models.UniqueConstraint(fields=["company", "idempotency_key"], condition=~Q(idempotency_key=""),
+                                    name="discount_unique_idempotency_key"),
+            models.CheckConstraint(
+                condition=(Q(kind="percent", percent_off__gt=0, percent_off__lte=100, amount_off=None)
+                           | Q(kind="amount", amount_off__gt=0, percent_off=None)),
+                name="discount_value_matches_kind"),
+        ]
+
+    @property
+    def label(self) -> str:
+        if self.kind == self.Kind.PERCENT:
+            return f"{self.percent_off.normalize():f}% off"
+        return f"{self.amount_off} {self.currency} off"
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.label})"
+
+
+class DiscountRedemption(CompanyOwned):
+    """A discount used on a paid order, as reported by the channel's webhook."""
+
+    discount = models.ForeignKey(Discount, on_delete=models.CASCADE, related_name="redemptions")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="discount_redemptions")
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    email = models.EmailField(blank=True)
+    amount = models.DecimalField(**MONEY)
+    channel = models.CharField(max_length=16)
+    redeemed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-redeemed_at"]
+        constraints = [models.UniqueConstraint(fields=["discount", "order"], name="discountredemption_unique_order")]
+
+    def __str__(self) -> str:
+        return f"{self.discount.code} on order {self.order_id}"

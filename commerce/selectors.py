@@ -3,11 +3,11 @@
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Customer, DownloadGrant, Order, Product
+from .models import Customer, CustomerConsent, Discount, DownloadGrant, Order, Product
 
 PAID = [Order.Status.PAID, Order.Status.FULFILLED, Order.Status.REFUNDED]
 ZERO = Decimal("0")
@@ -28,17 +28,37 @@ def order_grants(*, order: Order) -> list[DownloadGrant]:
     return list(order.grants.select_related("product"))
 
 
+def _consent_status():
+    """The status of the customer's latest consent record (NULL when none was ever recorded)."""
+    return Subquery(CustomerConsent.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-pk")
+                    .values("status")[:1])
+
+
+def customers_marketable(*, company):
+    """Customers whose latest consent decision is `granted`: the only ones marketing email may go to."""
+    return (Customer.objects.filter(company=company).annotate(consent_status=_consent_status())
+            .filter(consent_status=CustomerConsent.Status.GRANTED))
+
+
 def customers_lapsed(*, company, since: datetime, until: datetime) -> list[dict]:
-    """[{email, name}] of customers whose last paid order is in [since, until) and who bought nothing since."""
-    return list(Customer.objects.filter(company=company).annotate(last=Max("orders__paid_at"))
+    """[{email, name}] of consenting customers whose last paid order is in [since, until) and who bought
+    nothing since."""
+    return list(customers_marketable(company=company).annotate(last=Max("orders__paid_at"))
                 .filter(last__lt=until, last__gte=since).values("email", "name"))
 
 
 def customers_with_pending_checkout(*, company, since: datetime) -> list[dict]:
-    """[{email, name}] of customers with an unpaid order started since `since` and no paid one since then."""
-    return list(Customer.objects.filter(company=company, orders__status=Order.Status.PENDING,
-                                        orders__created_at__gte=since)
+    """[{email, name}] of consenting customers with an unpaid order started since `since` and no paid one
+    since then."""
+    return list(customers_marketable(company=company).filter(orders__status=Order.Status.PENDING,
+                                                             orders__created_at__gte=since)
                 .exclude(orders__paid_at__gte=since).distinct().values("email", "name"))
+
+
+def discount_list(*, company):
+    """The company's discounts with their redemption counts, newest first."""
+    return (Discount.objects.filter(company=company).annotate(redemption_count=Count("redemptions"))
+            .prefetch_related("products").order_by("-created_at", "-pk"))
 
 
 def _period_totals(*, company, start: datetime, end: datetime) -> dict:

@@ -10,6 +10,7 @@ from autonomax.errors import AppError
 
 from .selectors import order_by_access_token, order_grants, product_for_landing
 from .services.checkout import checkout_start
+from .services.consent import CHECKOUT_WORDING
 from .services.fulfillment import download_consume, download_url, support_address
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
     product = product_for_landing(slug=slug)
     if product is None:
         raise Http404("No such product.")
-    return render(request, "commerce/landing.html", {"product": product,
+    return render(request, "commerce/landing.html", {"product": product, "consent_wording": CHECKOUT_WORDING,
                                                       "canonical": request.build_absolute_uri()})
 
 
@@ -32,15 +33,19 @@ def buy(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "GET":  # a reload or a shared link of the buy URL: back to the product page
         return redirect("commerce:landing", slug=product.slug)
     email = (request.POST.get("email") or "").strip()[:254]
+    code = (request.POST.get("discount_code") or "").strip()[:40]
     try:
-        _order, url = checkout_start(product=product, customer_email=email)
+        _order, url = checkout_start(product=product, customer_email=email, discount_code=code,
+                                     marketing_consent=request.POST.get("marketing_consent") == "1")
     except AppError as exc:
         message = exc.message
         if exc.code == "stripe_not_configured":
             # The fix (an environment variable) is for the operator, not the shopper.
             logger.error("checkout for %s refused: %s", product.slug, exc.message)
             message = CHECKOUT_CLOSED
-        return render(request, "commerce/landing.html", {"product": product, "error": message}, status=exc.status)
+        return render(request, "commerce/landing.html", {"product": product, "error": message, "form_email": email,
+                                                          "form_code": code, "consent_wording": CHECKOUT_WORDING},
+                      status=exc.status)
     return redirect(url, permanent=False)
 
 

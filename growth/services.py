@@ -44,6 +44,9 @@ def lead_unsubscribe(*, token: str) -> tuple[Company, str]:
     email = data["e"]
     Unsubscribe.objects.get_or_create(company=company, email=email)
     Lead.objects.filter(company=company, email__iexact=email).update(status=Lead.Status.UNSUBSCRIBED, consent=False)
+    from commerce.services.consent import customer_consent_withdraw_email  # noqa: PLC0415
+
+    customer_consent_withdraw_email(company=company, email=email, source="unsubscribe_link")
     return company, email
 
 
@@ -54,6 +57,7 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
     an unpaid order in the last 7 days. warm_leads: consenting leads scoring
     50+ that have not converted.
     """
+    # Both customer segments hold only customers whose recorded consent is `granted` (commerce owns it).
     from commerce.selectors import customers_lapsed, customers_with_pending_checkout  # noqa: PLC0415
 
     now = now or timezone.now()
@@ -82,20 +86,29 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
 
 
 def email_segment_send(*, company: Company, segment: str, subject: str, body: str, send_key: str,
-                       guard=None, limit: int = 500) -> dict:
+                       guard=None, limit: int = 500, recipient_check=None) -> dict:
     """Send one email per recipient of the segment, at most once per (send_key, recipient).
 
     The delivery row is committed before the message goes out, so a retried
     or duplicated send skips everyone already attempted: a crash between the
     row and the send loses that email rather than sending it twice. A mail
     server error (OSError) frees that row and propagates, for a retry.
-    `guard()` is called before each send (the kill switch).
+    `guard()` is called before each send (the kill switch). `recipient_check(email, text)` may return a
+    reason not to send this text to this person (e.g. the code it mentions is not valid for them); they are
+    skipped and counted under `not_sent`.
     """
     recipients = email_segment_recipients(company=company, segment=segment)[:limit]
     sent = skipped = 0
+    not_sent: list[dict] = []
     for person in recipients:
         if guard is not None:
             guard()
+        text = body.replace("{name}", person["name"] or "there")
+        if recipient_check is not None:
+            reason = recipient_check(person["email"], text)
+            if reason:
+                not_sent.append({"email": person["email"], "reason": reason})
+                continue
         try:
             with transaction.atomic():
                 delivery = EmailDelivery.objects.create(company=company, send_key=send_key, email=person["email"],
@@ -104,11 +117,12 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
             skipped += 1
             continue
         link = unsubscribe_url(company=company, email=person["email"])
-        text = body.replace("{name}", person["name"] or "there")
         text += f"\n--\n{company.name}\nUnsubscribe: {link}\n"
+        # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to the signed link.
         message = EmailMessage(subject=subject, body=text, to=[person["email"]],
                                from_email=company.support_email or None,
-                               headers={"List-Unsubscribe": f"<{link}>"})
+                               headers={"List-Unsubscribe": f"<{link}>",
+                                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
         try:
             message.send()
         except OSError:
@@ -118,5 +132,6 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
             raise
         EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now())
         sent += 1
-    return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped}
+    return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped,
+            "not_sent": not_sent}
 

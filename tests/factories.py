@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from autonomax.authentication import api_token_create
 from autonomax.models import Company, Membership, Role
-from commerce.models import Customer, Order, OrderItem, Product, Refund
+from commerce.models import Customer, CustomerConsent, Order, OrderItem, Product, Refund
 from growth.models import Lead
 from support.models import Ticket
 
@@ -125,3 +125,24 @@ def member_with_token(*, company=None, role=Role.OWNER, username=None):
     )
     _, raw_key = api_token_create(user=membership.user, company=membership.company)
     return membership, raw_key
+
+
+class CustomerConsentFactory(factory.django.DjangoModelFactory):
+    """A recorded marketing-consent decision (granted unless told otherwise)."""
+
+    class Meta:
+        model = CustomerConsent
+
+    customer = factory.SubFactory(CustomerFactory)
+    company = factory.SelfAttribute("customer.company")
+    status = CustomerConsent.Status.GRANTED
+    source = "checkout_form"
+    wording = "Email me about new products and offers."
+    recorded_at = factory.LazyFunction(timezone.now)
+
+
+def consenting_customer(**kwargs) -> Customer:
+    """A customer who agreed to marketing email (a granted consent record, with its wording)."""
+    customer = CustomerFactory(**kwargs)
+    CustomerConsentFactory(customer=customer)
+    return customer

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -120,9 +121,10 @@ def review(request):
     return render(request, "commander/weekly_review.html", weekly_review(company=membership.company))
 
 
-@require_http_methods(["GET", "POST"])
+@csrf_exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no session or CSRF token;
+@require_http_methods(["GET", "POST"])  # the signed token in the URL is the proof.
 def unsubscribe(request, token: str):
-    """GET shows the button (mail scanners follow links), POST unsubscribes."""
+    """GET shows the button (mail scanners follow links), POST unsubscribes (the button, or one click)."""
     from growth.services import lead_unsubscribe  # noqa: PLC0415
 
     if request.method == "GET":

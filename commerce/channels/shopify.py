@@ -36,6 +36,11 @@ ORDERS = """query recentOrders($q: String!, $after: String) {
       totalPriceSet { shopMoney { amount } }
       lineItems(first: 50) { nodes { sku title quantity originalUnitPriceSet { shopMoney { amount } } } } }
     pageInfo { hasNextPage endCursor } } }"""
+DISCOUNT_FIND = "query findDiscount($code: String!) { codeDiscountNodeByCode(code: $code) { id } }"
+DISCOUNT_CREATE = """mutation discountCodeBasicCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
+    codeDiscountNode { id } userErrors { field code message } } }"""
+
 
 
 class ShopifyChannel(Channel):
@@ -129,6 +134,29 @@ class ShopifyChannel(Channel):
             self._user_errors(result.get("productVariantsBulkUpdate") or {}, "set the price")
         return remote
 
+    def discount_code_upsert(self, *, code: str, title: str, percent_off, amount_off, starts_at, ends_at,
+                              usage_limit, once_per_customer: bool, product_ids: list[str]) -> str:
+        """The shop's code discount with this code (found by code first, so a retry never makes a second one);
+        returns its GraphQL id."""
+        found = self._execute(DISCOUNT_FIND, {"code": code}).get("codeDiscountNodeByCode")
+        if found and found.get("id"):
+            return found["id"]
+        if percent_off is not None:
+            value = {"percentage": float(Decimal(percent_off) / 100)}
+        else:
+            value = {"discountAmount": {"amount": str(amount_off), "appliesOnEachItem": False}}
+        items = {"products": {"productsToAdd": product_ids}} if product_ids else {"all": True}
+        data = {"title": title, "code": code, "startsAt": starts_at.isoformat(),
+                "endsAt": ends_at.isoformat() if ends_at else None, "usageLimit": usage_limit,
+                "appliesOncePerCustomer": once_per_customer, "context": {"all": "ALL"},
+                "customerGets": {"value": value, "items": items}}
+        result = self._execute(DISCOUNT_CREATE, {"basicCodeDiscount": data}).get("discountCodeBasicCreate") or {}
+        self._user_errors(result, "create the discount code")
+        node = result.get("codeDiscountNode") or {}
+        if not node.get("id"):
+            raise ChannelError("Shopify did not return the discount code.")
+        return node["id"]
+
     def orders_since(self, *, since: datetime):
         """Recent orders, shaped like the REST webhook payload the order handler reads."""
         after = None
@@ -154,3 +182,4 @@ class ShopifyChannel(Channel):
             if not page.get("hasNextPage"):
                 return
             after = page.get("endCursor")
+

@@ -11,6 +11,7 @@ from autonomax.errors import AppError, ConflictError
 from autonomax.services import event_record
 
 from ..models import Product, ProductDraft
+from .deliverables import product_deliverable_render
 
 DUPLICATE_RATIO = 0.85
 RUBRIC_KEYS = ("readability", "intent_match", "uniqueness", "seo", "brand_fit")
@@ -110,6 +111,8 @@ def draft_promote(*, draft: ProductDraft, actor=None) -> Product:
     draft.status = ProductDraft.Status.PROMOTED
     draft.product = product
     draft.save(update_fields=["status", "product"])
+    # The buyer downloads a file, not a label: render it now, so the product is sellable as soon as it exists.
+    product_deliverable_render(product=product, draft=draft, correlation_id=draft.correlation_id)
     return product
 
 

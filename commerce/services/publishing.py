@@ -10,6 +10,7 @@ from autonomax.services import event_record
 
 from ..channels.base import Channel, ChannelError, ChannelNotConnected, ChannelNotSupported
 from ..models import ChannelConnection, Listing, Product, ProductDraft
+from .deliverables import product_deliverable_require
 
 CHANNELS = ("shopify", "etsy")
 
@@ -92,6 +93,7 @@ def listing_publish(*, company, draft_or_product, channel: str, pricing: dict | 
         product = draft_promote(draft=draft_or_product, actor=actor)
     else:
         product = draft_or_product
+    product_deliverable_require(product=product)
     price = _price_from(pricing, product.price)
     old_price, product.price = product.price, price
     # The new price is saved only once the channel confirmed it, so a failed publish changes nothing here.

@@ -24,6 +24,8 @@ from autonomax.errors import AppError
 from autonomax.models import Company
 
 from ..models import ChannelConnection, Listing, Order, OrderItem, Product, Subscription, WebhookEvent
+from .consent import SHOPIFY_WORDING, STRIPE_WORDING, customer_consent_record
+from .discounts import discount_redeem_by_code, discount_redemption_record
 from .fulfillment import subscription_activate
 from .orders import customer_upsert, order_apply, order_lock, order_refunded_total
 from .refunds import refund_record_reported
@@ -302,6 +304,13 @@ def stripe_checkout_session_completed(event) -> Company:
     paid = session.get("payment_status") in ("paid", "no_payment_required")
     order_apply(order=order, customer=customer, payment_intent_id=payment_intent,
                 paid_at=_ts(event.payload.get("created")) if paid else None)
+    if customer is not None and (session.get("consent") or {}).get("promotions") == "opt_in":
+        customer_consent_record(customer=customer, granted=True, source="stripe_checkout", wording=STRIPE_WORDING,
+                                recorded_at=_ts(event.payload.get("created")))
+    if paid and order.discount_id:
+        discount_amount = from_cents((session.get("total_details") or {}).get("amount_discount"))
+        discount_redemption_record(order=order, discount=order.discount, amount=discount_amount, channel="stripe",
+                                   redeemed_at=_ts(event.payload.get("created")))
     _resolve_pending(payment_intent, session.get("id"), subscription_id)
     return order.company
 
@@ -442,8 +451,26 @@ def shopify_order_upsert(*, company: Company, data: dict, paid: bool) -> Order:
         paid_at = _parse_iso(data.get("processed_at")) or timezone.now()
     cancelled_at = _parse_iso(data.get("cancelled_at"))
     order_apply(order=order, customer=customer, paid_at=paid_at, cancelled_at=cancelled_at)
+    if customer is not None:
+        _shopify_consent(customer=customer, data=data.get("customer") or {})
+    if is_paid:
+        for used in data.get("discount_codes") or []:
+            if isinstance(used, dict) and used.get("code"):
+                discount_redeem_by_code(order=order, code=used["code"], channel="shopify", redeemed_at=paid_at,
+                                        amount=Decimal(str(used.get("amount") or "0")))
     _resolve_pending(shopify_order_ref(external_id))
     return order
+
+
+def _shopify_consent(*, customer, data: dict) -> None:
+    """The customer's email marketing consent as Shopify reports it (subscribed / unsubscribed)."""
+    consent = data.get("email_marketing_consent") or {}
+    state = str(consent.get("state") or "").lower()
+    if state not in ("subscribed", "unsubscribed"):
+        return
+    customer_consent_record(customer=customer, granted=state == "subscribed", source="shopify",
+                            wording=SHOPIFY_WORDING if state == "subscribed" else "Shopify: unsubscribed",
+                            recorded_at=_parse_iso(consent.get("consent_updated_at")) or timezone.now())
 
 
 def _parse_iso(value) -> datetime | None:

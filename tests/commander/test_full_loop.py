@@ -14,7 +14,7 @@ from chimera.commander.services.cycle import cycle_run
 from commerce.models import Customer, Order, ProductDraft
 from support.models import Macro
 from tests.conftest import _api_client, wait_for
-from tests.factories import OrderFactory, member_with_token
+from tests.factories import CustomerConsentFactory, OrderFactory, member_with_token
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,13 @@ def test_full_loop_on_demo_data_with_a_real_worker(demo_clock, celery_worker_pro
     cache.clear()
     call_command("seed_demo", stdout=open("/dev/null", "w"))
     demo = Company.objects.get(slug="demo")
-    for n in range(2):
+    for n in range(3):
         customer = Customer.objects.create(company=demo, email=f"waiting{n}@example.com", name=f"Wait {n}",
                                            created_at=timezone.now())
         OrderFactory(company=demo, customer=customer, status=Order.Status.PENDING,
                      created_at=timezone.now() - timedelta(days=1))
+        if n < 2:  # the third never agreed to marketing email: no reminder for them
+            CustomerConsentFactory(customer=customer)
     _, operator_key = member_with_token(company=demo, role=Role.OPERATOR)
     _, owner_key = member_with_token(company=demo, role=Role.OWNER)
     operator, owner = _api_client(operator_key), _api_client(owner_key)
@@ -66,7 +68,9 @@ def test_full_loop_on_demo_data_with_a_real_worker(demo_clock, celery_worker_pro
     mails = "".join(p.read_text() for p in celery_worker_process["email_dir"].iterdir())
     assert mails.count("Subject: Your order is waiting") == 2
     assert mails.count("To: waiting0@example.com") == 1 and mails.count("To: waiting1@example.com") == 1
+    assert mails.count("To: waiting2@example.com") == 0
     assert mails.count("Unsubscribe: http") >= 2
+    assert mails.count("List-Unsubscribe-Post: List-Unsubscribe=One-Click") >= 2
     log = celery_worker_process["log"].read_text()
     assert "chimera.tasks.job_execute" in log
 

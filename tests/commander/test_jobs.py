@@ -29,13 +29,13 @@ from support.models import Macro
 from tests.ai.conftest import _fresh_engine_state, models_file  # noqa: F401 - the AI engine's fixtures
 from tests.conftest import _api_client
 from tests.factories import (
-    CustomerFactory,
     LeadFactory,
     MembershipFactory,
     OrderFactory,
     ProductFactory,
     TicketFactory,
     member_with_token,
+    consenting_customer,
 )
 
 from .factories import load_playbook, propose
@@ -56,7 +56,7 @@ def store(company):
         for _ in range(4 - i):
             order = OrderFactory(company=company, created_at=now - timedelta(days=2), total=product.price)
             OrderItem.objects.create(order=order, product=product, title=product.name, unit_price=product.price)
-    lapsed = CustomerFactory(company=company, email="lapsed@example.com", name="Lee")
+    lapsed = consenting_customer(company=company, email="lapsed@example.com", name="Lee")
     OrderFactory(company=company, customer=lapsed, created_at=now - timedelta(days=60))
     for intent in ("download_issue", "download_issue", "refund_request", "refund_request", "how_to"):
         TicketFactory(company=company, intent=intent, created_at=now - timedelta(days=1))
@@ -144,7 +144,7 @@ def test_email_bot_never_emails_a_recipient_twice_for_the_same_job(company, stor
 def test_win_back_email_goes_to_lapsed_customers_and_skips_unsubscribed(company, store, owner):
     from growth.models import Unsubscribe
 
-    gone = CustomerFactory(company=company, email="gone@example.com")
+    gone = consenting_customer(company=company, email="gone@example.com")
     OrderFactory(company=company, customer=gone, created_at=timezone.now() - timedelta(days=90))
     Unsubscribe.objects.create(company=company, email="gone@example.com")
     mission, job = start(company, "win-back-email", owner)
@@ -153,6 +153,8 @@ def test_win_back_email_goes_to_lapsed_customers_and_skips_unsubscribed(company,
 
     assert [m.to for m in mail.outbox] == [["lapsed@example.com"]]
     assert "Hi Lee," in mail.outbox[0].body
+    job.refresh_from_db()
+    assert f"code {job.result['discount_code']}" in mail.outbox[0].body  # a real code, made by the job
 
 
 def test_email_server_down_retries_with_backoff_then_escalates(company, store, owner, settings):

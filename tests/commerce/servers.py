@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import threading
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlparse
 
@@ -81,7 +82,8 @@ def _nested(pairs) -> dict:
 
 
 class FakeStripe(_Server):
-    """Checkout sessions, refunds (with Idempotency-Key replay) and the events list."""
+    """Checkout sessions (with a promotion code applied), coupons, promotion codes, refunds (with
+    Idempotency-Key replay) and the events list."""
 
     def __init__(self):
         self.seq = itertools.count(1)
@@ -89,6 +91,8 @@ class FakeStripe(_Server):
         self.sessions: dict[str, dict] = {}
         self.refunds: list[dict] = []
         self.events: list[dict] = []
+        self.coupons: dict[str, dict] = {}
+        self.promotion_codes: dict[str, dict] = {}
         super().__init__()
 
     def route(self, method, path, headers, body):
@@ -104,10 +108,27 @@ class FakeStripe(_Server):
             n = next(self.seq)
             session_id = f"cs_test_{n:06d}"
             line = params["line_items"]["0"]
-            amount = int(line["price_data"]["unit_amount"]) * int(line.get("quantity", 1))
+            subtotal = int(line["price_data"]["unit_amount"]) * int(line.get("quantity", 1))
+            discount_amount, discounts = 0, []
+            promo_id = ((params.get("discounts") or {}).get("0") or {}).get("promotion_code")
+            if promo_id:
+                promo = self.promotion_codes.get(promo_id)
+                if promo is None or not promo["active"]:
+                    return 400, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                           "message": f"No such promotion code: '{promo_id}'"}}
+                coupon = promo["promotion"]["coupon"]
+                if coupon.get("percent_off") is not None:
+                    discount_amount = int((Decimal(str(coupon["percent_off"])) * subtotal / 100)
+                                          .quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+                else:
+                    discount_amount = min(subtotal, int(coupon["amount_off"]))
+                discounts = [{"coupon": coupon["id"], "promotion_code": promo_id}]
+            amount = subtotal - discount_amount
             session = {
                 "id": session_id, "object": "checkout.session", "mode": params.get("mode", "payment"),
-                "amount_total": amount, "currency": line["price_data"]["currency"],
+                "amount_subtotal": subtotal, "amount_total": amount, "discounts": discounts,
+                "total_details": {"amount_discount": discount_amount, "amount_shipping": 0, "amount_tax": 0},
+                "currency": line["price_data"]["currency"],
                 "metadata": params.get("metadata", {}), "payment_intent": None, "payment_status": "unpaid",
                 "status": "open", "success_url": params.get("success_url"), "cancel_url": params.get("cancel_url"),
                 "customer_email": params.get("customer_email"),
@@ -122,6 +143,34 @@ class FakeStripe(_Server):
                       "metadata": params.get("metadata", {}), "currency": "usd"}
             self.refunds.append(refund)
             result = (200, refund)
+        elif method == "POST" and url.path == "/v1/coupons":
+            n = next(self.seq)
+            if not params.get("percent_off") and not params.get("amount_off"):
+                return 400, {"error": {"type": "invalid_request_error",
+                                       "message": "You must pass either percent_off or amount_off."}}
+            coupon = {"id": f"coupon_{n:06d}", "object": "coupon", "name": params.get("name"),
+                      "duration": params.get("duration"), "percent_off": float(params["percent_off"])
+                      if params.get("percent_off") else None,
+                      "amount_off": int(params["amount_off"]) if params.get("amount_off") else None,
+                      "currency": params.get("currency"), "max_redemptions": params.get("max_redemptions"),
+                      "redeem_by": params.get("redeem_by"), "metadata": params.get("metadata", {}), "valid": True}
+            self.coupons[coupon["id"]] = coupon
+            result = (200, coupon)
+        elif method == "POST" and url.path == "/v1/promotion_codes":
+            coupon = self.coupons.get((params.get("promotion") or {}).get("coupon", ""))
+            if coupon is None:
+                return 400, {"error": {"type": "invalid_request_error", "message": "No such coupon"}}
+            if params.get("code") and any(p["code"] == params["code"] and p["active"]
+                                          for p in self.promotion_codes.values()):
+                return 400, {"error": {"type": "invalid_request_error", "code": "resource_already_exists",
+                                       "message": "An active promotion code with that code already exists."}}
+            n = next(self.seq)
+            promo = {"id": f"promo_{n:06d}", "object": "promotion_code", "code": params.get("code") or f"P{n:06d}",
+                     "active": True, "promotion": {"type": "coupon", "coupon": coupon},
+                     "max_redemptions": params.get("max_redemptions"), "expires_at": params.get("expires_at"),
+                     "metadata": params.get("metadata", {}), "times_redeemed": 0}
+            self.promotion_codes[promo["id"]] = promo
+            result = (200, promo)
         elif method == "GET" and url.path == "/v1/events":
             result = (200, {"object": "list", "url": "/v1/events", "has_more": False, "data": self.events})
         if method == "POST" and key:
@@ -130,12 +179,14 @@ class FakeStripe(_Server):
 
 
 class FakeShopify(_Server):
-    """Admin GraphQL: products(query: handle:), product(id:), productCreate/Update, variant prices, orders."""
+    """Admin GraphQL: products(query: handle:), product(id:), productCreate/Update, variant prices, orders,
+    code discounts (discountCodeBasicCreate, codeDiscountNodeByCode)."""
 
     def __init__(self, token: str):
         self.token = token
         self.products: dict[str, dict] = {}
         self.orders: list[dict] = []
+        self.discounts: dict[str, dict] = {}
         self.seq = itertools.count(1000)
         super().__init__()
 
@@ -146,6 +197,17 @@ class FakeShopify(_Server):
             return 401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
         request = json.loads(body)
         query, variables = request["query"], request.get("variables") or {}
+        if "codeDiscountNodeByCode(" in query:
+            found = next((d for d in self.discounts.values() if d["code"] == variables["code"]), None)
+            return 200, {"data": {"codeDiscountNodeByCode": {"id": found["id"]} if found else None}}
+        if "discountCodeBasicCreate(" in query:
+            data = variables["basicCodeDiscount"]
+            if any(d["code"] == data.get("code") for d in self.discounts.values()):
+                return 200, {"data": {"discountCodeBasicCreate": {"codeDiscountNode": None, "userErrors": [
+                    {"field": ["basicCodeDiscount", "code"], "code": "TAKEN", "message": "Code must be unique."}]}}}
+            gid = f"gid://shopify/DiscountCodeNode/{next(self.seq)}"
+            self.discounts[gid] = {"id": gid, **data}
+            return 200, {"data": {"discountCodeBasicCreate": {"codeDiscountNode": {"id": gid}, "userErrors": []}}}
         if "productCreate(" in query:
             return 200, {"data": {"productCreate": self._create(variables["product"])}}
         if "productUpdate(" in query:

@@ -8,7 +8,6 @@ from email import message_from_bytes
 from urllib.parse import urlparse
 
 import pytest
-from django.core.files.base import ContentFile
 
 from commerce.models import Listing, Order, ProductDraft, WebhookEvent
 from tests.conftest import wait_for
@@ -33,7 +32,7 @@ def test_draft_to_delivered_download(celery_worker_process, owner_api, company, 
                                                       "pricing": {"price": "12.00"}}, format="json")
     assert published.status_code == 201, published.content
     product = ProductDraft.objects.get(pk=draft["id"]).product
-    product.asset.save("study-planner.txt", ContentFile(b"NOTION STUDY PLANNER FILE"), save=True)
+    assert product.asset.name.endswith(".pdf")  # the catalog brain rendered the deliverable itself
     assert Listing.objects.get(product=product).external_id in shopify_server.products
 
     # when: the buyer checks out on the landing page ...
@@ -49,7 +48,9 @@ def test_draft_to_delivered_download(celery_worker_process, owner_api, company, 
     response = post_stripe(client, event)
     assert response.status_code == 200
     mail_dir = celery_worker_process["email_dir"]
-    files = wait_for(lambda: list(mail_dir.glob("*.log")), timeout=60, message="the delivery email")
+    # The file backend creates the file before writing to it: wait for a whole message (ends with its rule).
+    files = wait_for(lambda: [f for f in mail_dir.glob("*.log") if b"-" * 79 in f.read_bytes()], timeout=60,
+                     message="the delivery email")
     elapsed = time.monotonic() - started
     print(f"\nwebhook -> delivery email: {elapsed * 1000:.0f} ms")
 
@@ -61,7 +62,8 @@ def test_draft_to_delivered_download(celery_worker_process, owner_api, company, 
     link = re.search(r"https?://\S+/d/\S+/", body).group(0)
     download = client.get(urlparse(link).path)
     assert download.status_code == 200
-    assert b"".join(download.streaming_content) == b"NOTION STUDY PLANNER FILE"
+    pdf = b"".join(download.streaming_content)
+    assert pdf.startswith(b"%PDF-") and pdf == product.asset.open("rb").read()
     order.refresh_from_db()
     assert order.status == Order.Status.FULFILLED and order.customer.email == "student@example.com"
     assert WebhookEvent.objects.get(event_id="evt_e2e_1").status == WebhookEvent.Status.PROCESSED

@@ -11,7 +11,7 @@ from commerce.services.publishing import product_sync_to_channel
 from tests.factories import ProductFactory
 
 from .conftest import SHOPIFY_TOKEN
-from .factories import ChannelConnectionFactory, ProductDraftFactory
+from .factories import ChannelConnectionFactory, ProductDraftFactory, digital_product
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_failed_publish_keeps_the_old_price(owner_api, company, shopify_server):
     # given
     _, api = owner_api
     ChannelConnectionFactory(company=company)
-    product = ProductFactory(company=company, price=Decimal("19.00"))
+    product = digital_product(company=company, price=Decimal("19.00"))
     shopify_server.fail_next = [(500, {"errors": "Internal error"})]
     # when
     response = api.post("/api/v1/products/publish", {"channel": "shopify", "product_id": product.pk,

@@ -10,14 +10,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from autonomax.models import Company, Membership, Role
-from commerce.models import Customer, IncomeStream, Order, OrderItem, Product, Refund
+from commerce.models import Customer, CustomerConsent, IncomeStream, Order, OrderItem, Product, Refund
+from commerce.services.consent import CHECKOUT_WORDING
+from commerce.services.deliverables import product_deliverable_render
 from growth.models import Lead
 from support.models import Ticket, TicketMessage
 
@@ -110,8 +111,7 @@ class Command(BaseCommand):
                 },
             )
             if created and kind == Product.Kind.DIGITAL:
-                body = f"{name}\n\nThank you for your purchase. This file is your download.\n"
-                product.asset.save(f"{sku.lower()}.txt", ContentFile(body.encode()), save=True)
+                product = product_deliverable_render(product=product)  # the PDF the buyer downloads
             products.append(product)
         return products
 
@@ -197,6 +197,13 @@ class Command(BaseCommand):
         self.stdout.write(f"  writing {len(customers)} customers, {len(orders)} orders, {len(refunds)} refunds, "
                           f"{len(leads)} leads, {len(tickets)} tickets")
         Customer.objects.bulk_create(customers)
+        # About seven in ten buyers ticked the marketing box at checkout (its own generator: the rest of the
+        # history stays the same); only they receive win-back and reminder emails.
+        consent_rng = random.Random(SEED + 1)
+        CustomerConsent.objects.bulk_create([
+            CustomerConsent(company=company, customer=c, status=CustomerConsent.Status.GRANTED,
+                            source="checkout_form", wording=CHECKOUT_WORDING, recorded_at=c.created_at)
+            for c in customers if consent_rng.random() < 0.7])
         Order.objects.bulk_create([o for o, _ in orders])
         OrderItem.objects.bulk_create([_attach(i, "order", o) for o, items in orders for i in items])
         Refund.objects.bulk_create([_attach(r, "order", r.order) for r in refunds])

@@ -108,15 +108,48 @@ def bundle_create(*, job: Job, ctx: BotContext) -> dict:
 
 
 def email_segment(*, job: Job, ctx: BotContext) -> dict:
-    """email_bot: email a lead/customer segment (unsubscribe link in each); never twice per recipient per job."""
+    """email_bot: email a lead/customer segment (unsubscribe link in each); never twice per recipient per job.
+
+    With a `discount` param the job first creates the real code in commerce (Stripe, and Shopify when
+    connected), then fills `{code}`, `{offer}` and `{valid_until}` in the body. Every code an email mentions
+    is checked for its reader before it goes out; a reader it is not valid for gets no email.
+    """
+    from autonomax.errors import AppError  # noqa: PLC0415
+    from commerce.services.discounts import discount_for_job, discount_mention_problem  # noqa: PLC0415
     from growth.services import email_segment_send  # noqa: PLC0415
 
     params = job.params
+    body, discount = params.get("body", ""), None
+    if params.get("discount"):
+        ctx.guard()
+        try:
+            discount, created = discount_for_job(
+                company=ctx.company, spec=params["discount"], idempotency_key=str(job.idempotency_key),
+                correlation_id=str(ctx.mission.correlation_id),
+                source=f"mission {ctx.mission.pk} ({ctx.mission.play_snapshot.get('key')})")
+        except AppError as exc:
+            if exc.status >= 500:  # Stripe or Shopify unreachable: nothing was kept, a retry can succeed
+                raise TransientJobError(exc.message) from exc
+            raise
+        ctx.log(f"discount {discount.code} ({discount.label}) {'created' if created else 'already created'}")
+        until = discount.valid_until.date().isoformat() if discount.valid_until else ""
+        body = body.replace("{code}", discount.code).replace("{offer}", discount.label).replace(
+            "{valid_until}", until)
+    elif "{code}" in body:
+        raise AppError("The email mentions {code} but the play creates no discount.", code="no_discount")
+
+    def check(email: str, text: str) -> str | None:
+        return discount_mention_problem(company=ctx.company, text=text, email=email)
+
     result = email_segment_send(company=ctx.company, segment=params["segment"], subject=params["subject"],
-                                body=params.get("body", ""), send_key=str(job.idempotency_key), guard=ctx.guard)
+                                body=body, send_key=str(job.idempotency_key), guard=ctx.guard,
+                                recipient_check=check)
     ctx.log(f"segment {result['segment']}: {result['recipients']} recipient(s), {result['sent']} sent, "
-            f"{result['already_sent']} already handled by this job")
-    return {"summary": f"{result['sent']} email(s) sent to {result['segment']}", **result}
+            f"{result['already_sent']} already handled by this job, {len(result['not_sent'])} not sent")
+    for skipped in result["not_sent"]:
+        ctx.log(f"not sent to {skipped['email']}: {skipped['reason']}")
+    extra = {"discount_id": discount.pk, "discount_code": discount.code} if discount else {}
+    return {"summary": f"{result['sent']} email(s) sent to {result['segment']}", **result, **extra}
 
 
 def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
