@@ -84,3 +84,18 @@ def order_for_company(*, company, pk: int) -> Order | None:
     """One order with everything its page shows: items, refunds, downloads and service tasks."""
     return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
             .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())
+
+
+def purchases_by_email(*, company, emails, since: datetime, until: datetime) -> dict[str, dict]:
+    """{email (lower case): {"orders": n, "revenue": Decimal}} of orders paid in [since, until) by these
+    people (one query); people who bought nothing are absent. The commander's holdout outcomes."""
+    wanted = {e.lower() for e in emails}
+    rows = (Order.objects.filter(company=company, status__in=PAID, paid_at__gte=since, paid_at__lt=until,
+                                 customer__email__in=wanted | {e for e in emails})
+            .values("customer__email").annotate(orders=Count("id"), revenue=Sum("total")))
+    result: dict[str, dict] = {}
+    for row in rows:
+        entry = result.setdefault(row["customer__email"].lower(), {"orders": 0, "revenue": Decimal(0)})
+        entry["orders"] += row["orders"]
+        entry["revenue"] += row["revenue"] or Decimal(0)
+    return result

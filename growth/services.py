@@ -81,16 +81,19 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
 
 
 def email_segment_send(*, company: Company, segment: str, subject: str, body: str, send_key: str,
-                       guard=None, limit: int = 500) -> dict:
+                       guard=None, limit: int = 500, exclude=()) -> dict:
     """Send one email per recipient of the segment, at most once per (send_key, recipient).
 
     The delivery row is committed before the message goes out, so a retried
     or duplicated send skips everyone already attempted: a crash between the
     row and the send loses that email rather than sending it twice. A mail
     server error (OSError) frees that row and propagates, for a retry.
-    `guard()` is called before each send (the kill switch).
+    `guard()` is called before each send (the kill switch). `exclude`: addresses never contacted by
+    this send (a play's held-out group), whatever the segment says.
     """
-    recipients = email_segment_recipients(company=company, segment=segment)[:limit]
+    held_out = {e.lower() for e in exclude}
+    recipients = [p for p in email_segment_recipients(company=company, segment=segment)
+                  if p["email"].lower() not in held_out][:limit]
     sent = skipped = 0
     for person in recipients:
         if guard is not None:
@@ -117,5 +120,6 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
             raise
         EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now())
         sent += 1
-    return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped}
+    return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped,
+            "held_out": len(held_out)}
 

@@ -111,11 +111,15 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
     """email_bot: email a lead/customer segment (unsubscribe link in each); never twice per recipient per job."""
     from growth.services import email_segment_send  # noqa: PLC0415
 
+    from .evidence import holdout_excluded  # noqa: PLC0415
+
     params = job.params
+    held_out = holdout_excluded(mission=ctx.mission)  # the play's holdout is never contacted
     result = email_segment_send(company=ctx.company, segment=params["segment"], subject=params["subject"],
-                                body=params.get("body", ""), send_key=str(job.idempotency_key), guard=ctx.guard)
+                                body=params.get("body", ""), send_key=str(job.idempotency_key), guard=ctx.guard,
+                                exclude=held_out)
     ctx.log(f"segment {result['segment']}: {result['recipients']} recipient(s), {result['sent']} sent, "
-            f"{result['already_sent']} already handled by this job")
+            f"{result['already_sent']} already handled by this job, {len(held_out)} held out")
     return {"summary": f"{result['sent']} email(s) sent to {result['segment']}", **result}
 
 

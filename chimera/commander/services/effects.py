@@ -182,6 +182,8 @@ def counterfactual(*, pre: list[tuple[date, float]], post: list[tuple[date, floa
 
     pre = [(d, float(v)) for d, v in pre if v is not None]
     post = [(d, float(v)) for d, v in post if v is not None]
+    while pre and pre[0][1] == 0:
+        pre = pre[1:]  # days before the shop's first activity are not history
     m = Measured(method="counterfactual", pre_days=len(pre))
     if len(pre) < MIN_PRE_DAYS:
         m.note = f"{len(pre)} days of history before the start; the forecast needs at least {MIN_PRE_DAYS}"
