@@ -293,6 +293,12 @@ AUTONOMAX_MODELS_FILE = env.str("AUTONOMAX_MODELS_FILE", default=str(BASE_DIR / 
 AUTONOMAX_CONFIG_DIR = env.str("AUTONOMAX_CONFIG_DIR", default=str(BASE_DIR / "configs"))
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Which play policy ranks the suggested missions: learn (Thompson sampling over the evidence), static
+# (playbook priors only), random, oracle (the simulator's known effects) or none (suggest nothing).
+COMMANDER_POLICY = env.str("COMMANDER_POLICY", default="learn")
+if COMMANDER_POLICY not in ("learn", "static", "none", "random", "oracle"):
+    raise ImproperlyConfigured(f"COMMANDER_POLICY must be learn, static, none, random or oracle, "
+                               f"not {COMMANDER_POLICY!r}")
 
 # --- Customer intelligence and personal data ---
 # Raw webhook bodies older than this many days are purged nightly (a company can set its own).

@@ -5,7 +5,17 @@ from django.db.models import Q
 
 from autonomax.privacy import Person, erased_email, register, scrub
 
-from .models import Customer, DownloadGrant, Order, Refund, ServiceTask, Subscription, WebhookEvent
+from .models import (
+    Customer,
+    CustomerConsent,
+    DiscountRedemption,
+    DownloadGrant,
+    Order,
+    Refund,
+    ServiceTask,
+    Subscription,
+    WebhookEvent,
+)
 
 ORDER_FIELDS = ("id", "status", "channel", "external_id", "currency", "total", "amount_refunded", "created_at",
                 "paid_at", "fulfilled_at", "refunded_at", "cancelled_at")
@@ -41,6 +51,10 @@ def export(company, person: Person) -> dict:
             "id", "external_id", "status", "started_at", "ended_at")) if customer else [],
         "service_tasks": list(ServiceTask.objects.filter(company=company, order__in=orders).values(
             "id", "order_id", "product__name", "status", "scheduled_for")),
+        "marketing_consent": list(CustomerConsent.objects.filter(company=company, customer=customer).values(
+            "status", "source", "wording", "recorded_at")) if customer else [],
+        "discount_redemptions": list(DiscountRedemption.objects.filter(company=company, email__iexact=person.email)
+                                     .values("discount__code", "order_id", "amount", "channel", "redeemed_at")),
         "webhook_events": list(_webhooks(company, person).values(
             "provider", "event_id", "event_type", "received_at", "payload")),
     }
@@ -58,6 +72,8 @@ def erase(company, person: Person) -> dict:
         changed["commerce.Customer"] = 1
         changed["commerce.Refund"] = Refund.objects.filter(company=company, order__customer=customer).exclude(
             reason="").update(reason="")
+    changed["commerce.DiscountRedemption"] = DiscountRedemption.objects.filter(
+        company=company, email__iexact=person.email).update(email="")
     events = list(_webhooks(company, person))
     for event in events:
         event.payload = scrub(event.payload, person)
@@ -76,5 +92,6 @@ def purge(company, before) -> dict:
     return {"commerce.WebhookEvent": old.update(raw_body="", payload={}, headers={})}
 
 
-register("commerce", models=("commerce.Customer", "commerce.Order", "commerce.WebhookEvent"),
+register("commerce", models=("commerce.Customer", "commerce.Order", "commerce.DiscountRedemption",
+                             "commerce.WebhookEvent"),
          export=export, erase=erase, purge=purge)

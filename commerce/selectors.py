@@ -137,3 +137,18 @@ def customer_purchases(*, company, until: datetime | None = None) -> list[dict]:
         orders = orders.filter(paid_at__lt=until)
     return [{"customer_id": r["customer_id"], "paid_at": r["paid_at"], "net": r["total"] - r["amount_refunded"]}
             for r in orders.order_by("paid_at").values("customer_id", "paid_at", "total", "amount_refunded")]
+
+
+def purchases_by_email(*, company, emails, since: datetime, until: datetime) -> dict[str, dict]:
+    """{email (lower case): {"orders": n, "revenue": Decimal}} of orders paid in [since, until) by these
+    people (one query); people who bought nothing are absent. The commander's holdout outcomes."""
+    wanted = {e.lower() for e in emails}
+    rows = (Order.objects.filter(company=company, status__in=PAID, paid_at__gte=since, paid_at__lt=until,
+                                 customer__email__in=wanted | {e for e in emails})
+            .values("customer__email").annotate(orders=Count("id"), revenue=Sum("total")))
+    result: dict[str, dict] = {}
+    for row in rows:
+        entry = result.setdefault(row["customer__email"].lower(), {"orders": 0, "revenue": Decimal(0)})
+        entry["orders"] += row["orders"]
+        entry["revenue"] += row["revenue"] or Decimal(0)
+    return result

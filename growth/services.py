@@ -86,7 +86,7 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
 
 
 def email_segment_send(*, company: Company, segment: str, subject: str, body: str, send_key: str,
-                       guard=None, limit: int = 500, recipient_check=None) -> dict:
+                       guard=None, limit: int = 500, recipient_check=None, exclude=()) -> dict:
     """Send one email per recipient of the segment, at most once per (send_key, recipient).
 
     The delivery row is committed before the message goes out, so a retried
@@ -95,9 +95,12 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
     server error (OSError) frees that row and propagates, for a retry.
     `guard()` is called before each send (the kill switch). `recipient_check(email, text)` may return a
     reason not to send this text to this person (e.g. the code it mentions is not valid for them); they are
-    skipped and counted under `not_sent`.
+    skipped and counted under `not_sent`. `exclude`: addresses never contacted by this send (a play's
+    held-out group), whatever the segment says.
     """
-    recipients = email_segment_recipients(company=company, segment=segment)[:limit]
+    held_out = {e.lower() for e in exclude}
+    recipients = [p for p in email_segment_recipients(company=company, segment=segment)
+                  if p["email"].lower() not in held_out][:limit]
     sent = skipped = 0
     not_sent: list[dict] = []
     for person in recipients:
@@ -133,5 +136,5 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
         EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now())
         sent += 1
     return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped,
-            "not_sent": not_sent}
+            "not_sent": not_sent, "held_out": len(held_out)}
 

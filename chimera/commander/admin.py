@@ -5,7 +5,7 @@ from unfold.admin import TabularInline
 from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 from autonomax.errors import AppError
 
-from .models import Agent, EvidenceRecord, Job, Mission, Play
+from .models import Agent, EvidenceRecord, HoldoutAssignment, Job, Mission, Play
 from .services.missions import mission_approve, mission_reject, mission_retry
 from .services.playbook import PLAY_FIELDS, play_review_clear, play_update
 
@@ -105,8 +105,17 @@ class JobAdmin(CompanyScopedAdmin):
 
 @admin.register(EvidenceRecord)
 class EvidenceRecordAdmin(ReadOnlyAdmin):
-    list_display = ["mission", "play", "success", "recorded_at", "company"]
-    list_filter = ["success", "company"]
+    list_display = ["mission", "play", "method", "verdict", "effect_rel", "ci_low", "ci_high", "prob_improvement",
+                    "recorded_at", "company"]
+    list_filter = ["verdict", "method", "company"]
     search_fields = ["correlation_id", "notes"]
     date_hierarchy = "recorded_at"
     readonly_fields = [f.name for f in EvidenceRecord._meta.fields]
+
+
+@admin.register(HoldoutAssignment)
+class HoldoutAssignmentAdmin(ReadOnlyAdmin):
+    list_display = ["mission", "subject", "group", "bucket", "assigned_at", "company"]
+    list_filter = ["group", "company"]
+    search_fields = ["subject"]
+    readonly_fields = [f.name for f in HoldoutAssignment._meta.fields]

@@ -1,6 +1,6 @@
-"""Missions API: list (filter by status), approve, reject. Thin: the services decide."""
+"""Missions API: list (filter by status), approve, reject; evidence records. Thin: the services decide."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from autonomax.api_rows import Rows
 from autonomax.tenancy import CompanyScopedAPIMixin
 
-from .models import Job, Mission
+from .models import EvidenceRecord, Job, Mission
 from .services.missions import mission_approve, mission_reject, mission_retry
 
 
@@ -28,7 +28,8 @@ class MissionSerializer(serializers.ModelSerializer):
         model = Mission
         fields = ["id", "play", "label", "level", "play_version", "status", "score", "score_factors", "explanation",
                   "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason", "created_at",
-                  "measure_due_at", "completed_at", "jobs"]
+                  "measure_due_at", "completed_at", "jobs", "started_at", "kpi_at_start", "measure_plan", "policy",
+                  "policy_rank", "propensity"]
         read_only_fields = fields
 
     def get_label(self, mission) -> str:
@@ -91,3 +92,47 @@ class MissionViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     def retry(self, request, pk=None):
         """Send an escalated mission back to work: failed or stuck jobs run again (completed ones never)."""
         return self._decide(request, mission_retry)
+
+
+class EvidenceSerializer(serializers.ModelSerializer):
+    """One measured effect. Relative values are fractions (0.1 = +10%); `effect` is absolute, in the outcome's
+    units (per person for a holdout, per day for a counterfactual); the interval is central at `ci_level`."""
+
+    mission = serializers.IntegerField(source="mission_id", read_only=True)
+    play = serializers.CharField(source="play.key", read_only=True)
+    window = serializers.SerializerMethodField()
+    sizes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EvidenceRecord
+        fields = ["id", "mission", "play", "correlation_id", "method", "kpi", "direction", "window", "window_start",
+                  "window_end", "sizes", "treated_n", "control_n", "pre_days", "effect", "effect_rel", "ci_low",
+                  "ci_high", "ci_low_abs", "ci_high_abs", "ci_level", "prob_improvement", "mde", "verdict", "needed",
+                  "confounded_with", "kpi_before", "kpi_after", "notes", "chart", "recorded_at"]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "properties": {"start": {"type": "string", "format": "date-time"},
+                                                           "end": {"type": "string", "format": "date-time"}}})
+    def get_window(self, record) -> dict:
+        return {"start": record.window_start, "end": record.window_end}
+
+    @extend_schema_field({"type": "object", "properties": {"treated": {"type": "integer", "nullable": True},
+                                                           "control": {"type": "integer", "nullable": True},
+                                                           "pre_days": {"type": "integer", "nullable": True}}})
+    def get_sizes(self, record) -> dict:
+        return {"treated": record.treated_n, "control": record.control_n, "pre_days": record.pre_days}
+
+
+class EvidenceViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Evidence records of the caller's company, newest first: method, effect, interval, probability of
+    improvement and verdict (`win`, `loss`, `no_effect`, `inconclusive`). Filter with `?verdict=`, `?play=`,
+    `?method=`."""
+
+    queryset = EvidenceRecord.objects.select_related("play").order_by("-recorded_at", "-pk")
+    serializer_class = EvidenceSerializer
+    filterset_fields = ["verdict", "method"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        play = self.request.query_params.get("play")
+        return queryset.filter(play__key=play) if play else queryset

@@ -38,6 +38,8 @@ class Play(CompanyOwned):
     prior_beta = models.DecimalField(max_digits=8, decimal_places=3, default=1)
     # How the evidence decides success, e.g. {"kpi": "aov", "min_change_pct": 5}.
     success_criterion = models.JSONField(default=dict, blank=True)
+    # How the effect is measured (plays.yml `measure:`): holdout or counterfactual, with its parameters.
+    measure = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     version = models.PositiveIntegerField(default=1)
@@ -107,6 +109,16 @@ class Mission(CompanyOwned):
     updated_at = models.DateTimeField(auto_now=True)
     measure_due_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Evidence (issue 11): the play's start is the "before", not the suggestion.
+    started_at = models.DateTimeField(null=True, blank=True, help_text="when the play started (planned)")
+    kpi_at_start = models.JSONField(default=dict, blank=True, help_text="KPI values when the play started")
+    measure_plan = models.JSONField(default=dict, blank=True,
+                                    help_text="how the play is measured: method, audience split, measurability")
+    # The learning policy: which policy ranked it, the chance it had of being chosen, the candidates then.
+    policy = models.CharField(max_length=16, blank=True)
+    policy_rank = models.PositiveSmallIntegerField(default=0, help_text="1 = the policy's choice this cycle")
+    propensity = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    policy_info = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-score", "-created_at"]
@@ -153,23 +165,83 @@ class Job(CompanyOwned):
         return f"{self.type} by {self.bot} ({self.status})"
 
 
+class HoldoutAssignment(CompanyOwned):
+    """One person of a mission's eligible audience: treated (contacted) or held out (never contacted).
+
+    The group comes from a hash of the mission's correlation id and the person, so it is reproducible;
+    it is stored when the mission is planned, so retries and later runs see the same split.
+    """
+
+    class Group(models.TextChoices):
+        TREATED = "treated", "Treated"
+        CONTROL = "control", "Held out"
+
+    mission = models.ForeignKey(Mission, on_delete=models.CASCADE, related_name="assignments")
+    subject = models.CharField(max_length=254, help_text="the person's email, lower case")
+    group = models.CharField(max_length=8, choices=Group.choices)
+    bucket = models.FloatField(help_text="the person's hash in [0, 1): below the holdout share is held out")
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["mission_id", "subject"]
+        constraints = [models.UniqueConstraint(fields=["mission", "subject"], name="holdout_unique_subject")]
+        indexes = [models.Index(fields=["mission", "group"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.group}"
+
+
 class EvidenceRecord(CompanyOwned):
+    class Method(models.TextChoices):
+        HOLDOUT = "holdout", "Holdout"
+        COUNTERFACTUAL = "counterfactual", "Counterfactual forecast"
+        UNMEASURED = "unmeasured", "Unmeasured"
+
+    class Verdict(models.TextChoices):
+        WIN = "win", "Win"
+        LOSS = "loss", "Loss"
+        NO_EFFECT = "no_effect", "No effect"
+        INCONCLUSIVE = "inconclusive", "Inconclusive"
+
     mission = models.OneToOneField(Mission, on_delete=models.CASCADE, related_name="evidence")
     play = models.ForeignKey(Play, on_delete=models.PROTECT, related_name="evidence")
     correlation_id = models.UUIDField(db_index=True)
+    # The KPI's values at the play's start and at the end of its window: context, not the verdict.
     kpi_before = models.JSONField(default=dict)
     kpi_after = models.JSONField(default=dict)
     change = models.JSONField(default=dict)
-    success = models.BooleanField()
+    success = models.BooleanField(help_text="verdict is win")
     notes = models.TextField(blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.UNMEASURED)
+    kpi = models.CharField(max_length=64, blank=True, help_text="the success KPI")
+    direction = models.CharField(max_length=4, default="up")
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    treated_n = models.PositiveIntegerField(null=True, blank=True)
+    control_n = models.PositiveIntegerField(null=True, blank=True)
+    pre_days = models.PositiveIntegerField(null=True, blank=True, help_text="pre-period length (counterfactual)")
+    effect = models.FloatField(null=True, blank=True, help_text="absolute, in the outcome's units")
+    effect_rel = models.FloatField(null=True, blank=True, help_text="relative: 0.1 is +10%")
+    ci_low = models.FloatField(null=True, blank=True, help_text="relative interval, low end")
+    ci_high = models.FloatField(null=True, blank=True, help_text="relative interval, high end")
+    ci_low_abs = models.FloatField(null=True, blank=True)
+    ci_high_abs = models.FloatField(null=True, blank=True)
+    ci_level = models.FloatField(default=0.9)
+    prob_improvement = models.FloatField(null=True, blank=True)
+    mde = models.FloatField(null=True, blank=True, help_text="the play's minimum worthwhile effect (relative)")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.INCONCLUSIVE,
+                               db_index=True)
+    needed = models.FloatField(null=True, blank=True, help_text="inconclusive: about this many times the data")
+    confounded_with = models.JSONField(default=list, blank=True, help_text="overlapping missions on the KPI")
+    chart = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-recorded_at"]
         verbose_name = "evidence record"
 
     def __str__(self) -> str:
-        return f"Evidence for mission {self.mission_id}: {'success' if self.success else 'no effect'}"
+        return f"Evidence for mission {self.mission_id}: {self.verdict}"
 
 
 class CycleLock(models.Model):

@@ -15,6 +15,58 @@ def mission_for_company(*, company: Company, pk: int) -> Mission | None:
     return Mission.objects.select_related("play").filter(company=company, pk=pk).first()
 
 
+CHART_W, CHART_H, PAD = 320, 120, 6
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value * 100:+.1f}%"
+
+
+def evidence_chart(*, record: EvidenceRecord) -> dict:
+    """What the small evidence chart draws (inline SVG, no script): treated vs held out as two bars, or the
+    actual daily values against the forecast and its band. Coordinates in a CHART_W × CHART_H box."""
+    chart = record.chart or {}
+    if chart.get("kind") == "groups":
+        t, c = chart.get("treated") or {}, chart.get("control") or {}
+        key = "rate" if "rate" in t else "mean"
+        values = [t.get(key) or 0, c.get(key) or 0]
+        top = max(values) or 1
+        bars = []
+        for i, (label, group, value) in enumerate((("treated", t, values[0]), ("held out", c, values[1]))):
+            width = round((CHART_W - 110) * value / top, 1)
+            shown = f"{value:.1%}" if key == "rate" else f"{value:,.2f}"
+            bars.append({"label": f"{label} ({group.get('n', 0)})", "y": 20 + i * 45, "width": width,
+                         "value": shown, "kind": "treated" if i == 0 else "control"})
+        return {"kind": "groups", "bars": bars, "w": CHART_W, "h": CHART_H}
+    if chart.get("kind") == "forecast" and chart.get("actual"):
+        series = [v for k in ("actual", "low", "high", "forecast") for v in chart.get(k) or [] if v is not None]
+        low, high = min(series), max(series)
+        span = (high - low) or 1
+        n = len(chart["actual"])
+
+        def point(i, v):
+            x = PAD + (CHART_W - 2 * PAD) * (i / max(1, n - 1))
+            return f"{x:.1f},{PAD + (CHART_H - 2 * PAD) * (1 - (v - low) / span):.1f}"
+
+        band = [point(i, v) for i, v in enumerate(chart["high"])] + \
+            [point(i, v) for i, v in reversed(list(enumerate(chart["low"])))]
+        return {"kind": "forecast", "w": CHART_W, "h": CHART_H, "band": " ".join(band),
+                "forecast": " ".join(point(i, v) for i, v in enumerate(chart["forecast"])),
+                "actual": " ".join(point(i, v) for i, v in enumerate(chart["actual"])),
+                "first": chart["labels"][0], "last": chart["labels"][-1]}
+    return {}
+
+
+def evidence_view(*, record: EvidenceRecord) -> dict:
+    """One record for a page: verdict, effect and interval in words, and its chart."""
+    interval = (f"{_pct(record.ci_low)} to {_pct(record.ci_high)}"
+                if record.ci_low is not None and record.ci_high is not None else "")
+    return {"record": record, "verdict": record.verdict, "label": record.get_verdict_display(),
+            "effect": _pct(record.effect_rel), "interval": interval, "level": f"{record.ci_level:.0%}",
+            "probability": None if record.prob_improvement is None else f"{record.prob_improvement:.0%}",
+            "chart": evidence_chart(record=record)}
+
+
 def mission_card(*, mission: Mission, role: str) -> dict:
     allowed, why = mission_can_decide(mission=mission, role=role)
     factors = [{"name": k.replace("_", " "), "value": v} for k, v in mission.score_factors.items()]
@@ -35,6 +87,7 @@ def command_center(*, company: Company, role: str) -> dict:
                       .select_related("mission").order_by("-started_at")[:20])
     evidence = list(EvidenceRecord.objects.filter(company=company).select_related("play").order_by("-recorded_at")[:10])
     return {
+        "evidence": [evidence_view(record=e) for e in evidence],
         "proposed": [c for c in cards if c["mission"].status == Mission.Status.PROPOSED],
         "active": [c for c in cards if c["mission"].status in ACTIVE_VIEW],
         "escalated": [c for c in cards if c["mission"].status == Mission.Status.ESCALATED],
@@ -68,9 +121,12 @@ def mission_story(*, company: Company, pk: int, role: str) -> dict | None:
     if mission.measure_due_at:
         events.append({"at": mission.measure_due_at, "kind": "measuring", "title": "Measured after",
                        "text": "" if evidence else "The effect is measured once this time has passed."})
+    view = evidence_view(record=evidence) if evidence else None
     if evidence:
-        events.append({"at": evidence.recorded_at, "kind": "evidence", "title": "Evidence", "evidence": evidence})
-    return {"card": card, "mission": mission, "evidence": evidence,
+        events.append({"at": evidence.recorded_at, "kind": "evidence", "title": f"Evidence: {view['label']}",
+                       "evidence": view})
+    return {"card": card, "mission": mission, "evidence": evidence, "evidence_view": view,
+            "measure_plan": mission.measure_plan,
             "events": sorted(events, key=lambda e: e["at"]),
             "trigger_rows": [{"kpi": key, **row} for key, row in mission.trigger_values.items()]}
 

@@ -82,3 +82,30 @@ def test_mission_page_queries_do_not_grow_with_jobs(company, django_assert_max_n
     # when / then
     with django_assert_max_num_queries(12):
         assert client.get(f"/missions/{mission.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize("chart", [
+    {"kind": "groups", "treated": {"n": 160, "x": 96, "rate": 0.6}, "control": {"n": 40, "x": 4, "rate": 0.1}},
+    {"kind": "forecast", "labels": ["2026-11-01", "2026-11-02"], "actual": [12.0, 14.0], "forecast": [10.0, 11.0],
+     "low": [8.0, 9.0], "high": [12.0, 13.0]},
+])
+def test_page_shows_the_verdict_with_its_interval_and_chart(company, chart):
+    # given a measured mission
+    load_playbook(company)
+    mission = propose(company, "win-back-email")
+    client, _ = _client(company, Role.VIEWER)
+    EvidenceRecord.objects.create(company=company, mission=mission, play=mission.play,
+                                  correlation_id=mission.correlation_id, success=True, verdict="win",
+                                  method="holdout", kpi="repeat-customers-30d", effect_rel=0.061, ci_low=0.012,
+                                  ci_high=0.11, prob_improvement=0.97, treated_n=160, control_n=40, chart=chart,
+                                  notes="Win: measured +6.1%")
+
+    # when
+    html = client.get(f"/missions/{mission.pk}/").content.decode()
+
+    # then the verdict, the effect and its 90% interval, and the chart, not a bare "success"
+    assert 'data-verdict="win"' in html and "+6.1%" in html and "90% interval" in html
+    assert "+1.2% to +11.0%" in html and "probability it helps 97%" in html
+    assert '<svg class="evidence-chart"' in html
+    assert ("bar-control" in html) if chart["kind"] == "groups" else ('class="band"' in html)
+    assert mission.measure_plan["note"] in html

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from autonomax.models import Event
 from chimera.commander.models import EvidenceRecord, Mission, Play
-from chimera.commander.services.missions import WEIGHTS, missions_suggest, posterior
+from chimera.commander.services.missions import WEIGHTS, missions_suggest
 from chimera.commander.services.playbook import play_update
 from tests.factories import CompanyFactory
 
@@ -80,8 +80,11 @@ def test_missions_are_ranked_and_open_ones_are_not_duplicated(company):
     first = missions_suggest(company=company, kpis=kpis)
     second = missions_suggest(company=company, kpis=kpis)
 
-    # then ranked by score, and the second run adds nothing while they are open
-    assert [m.score for m in first] == sorted([m.score for m in first], reverse=True)
+    # then ranked by the policy (rank 1 is its choice, with the chance it had), and the second run adds
+    # nothing while they are open
+    assert [m.policy_rank for m in first] == [1, 2, 3] and {m.policy for m in first} == {"learn"}
+    assert all(Decimal("0.0333") <= m.propensity <= 1 for m in first)
+    assert first[0].policy_info["chosen"] == first[0].play.key
     assert len(first) == 3 and second == []
     assert Mission.objects.count() == 3
 
@@ -100,21 +103,23 @@ def test_a_rejected_play_is_not_suggested_again_during_the_cooldown(company):
 
 
 def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):
-    # given bundle-offer (prior Beta(2,2)) with 3 successes and 1 failure on record
+    # given bundle-offer with three measured runs of about +10% (interval +4% to +16%)
     plays = load_playbook(company)
     play = plays["bundle-offer"]
-    for success in (True, True, True, False):
+    for _ in range(3):
         old = Mission.objects.create(company=company, play=play, status=Mission.Status.COMPLETED, explanation="")
         EvidenceRecord.objects.create(company=company, mission=old, play=play, correlation_id=old.correlation_id,
-                                      success=success)
+                                      success=True, verdict="win", method="counterfactual", kpi="aov-30d",
+                                      effect=3.0, effect_rel=0.10, ci_low=0.04, ci_high=0.16, pre_days=56)
 
     # when
     [mission] = missions_suggest(company=company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")}))
 
-    # then (2+3)/(2+3+2+1) = 0.625
-    assert Decimal(mission.score_factors["success_probability"]) == Decimal("0.6250")
-    assert posterior(alpha=Decimal(2), beta=Decimal(2), successes=3, failures=1) == Decimal("0.6250")
-    assert "3 successes and 1 non-successes" in mission.explanation
+    # then the probability it helps is the learned posterior's, and the explanation says what it measured
+    assert Decimal(mission.score_factors["success_probability"]) > Decimal("0.99")
+    assert Decimal(mission.score_factors["revenue_potential"]) > Decimal("0.3")
+    assert "ran 3 times, measured +9." in mission.explanation and "90% interval" in mission.explanation
+    assert "against a forecast" in mission.explanation
 
 
 def test_under_review_plays_do_not_trigger(company):

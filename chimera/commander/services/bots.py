@@ -118,6 +118,8 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
     from commerce.services.discounts import discount_for_job, discount_mention_problem  # noqa: PLC0415
     from growth.services import email_segment_send  # noqa: PLC0415
 
+    from .evidence import holdout_excluded  # noqa: PLC0415
+
     params = job.params
     body, discount = params.get("body", ""), None
     if params.get("discount"):
@@ -141,11 +143,13 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
     def check(email: str, text: str) -> str | None:
         return discount_mention_problem(company=ctx.company, text=text, email=email)
 
+    held_out = holdout_excluded(mission=ctx.mission)  # the play's holdout is never contacted
     result = email_segment_send(company=ctx.company, segment=params["segment"], subject=params["subject"],
                                 body=body, send_key=str(job.idempotency_key), guard=ctx.guard,
-                                recipient_check=check)
+                                recipient_check=check, exclude=held_out)
     ctx.log(f"segment {result['segment']}: {result['recipients']} recipient(s), {result['sent']} sent, "
-            f"{result['already_sent']} already handled by this job, {len(result['not_sent'])} not sent")
+            f"{result['already_sent']} already handled by this job, {len(result['not_sent'])} not sent, "
+            f"{len(held_out)} held out")
     for skipped in result["not_sent"]:
         ctx.log(f"not sent to {skipped['email']}: {skipped['reason']}")
     extra = {"discount_id": discount.pk, "discount_code": discount.code} if discount else {}

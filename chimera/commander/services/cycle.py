@@ -68,11 +68,16 @@ def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> d
                 "kpis": {k: {"status": v.get("status"), "value": None if v.get("value") is None else str(v["value"])}
                          for k, v in sorted(kpis.items())},
                 "suggested": [{"mission": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
-                               "factors": m.score_factors, "explanation": m.explanation} for m in suggested],
+                               "factors": m.score_factors, "explanation": m.explanation, "policy": m.policy,
+                               "rank": m.policy_rank,
+                               "propensity": None if m.propensity is None else str(m.propensity)}
+                              for m in suggested],
                 "auto_approved": [m.play_snapshot["key"] for m in auto],
                 "started": [m.play_snapshot["key"] for m in started],
                 "resumed_jobs": resumed,
-                "evidence": [{"play": r.play.key, "success": r.success, "notes": r.notes} for r in evidence],
+                "evidence": [{"play": r.play.key, "verdict": r.verdict, "success": r.success, "method": r.method,
+                              "effect_rel": r.effect_rel, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                              "notes": r.notes} for r in evidence],
             }
             if dry_run:
                 transaction.set_rollback(True)
@@ -112,5 +117,5 @@ def cycle_report_text(report: dict) -> str:
         if report[name]:
             lines.append(f"   {name.replace('_', ' ')}: {', '.join(report[name])}")
     for e in report["evidence"]:
-        lines.append(f"   evidence {e['play']}: {'SUCCESS' if e['success'] else 'NO SUCCESS'} - {e['notes']}")
+        lines.append(f"   evidence {e['play']}: {e['verdict'].upper()} - {e['notes']}")
     return "\n".join(lines)

@@ -1,7 +1,22 @@
-"""LOG_EVIDENCE: measure each mission after its play's delay, update the playbook's beliefs, weekly review."""
+"""LOG_EVIDENCE: how each play is measured, the holdout split, the measured effect, the weekly review.
 
+A play is measured one of two ways (`measure:` in plays.yml, see `measure_spec`):
+
+- **holdout** (plays that act on people): when the mission is planned, its eligible audience is split by
+  a hash of the mission's correlation id and the person (reproducible, stored as `HoldoutAssignment`);
+  the held-out share is never contacted. After the window the per-person outcome (a paid order, or
+  revenue) of the treated is compared with the held out's (`effects.holdout_rate` / `holdout_amount`).
+- **counterfactual** (plays that act on the whole store): the success KPI's metric, day by day, over a
+  pre-period that ends before the triggering days, forecasts the window (`effects.counterfactual`).
+  Another mission moving the same KPI in the same window makes the record `confounded`: inconclusive.
+
+"Before" is the play's start (`Mission.started_at`, `kpi_at_start`), never the suggestion. An audience
+too small for the play's detectable effect is said before approval and runs unmeasured: inconclusive.
+Only missions that reach MEASURING are evidence (a mission that did nothing never is).
+"""
+
+import hashlib
 from datetime import timedelta
-from decimal import Decimal
 
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -9,102 +24,330 @@ from django.utils import timezone
 
 from autonomax.models import Company
 
-from ..models import EvidenceRecord, Mission, Play
+from ..models import EvidenceRecord, HoldoutAssignment, Mission, Play
+from . import effects
 from .alerts import owners_alert
-from .missions import play_set_under_review
 
-REVIEW_AFTER = 3  # consecutive non-successes that put a play under review
-
-
-def _dec(value):
-    return None if value in (None, "None", "") else Decimal(str(value))
+HOLDOUT_JOB_TYPES = {"email_segment"}  # job types that act on people, one by one
+DEFAULTS = {"holdout_pct": 20, "min_holdout": 10, "outcome": "converted", "detectable_pct": 50,
+            "baseline_rate": 0.1, "pre_days": 56}
+MAX_TRIGGER_DAYS_EXCLUDED = 7
 
 
-def evidence_judge(*, criterion: dict, before: dict, after: dict, kpis: dict) -> tuple[bool, dict, str]:
-    """(success, change per KPI, note) by the play's own criterion: KPI moved its good way by min_change_pct."""
-    change = {}
-    for key in sorted(set(before) | set(after)):
-        b, a = _dec((before.get(key) or {}).get("value")), _dec((after.get(key) or {}).get("value"))
-        pct = None if b in (None, 0) or a is None else ((a - b) / abs(b) * 100).quantize(Decimal("0.01"))
-        change[key] = {"before": None if b is None else str(b), "after": None if a is None else str(a),
-                       "abs": None if a is None or b is None else str(a - b), "pct": None if pct is None else str(pct)}
-    key = criterion.get("kpi")
-    wanted = Decimal(str(criterion.get("min_change_pct", 0)))
-    row = change.get(key) or {}
-    if row.get("pct") is None:
-        return False, change, f"{key} could not be compared (before {row.get('before')}, after {row.get('after')})"
-    direction = (kpis.get(key) or {}).get("direction") or (before.get(key) or {}).get("direction") or "up"
-    moved = Decimal(row["pct"]) if direction == "up" else -Decimal(row["pct"])
-    success = moved >= wanted
-    note = (f"{key} went from {row['before']} to {row['after']} ({row['pct']}%); the play needed "
-            f"{'+' if direction == 'up' else '-'}{wanted}% ({'higher' if direction == 'up' else 'lower'} is better): "
-            f"{'success' if success else 'no success'}")
-    return success, change, note
+# --- How a play is measured -------------------------------------------------------------------------------------
+
+def measure_spec(snapshot: dict) -> dict:
+    """The play's resolved `measure:` with defaults, its success KPI and minimum worthwhile effect."""
+    declared = snapshot.get("measure") or {}
+    steps = snapshot.get("job_plan") or []
+    people = [s for s in steps if s.get("type") in HOLDOUT_JOB_TYPES]
+    method = declared.get("method") or ("holdout" if people else "counterfactual")
+    success = snapshot.get("success") or {}
+    spec = {**DEFAULTS, **declared, "method": method, "kpi": success.get("kpi"),
+            "mde": float(success.get("min_change_pct", 0)) / 100}
+    if people:
+        spec["segment"] = (people[0].get("params") or {}).get("segment")
+    return spec
 
 
-def _kpi_values(kpis: dict, keys) -> dict:
+def _audience(*, company: Company, segment: str | None) -> list[dict]:
+    from growth.services import email_segment_recipients  # noqa: PLC0415 - the commander reaches growth by its services
+
+    return email_segment_recipients(company=company, segment=segment) if segment else []
+
+
+def holdout_split_sizes(*, audience: int, spec: dict) -> tuple[int, int]:
+    """(treated, control) for an audience: the share held out, never below the minimum count; (audience, 0)
+    when the audience cannot spare the minimum on both sides."""
+    minimum = int(spec["min_holdout"])
+    if audience < 2 * minimum:
+        return audience, 0
+    control = max(minimum, round(audience * float(spec["holdout_pct"]) / 100))
+    return audience - control, control
+
+
+def measure_plan(*, company: Company, snapshot: dict, kpis: dict, audiences: dict | None = None) -> dict:
+    """What the mission's measurement will be, said before approval: method, sizes, whether it is measurable.
+
+    `audiences` caches segment sizes within one suggestion run (one query per segment, not per play).
+    """
+    spec = measure_spec(snapshot)
+    kpi = kpis.get(spec["kpi"]) or {}
+    plan = {"method": spec["method"], "kpi": spec["kpi"], "metric": kpi.get("metric"),
+            "direction": kpi.get("direction") or "up", "window_days": kpi.get("window_days"),
+            "mde": spec["mde"], "measurable": True, "note": ""}
+    if spec["method"] == "holdout":
+        audiences = {} if audiences is None else audiences
+        segment = spec.get("segment")
+        if segment not in audiences:
+            audiences[segment] = len(_audience(company=company, segment=segment))
+        size = audiences[segment]
+        treated, control = holdout_split_sizes(audience=size, spec=spec)
+        detectable = effects.detectable_effect(treated_n=treated, control_n=control,
+                                               baseline_rate=float(spec["baseline_rate"]))
+        wanted = float(spec["detectable_pct"]) / 100
+        plan.update({"segment": segment, "audience": size, "treated": treated, "control": control,
+                     "holdout_pct": spec["holdout_pct"], "outcome": spec["outcome"],
+                     "detectable": detectable})
+        if control == 0 or detectable is None or detectable > wanted:
+            plan["measurable"] = False
+            plan["note"] = (f"This play cannot be measured on {size} {'person' if size == 1 else 'people'}: a "
+                            f"{spec['holdout_pct']}% holdout of at least {spec['min_holdout']} could only detect "
+                            f"{'no' if detectable is None else f'a {detectable:.0%}'} change and the play needs "
+                            f"{wanted:.0%}. It will run unmeasured (everyone contacted, no verdict).")
+        else:
+            plan["note"] = (f"Measured against a {spec['holdout_pct']}% holdout: {control} of {size} people get "
+                            f"nothing; it can detect about a {detectable:.0%} change.")
+    else:
+        plan["pre_days"] = int(spec["pre_days"])
+        plan["note"] = (f"Measured against a forecast of {spec['kpi']} from the {spec['pre_days']} days before the "
+                        f"start (weekdays and trend).")
+    return plan
+
+
+def _bucket(mission: Mission, subject: str) -> float:
+    digest = hashlib.sha256(f"{mission.correlation_id}:{subject}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@transaction.atomic
+def mission_measure_start(*, mission: Mission, now=None) -> Mission:
+    """The play starts (it is planned): record "before" and, for a holdout, split the audience once.
+
+    Called again (a retry, a second planning) it changes nothing: the stored split is the split.
+    """
+    from kpis.selectors import kpi_current  # noqa: PLC0415
+
+    if mission.started_at:
+        return mission
+    now = now or timezone.now()
+    kpis = kpi_current(company=mission.company)
+    plan = mission.measure_plan or measure_plan(company=mission.company, snapshot=mission.play_snapshot, kpis=kpis)
+    keys = {plan.get("kpi"), *mission.play_snapshot.get("kpis", [])} - {None}
+    mission.kpi_at_start = {k: {"value": None if (kpis.get(k) or {}).get("value") is None else str(kpis[k]["value"]),
+                                "status": (kpis.get(k) or {}).get("status")} for k in sorted(keys)}
+    if plan["method"] == "holdout" and not mission.assignments.exists():
+        spec = measure_spec(mission.play_snapshot)
+        people = sorted({p["email"].lower() for p in _audience(company=mission.company, segment=plan.get("segment"))})
+        buckets = sorted((_bucket(mission, email), email) for email in people)
+        treated, control = holdout_split_sizes(audience=len(people), spec=spec)
+        detectable = effects.detectable_effect(treated_n=treated, control_n=control,
+                                               baseline_rate=float(spec["baseline_rate"]))
+        measurable = bool(control) and detectable is not None and detectable <= float(spec["detectable_pct"]) / 100
+        if not measurable:
+            control = 0  # unmeasured: nobody is held out for nothing
+        HoldoutAssignment.objects.bulk_create([
+            HoldoutAssignment(company_id=mission.company_id, mission=mission, subject=email, bucket=bucket,
+                              group=HoldoutAssignment.Group.CONTROL if i < control
+                              else HoldoutAssignment.Group.TREATED)
+            for i, (bucket, email) in enumerate(buckets)
+        ], ignore_conflicts=True)
+        plan = {**plan, "audience": len(people), "treated": len(people) - control, "control": control,
+                "detectable": detectable, "measurable": measurable}
+        if not measurable and plan.get("measurable", True) is not False:
+            plan["note"] = f"The audience at the start ({len(people)}) is too small to measure: it runs unmeasured."
+    mission.measure_plan = plan
+    mission.started_at = now
+    mission.save(update_fields=["kpi_at_start", "measure_plan", "started_at", "updated_at"])
+    return mission
+
+
+def holdout_excluded(*, mission: Mission) -> list[str]:
+    """The held-out people of a mission: a bot acting on people never contacts them."""
+    return list(mission.assignments.filter(group=HoldoutAssignment.Group.CONTROL).values_list("subject", flat=True))
+
+
+# --- Measuring ----------------------------------------------------------------------------------------------------
+
+def _seed(mission: Mission) -> int:
+    return int(hashlib.sha256(str(mission.correlation_id).encode()).hexdigest()[:8], 16)
+
+
+def _window(mission: Mission) -> tuple:
+    hours = mission.play_snapshot.get("measure_after_hours", 72)
+    end = mission.measure_due_at
+    start = mission.started_at or (end - timedelta(hours=hours))
+    return start, end
+
+
+def _measure_holdout(*, mission: Mission, plan: dict, start, end) -> effects.Measured:
+    from commerce.selectors import purchases_by_email  # noqa: PLC0415
+
+    groups = {HoldoutAssignment.Group.TREATED: [], HoldoutAssignment.Group.CONTROL: []}
+    for subject, group in mission.assignments.values_list("subject", "group"):
+        groups[group].append(subject)
+    treated, control = groups[HoldoutAssignment.Group.TREATED], groups[HoldoutAssignment.Group.CONTROL]
+    bought = purchases_by_email(company=mission.company, emails=treated + control, since=start, until=end)
+    mde, direction = plan["mde"], "up"  # the per-person outcomes (a purchase, revenue) are better up
+    if plan.get("outcome") == "revenue":
+        return effects.holdout_amount(treated=[float(bought.get(e, {}).get("revenue", 0)) for e in treated],
+                                      control=[float(bought.get(e, {}).get("revenue", 0)) for e in control],
+                                      mde=mde, direction=direction)
+    return effects.holdout_rate(treated_n=len(treated), treated_x=sum(1 for e in treated if e in bought),
+                                control_n=len(control), control_x=sum(1 for e in control if e in bought),
+                                mde=mde, direction=direction, seed=_seed(mission))
+
+
+def _daily(*, company: Company, metric: str, ends: list) -> list:
+    from kpis.registry import Window  # noqa: PLC0415
+    from kpis.services.ingest import metrics_compute  # noqa: PLC0415
+
+    windows = [Window(start=e - timedelta(days=1), end=e) for e in ends]
+    values = metrics_compute(company=company, windows=windows) if windows else []
+    return [((e - timedelta(days=1)).date(), None if v.get(metric) is None else float(v[metric]))
+            for e, v in zip(ends, values, strict=True)]
+
+
+def _confounders(*, mission: Mission, plan: dict, start, end) -> list[int]:
+    others = (Mission.objects.filter(company=mission.company, measure_plan__kpi=plan.get("kpi"),
+                                     started_at__isnull=False, started_at__lt=end)
+              .exclude(pk=mission.pk).values_list("pk", "measure_due_at", "completed_at"))
+    return sorted(pk for pk, due, done in others if (done or due or end) > start)
+
+
+def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tuple[effects.Measured, list[int]]:
+    if not plan.get("metric"):
+        return effects.Measured(method="counterfactual", note=f"{plan.get('kpi')} has no metric to forecast"), []
+    days = max(1, int((end - start).total_seconds() // 86400))
+    post_ends = [start + timedelta(days=k + 1) for k in range(days)]
+    # The pre-period ends before the triggering days: those were picked for being bad (regression to the mean).
+    trigger_days = min(int(plan.get("window_days") or 1), MAX_TRIGGER_DAYS_EXCLUDED)
+    pre_end = min(start, mission.created_at) - timedelta(days=trigger_days)
+    pre_ends = [pre_end - timedelta(days=k) for k in range(int(plan.get("pre_days", 56)) - 1, -1, -1)]
+    series = _daily(company=mission.company, metric=plan["metric"], ends=pre_ends + post_ends)
+    measured = effects.counterfactual(pre=series[:len(pre_ends)], post=series[len(pre_ends):], mde=plan["mde"],
+                                      direction=plan.get("direction", "up"))
+    confounders = _confounders(mission=mission, plan=plan, start=start, end=end)
+    if confounders:
+        measured.verdict = effects.Verdict.INCONCLUSIVE
+    return measured, confounders
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value * 100:+.1f}%"
+
+
+def evidence_sentence(*, record: EvidenceRecord) -> str:
+    """The record in plain words: "measured +6.1% paid orders (90% interval +1.2% to +11.0%) against a 20% holdout"."""
+    if record.method == EvidenceRecord.Method.UNMEASURED or record.effect_rel is None:
+        return f"{record.get_verdict_display()}: not measured ({record.notes or 'no estimate'})"
+    against = (f"against a holdout of {record.control_n} (treated {record.treated_n})"
+               if record.method == EvidenceRecord.Method.HOLDOUT
+               else f"against a forecast from {record.pre_days} days before the start")
+    level = f"{record.ci_level:.0%}"
+    text = (f"{record.get_verdict_display()}: measured {_pct(record.effect_rel)} {record.kpi} ({level} interval "
+            f"{_pct(record.ci_low)} to {_pct(record.ci_high)}) {against}")
+    if record.prob_improvement is not None:
+        text += f"; probability it helps {record.prob_improvement:.0%}"
+    if record.confounded_with:
+        text += (f"; confounded: mission(s) {', '.join(map(str, record.confounded_with))} moved {record.kpi} in "
+                 f"the same window, so no verdict")
+    elif record.verdict == EvidenceRecord.Verdict.INCONCLUSIVE and record.needed:
+        text += f"; about {record.needed:g}x the data would settle it"
+    return text
+
+
+def _kpi_rows(kpis: dict, keys) -> dict:
     return {k: {"value": None if (kpis.get(k) or {}).get("value") is None else str(kpis[k]["value"]),
                 "status": (kpis.get(k) or {}).get("status"), "direction": (kpis.get(k) or {}).get("direction")}
-            for k in keys}
+            for k in sorted(keys)}
+
+
+def _change(before: dict, after: dict) -> dict:
+    change = {}
+    for key in sorted(set(before) | set(after)):
+        b, a = (before.get(key) or {}).get("value"), (after.get(key) or {}).get("value")
+        try:
+            b_f, a_f = float(b), float(a)
+        except (TypeError, ValueError):
+            change[key] = {"before": b, "after": a, "abs": None, "pct": None}
+            continue
+        pct = None if b_f == 0 else round((a_f - b_f) / abs(b_f) * 100, 2)
+        change[key] = {"before": b, "after": a, "abs": round(a_f - b_f, 4), "pct": pct}
+    return change
+
+
+def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
+    """Measure one mission whose window has passed; the record, never a bare success flag."""
+    plan = mission.measure_plan or measure_plan(company=mission.company, snapshot=mission.play_snapshot, kpis=kpis)
+    start, end = _window(mission)
+    confounders: list[int] = []
+    if not plan.get("measurable", True):
+        measured = effects.Measured(method="unmeasured", note=plan.get("note") or "the play ran unmeasured")
+    elif plan["method"] == "holdout":
+        measured = _measure_holdout(mission=mission, plan=plan, start=start, end=end)
+    else:
+        measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=end)
+    keys = {plan.get("kpi"), *mission.play_snapshot.get("kpis", [])} - {None}
+    before = mission.kpi_at_start or {k: v for k, v in mission.trigger_values.items() if k in keys}
+    after = _kpi_rows(kpis, keys)
+    record = EvidenceRecord(
+        company=mission.company, mission=mission, play=mission.play, correlation_id=mission.correlation_id,
+        kpi_before=before, kpi_after=after, change=_change(before, after),
+        success=measured.verdict == effects.Verdict.WIN, method=measured.method, kpi=plan.get("kpi") or "",
+        direction=plan.get("direction", "up"), window_start=start, window_end=end,
+        treated_n=measured.treated_n, control_n=measured.control_n, pre_days=measured.pre_days,
+        effect=measured.effect, effect_rel=measured.effect_rel, ci_low=measured.ci_low, ci_high=measured.ci_high,
+        ci_low_abs=measured.ci_low_abs, ci_high_abs=measured.ci_high_abs, ci_level=effects.LEVEL,
+        prob_improvement=measured.prob_improvement, mde=plan.get("mde"), verdict=measured.verdict,
+        needed=measured.needed, confounded_with=confounders, chart=measured.chart, notes=measured.note)
+    record.notes = evidence_sentence(record=record)
+    record.save()
+    return record
 
 
 @transaction.atomic
 def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[EvidenceRecord]:
-    """Record evidence for every measuring mission whose measure time has come; update plays."""
+    """Record evidence for every measuring mission whose window has passed; let the policy review the plays."""
+    from .policy import plays_review  # noqa: PLC0415 - the policy reads evidence; evidence calls it once here
+
     now = now or timezone.now()
     due = list(Mission.objects.select_for_update().filter(company=company, status=Mission.Status.MEASURING,
-                                                          measure_due_at__lte=now).select_related("play"))
+                                                          measure_due_at__lte=now)
+               .select_related("play", "company").order_by("pk"))
     records = []
     for mission in due:
-        snapshot = mission.play_snapshot
-        keys = set(snapshot.get("kpis", [])) | {snapshot.get("success", {}).get("kpi")} - {None}
-        before = {k: v for k, v in mission.trigger_values.items() if k in keys}
-        after = _kpi_values(kpis, keys)
-        success, change, note = evidence_judge(criterion=snapshot.get("success", {}), before=before, after=after,
-                                               kpis=kpis)
-        records.append(EvidenceRecord.objects.create(
-            company=company, mission=mission, play=mission.play, correlation_id=mission.correlation_id,
-            kpi_before=before, kpi_after=after, change=change, success=success, notes=note))
-        mission.status = Mission.Status.COMPLETED if success else Mission.Status.FAILED
+        records.append(mission_measure(mission=mission, kpis=kpis))
+        mission.status = Mission.Status.COMPLETED
         mission.completed_at = now
         mission.save(update_fields=["status", "completed_at", "updated_at"])
-    for play in {m.play for m in due}:
-        last = list(EvidenceRecord.objects.filter(play=play).order_by("-recorded_at", "-pk")
-                    .values_list("success", flat=True)[:REVIEW_AFTER])
-        if len(last) == REVIEW_AFTER and not any(last):
-            play_set_under_review(play=play, reason=f"{REVIEW_AFTER} consecutive missions without success")
+    if due:
+        plays_review(company=company, plays={m.play for m in due}, now=now)
     return records
 
 
+# --- The weekly review --------------------------------------------------------------------------------------------
+
 def weekly_review(*, company: Company, end=None) -> dict:
-    """The week's evidence: what improved, what did not move, plays to continue or stop. Numbers from the data."""
+    """The week's evidence with effects and intervals; each play's learned posterior; the policy's offline check."""
+    from .policy import play_posteriors, policy_offline_estimate  # noqa: PLC0415
+
     end = end or timezone.now()
     start = end - timedelta(days=7)
     records = list(EvidenceRecord.objects.filter(company=company, recorded_at__gte=start, recorded_at__lt=end)
-                   .select_related("play", "mission"))
+                   .select_related("play", "mission").order_by("-recorded_at", "-pk"))
     plays = {}
     for r in records:
-        entry = plays.setdefault(r.play_id, {"play": r.play, "wins": 0, "losses": 0, "notes": []})
-        entry["wins" if r.success else "losses"] += 1
+        entry = plays.setdefault(r.play_id, {"play": r.play, "wins": 0, "losses": 0, "notes": [], "verdicts": {}})
+        entry["wins" if r.verdict == EvidenceRecord.Verdict.WIN else "losses"] += \
+            r.verdict in (EvidenceRecord.Verdict.WIN, EvidenceRecord.Verdict.LOSS)
+        entry["verdicts"][r.verdict] = entry["verdicts"].get(r.verdict, 0) + 1
         entry["notes"].append(r.notes)
-    all_time = {}
-    for r in EvidenceRecord.objects.filter(company=company, play_id__in=plays).values("play_id", "success"):
-        stats = all_time.setdefault(r["play_id"], [0, 0])
-        stats[0 if r["success"] else 1] += 1
+    posteriors = play_posteriors(company=company, plays=[e["play"] for e in plays.values()], now=end)
     rows = []
     for play_id, entry in plays.items():
-        wins, losses = all_time.get(play_id, [0, 0])
         play = entry["play"]
-        alpha, beta = Decimal(play.prior_alpha) + wins, Decimal(play.prior_beta) + losses
-        probability = (alpha / (alpha + beta)).quantize(Decimal("0.01"))
+        post = posteriors[play_id]
+        probability = post.prob_positive
         verdict = ("stop (under review)" if play.status == Play.Status.UNDER_REVIEW
-                   else "continue" if probability >= Decimal("0.5") else "watch")
-        rows.append({**entry, "all_wins": wins, "all_losses": losses, "probability": probability,
-                     "verdict": verdict})
+                   else "continue" if probability >= 0.5 else "watch")
+        rows.append({**entry, "all_wins": post.wins, "all_losses": post.losses, "runs": post.runs,
+                     "probability": round(probability, 2), "posterior": post, "verdict": verdict})
     rows.sort(key=lambda r: (-r["wins"], r["losses"], r["play"].key))
     return {"company": company, "start": start, "end": end, "records": records,
-            "improved": [r for r in records if r.success], "unmoved": [r for r in records if not r.success],
-            "plays": rows}
+            "improved": [r for r in records if r.verdict == EvidenceRecord.Verdict.WIN],
+            "unmoved": [r for r in records if r.verdict != EvidenceRecord.Verdict.WIN],
+            "plays": rows, "offline": policy_offline_estimate(company=company, end=end)}
 
 
 def weekly_review_send(*, company: Company, end=None) -> int:

@@ -61,12 +61,6 @@ def play_matches(*, play: Play, kpis: dict) -> tuple[bool, list[dict]]:
     return True, triggered
 
 
-def posterior(*, alpha: Decimal, beta: Decimal, successes: int, failures: int) -> Decimal:
-    """Mean of Beta(alpha + successes, beta + failures): the play's success probability."""
-    a, b = Decimal(alpha) + successes, Decimal(beta) + failures
-    return (a / (a + b)).quantize(FOUR)
-
-
 def _fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -74,19 +68,26 @@ def _fmt(value) -> str:
     return f"{value:,.2f}" if value != value.to_integral() else f"{value:,.0f}"
 
 
-def score_play(*, play: Play, triggered: list[dict], kpis: dict, stats: tuple[int, int],
-               bots: dict[str, set]) -> tuple[Decimal, dict]:
-    """The five factors (each 0-1) and the weighted score. See the module docstring of the issue."""
+def score_play(*, play: Play, triggered: list[dict], kpis: dict, learned, bots: dict[str, set]
+               ) -> tuple[Decimal, dict]:
+    """The five factors (each 0-1) and the weighted score: the explanation of *why now*.
+
+    `learned` is the play's effect posterior (policy.Posterior): its probability of helping is the
+    success probability; once the play has measured runs, its measured effect is the revenue potential
+    (a +20% lift or more counts fully).
+    """
     worst = max((SEVERITY.get(_status(k), Decimal("0.4")) for k in triggered), default=Decimal("0.4"))
     steps = play.job_plan or []
     covered = sum(1 for s in steps if s.get("type") in bots.get(s.get("bot"), set()))
     readiness = (Decimal(covered) / len(steps) if steps else Decimal(0)) * (1 - Decimal(play.effort) / 2)
     moved = [k for k in play.kpis if _status(kpis.get(k)) in ("warning", "critical")]
+    potential = (Decimal(str(round(learned.mean / 0.2, 4))) * worst if learned.runs
+                 else Decimal(play.impact) * worst)
     factors = {
-        # The play's own impact estimate, weighted by how bad the triggering KPI is.
-        "revenue_potential": Decimal(play.impact) * worst,
-        "success_probability": posterior(alpha=play.prior_alpha, beta=play.prior_beta,
-                                         successes=stats[0], failures=stats[1]),
+        # The play's own impact estimate (its measured effect once there is evidence), weighted by how bad
+        # the triggering KPI is.
+        "revenue_potential": potential,
+        "success_probability": Decimal(str(round(learned.prob_positive, 4))),
         # Share of steps a known bot can run, less the play's effort.
         "automation_readiness": readiness,
         # Sooner measurable is sooner money: 0 at 30 days or more.
@@ -99,7 +100,7 @@ def score_play(*, play: Play, triggered: list[dict], kpis: dict, stats: tuple[in
     return score, factors
 
 
-def explain(*, play: Play, triggered: list[dict], score: Decimal, factors: dict, stats: tuple[int, int]) -> str:
+def explain(*, play: Play, triggered: list[dict], score: Decimal, factors: dict, learned, plan: dict) -> str:
     parts = []
     for kpi in triggered:
         unit = f" {kpi.get('unit')}" if kpi.get("unit") else ""
@@ -109,16 +110,17 @@ def explain(*, play: Play, triggered: list[dict], score: Decimal, factors: dict,
             f"critical {_fmt(kpi.get('critical'))})"
         )
     breakdown = " + ".join(f"{WEIGHTS[k]}×{v} {k.replace('_', ' ')}" for k, v in factors.items())
-    evidence = (f"{stats[0]} successes and {stats[1]} non-successes so far" if sum(stats)
-                else "no evidence yet, prior only")
+    money = "" if learned.money is None else f"; measured {learned.money:+,.2f} per day on its KPI"
     return (f"Suggested because {'; '.join(parts)}. Score {score} = {breakdown}. "
-            f"Success probability {factors['success_probability']} ({evidence}).")
+            f"Success probability {factors['success_probability']} (evidence: {learned.sentence()}{money}). "
+            f"{plan.get('note', '')}").strip()
 
 
 def play_evidence_stats(*, company: Company) -> dict[int, tuple[int, int]]:
-    """play id -> (successes, non-successes), one query for all plays."""
-    rows = (EvidenceRecord.objects.filter(company=company).values("play_id")
-            .annotate(ok=Count("id", filter=Q(success=True)), bad=Count("id", filter=Q(success=False))))
+    """play id -> (wins, other measured verdicts), one query for all plays."""
+    rows = (EvidenceRecord.objects.filter(company=company).exclude(method=EvidenceRecord.Method.UNMEASURED)
+            .values("play_id").annotate(ok=Count("id", filter=Q(verdict=EvidenceRecord.Verdict.WIN)),
+                                        bad=Count("id", filter=~Q(verdict=EvidenceRecord.Verdict.WIN))))
     return {r["play_id"]: (r["ok"], r["bad"]) for r in rows}
 
 
@@ -137,7 +139,7 @@ def play_snapshot(play: Play) -> dict:
     return {"key": play.key, "label": play.label, "version": play.version, "owner": play.owner,
             "level": play.level, "autonomy": play.autonomy, "trigger": play.trigger, "kpis": play.kpis,
             "job_plan": play.job_plan, "measure_after_hours": play.measure_after_hours,
-            "success": play.success_criterion}
+            "success": play.success_criterion, "measure": play.measure}
 
 
 @transaction.atomic
@@ -157,8 +159,14 @@ def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]
         .filter(Q(status__in=OPEN) | Q(status=Mission.Status.REJECTED, decided_at__gte=now - REJECTION_COOLDOWN))
         .values_list("play_id", flat=True)
     )
-    stats = play_evidence_stats(company=company)
+    from .evidence import measure_plan  # noqa: PLC0415 - evidence imports this module
+    from .policy import play_posteriors, policy_current, policy_rank  # noqa: PLC0415
+
+    if policy_current()["name"] == "none":
+        return []  # the "do nothing" policy (the simulator's baseline) suggests no play
+    posteriors = play_posteriors(company=company, plays=plays, now=now)
     bots = bot_handles(company=company)
+    audiences: dict = {}
     new = []
     for play in plays:
         if play.pk in open_play_ids:
@@ -166,22 +174,26 @@ def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]
         matches, triggered = play_matches(play=play, kpis=kpis)
         if not matches:
             continue
-        play_stats = stats.get(play.pk, (0, 0))
-        score, factors = score_play(play=play, triggered=triggered, kpis=kpis, stats=play_stats, bots=bots)
+        learned = posteriors[play.pk]
+        score, factors = score_play(play=play, triggered=triggered, kpis=kpis, learned=learned, bots=bots)
+        snapshot = play_snapshot(play)
+        plan = measure_plan(company=company, snapshot=snapshot, kpis=kpis, audiences=audiences)
         new.append(Mission(
-            company=company, play=play, play_version=play.version, play_snapshot=play_snapshot(play),
-            score=score, score_factors={k: str(v) for k, v in factors.items()},
-            explanation=explain(play=play, triggered=triggered, score=score, factors=factors, stats=play_stats),
+            company=company, play=play, play_version=play.version, play_snapshot=snapshot,
+            score=score, score_factors={k: str(v) for k, v in factors.items()}, measure_plan=plan,
+            explanation=explain(play=play, triggered=triggered, score=score, factors=factors, learned=learned,
+                                plan=plan),
             trigger_values=_kpi_rows(kpis, [c["kpi"] for c in play.trigger] + list(play.kpis)),
         ))
-    new.sort(key=lambda m: m.score, reverse=True)
+    new = policy_rank(company=company, missions=new, posteriors=posteriors, now=now)
     if not new:
         return []
     created = Mission.objects.bulk_create(new)
     Event.objects.bulk_create([
         Event(company=company, name=EventName.AGENT_PROPOSAL, occurred_at=now, correlation_id=str(m.correlation_id),
               payload={"mission_id": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
-                       "factors": m.score_factors})
+                       "factors": m.score_factors, "policy": m.policy, "rank": m.policy_rank,
+                       "propensity": None if m.propensity is None else str(m.propensity)})
         for m in created
     ])
     return created
@@ -267,6 +279,9 @@ def mission_plan(*, mission: Mission) -> list[Job]:
                 timeout_minutes=step.get("timeout_minutes", 15))
             for i, step in enumerate(mission.play_snapshot.get("job_plan", []))]
     Job.objects.bulk_create(jobs)
+    from .evidence import mission_measure_start  # noqa: PLC0415 - evidence imports this module
+
+    mission_measure_start(mission=mission)  # "before" is the play's start; a holdout is split now
     mission.status = Mission.Status.PLANNED
     mission.save(update_fields=["status", "updated_at"])
     return jobs
@@ -283,7 +298,7 @@ def missions_start(*, company: Company) -> list[Mission]:
     if not free:
         return []
     started = list(Mission.objects.select_for_update().filter(company=company, status=Mission.Status.APPROVED)
-                   .order_by("-score", "created_at")[:free])
+                   .order_by("policy_rank", "-score", "created_at")[:free])
     for mission in started:
         mission_plan(mission=mission)
         mission_continue(mission=mission)

@@ -25,7 +25,9 @@ OPS = {"<", "<=", ">", ">="}
 QUEUES = {"default", "ai", "email", "webhooks"}
 # Fields an admin edit may change (and that bump the play's version).
 PLAY_FIELDS = ["label", "description", "owner", "level", "autonomy", "trigger", "impact", "effort", "job_plan",
-               "measure_after_hours", "kpis", "prior_alpha", "prior_beta", "success_criterion", "status"]
+               "measure_after_hours", "kpis", "prior_alpha", "prior_beta", "success_criterion", "measure", "status"]
+MEASURE_METHODS = {"holdout", "counterfactual"}
+MEASURE_OUTCOMES = {"converted", "revenue"}
 
 
 class PlaybookError(AppError):
@@ -207,6 +209,8 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> 
                 else:
                     _number(checker, s_fields["min_change_pct"][1], success["min_change_pct"], "min_change_pct", 0,
                             1000)
+        if "measure" in fields:
+            _check_measure(checker, fields["measure"][1], raw["measure"])
         if "job_plan" in fields:
             steps = checker.seq(fields["job_plan"][1], "job_plan")
             if not steps:
@@ -224,6 +228,27 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> 
                                   f"bot '{bot}' does not handle job type '{job_type}'")
                 if "params" in step and not isinstance(step["params"], dict):
                     checker.error(step_fields["params"][1], "params must be a mapping")
+
+
+def _check_measure(checker: _Checker, node, measure) -> None:
+    """`measure:` {method: holdout|counterfactual, holdout_pct, min_holdout, outcome, detectable_pct,
+    baseline_rate, pre_days}."""
+    fields = checker.mapping(node)
+    if not isinstance(measure, dict):
+        return
+    method = measure.get("method")
+    if method is not None and method not in MEASURE_METHODS:
+        checker.error(fields.get("method", (None, node))[1], f"measure.method must be one of {sorted(MEASURE_METHODS)}")
+    if "outcome" in measure and measure["outcome"] not in MEASURE_OUTCOMES:
+        checker.error(fields["outcome"][1], f"measure.outcome must be one of {sorted(MEASURE_OUTCOMES)}")
+    for name, low, high in (("holdout_pct", 1, 50), ("min_holdout", 1, 100000), ("detectable_pct", 0.1, 1000),
+                            ("baseline_rate", 0.0001, 0.9999), ("pre_days", 14, 365)):
+        if name in fields:
+            _number(checker, fields[name][1], measure[name], f"measure.{name}", low, high)
+    unknown = set(measure) - {"method", "outcome", "holdout_pct", "min_holdout", "detectable_pct", "baseline_rate",
+                              "pre_days"}
+    for name in sorted(unknown):
+        checker.error(fields[name][0], f"unknown measure field '{name}'")
 
 
 def playbook_read(*, directory: Path | str | None = None) -> Playbook:
@@ -275,6 +300,7 @@ def _play_fields(raw: dict, bots: dict) -> dict:
         "prior_alpha": Decimal(str(prior.get("alpha", 1))),
         "prior_beta": Decimal(str(prior.get("beta", 1))),
         "success_criterion": raw["success"],
+        "measure": raw.get("measure") or {},
     }
 
 
@@ -371,6 +397,7 @@ def playbook_export(*, company: Company) -> dict[str, str]:
             "measure_after_hours": p.measure_after_hours, "kpis": p.kpis,
             "prior": {"alpha": float(p.prior_alpha), "beta": float(p.prior_beta)},
             "success": p.success_criterion,
+            **({"measure": p.measure} if p.measure else {}),
             "job_plan": [{"type": s["type"], "bot": s["bot"], "params": s.get("params") or {}} for s in p.job_plan],
         })
     dump = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}

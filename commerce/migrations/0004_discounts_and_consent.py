@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('autonomax', '0002_invitation'),
-        ('commerce', '0002_order_payment_intent_id_and_more'),
+        ('commerce', '0003_webhookevent_requeued_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
