@@ -10,6 +10,11 @@ Two edges change the hidden state, as the real world would:
   every visitor from then on.
 Each effect starts after its lag and lasts its duration; its size is drawn once per run around the
 scenario's value (the effect's own noise).
+
+Random numbers come from separate streams per day and per part of the day (repeat purchases, visitors,
+leads, tickets) and one for the edges, so two runs on the same seed see the same baseline draws
+(common random numbers) and differ only where the plays differ: the lift between policies is not
+drowned in the noise of unrelated draws.
 """
 
 from dataclasses import dataclass, field
@@ -57,7 +62,8 @@ class Day:
 class Shop:
     def __init__(self, scenario: Scenario, *, seed: int, first_weekday: int = 0):
         self.scenario = scenario
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.rng = np.random.default_rng([seed, 0])  # the edges: effect sizes, unsubscribes
         self.first_weekday = first_weekday  # weekday of day 0, Monday = 0
         self.people: dict[int, Person] = {}
         self.store_effects: list[tuple[Effect, int, int, float]] = []
@@ -123,27 +129,32 @@ class Shop:
     def store_value(self, metric: str, day: int) -> float:
         return self.baseline(metric, day) * self._active(self.store_effects, metric, day)
 
-    def _noisy(self, mean: float) -> float:
+    def _noisy(self, mean: float, rng) -> float:
         noise = self.scenario.shop["noise"]
-        return mean * float(self.rng.lognormal(-noise * noise / 2, noise)) if noise else mean
+        return mean * float(rng.lognormal(-noise * noise / 2, noise)) if noise else mean
 
     def _fatigue_response(self, person: Person, day: int) -> float:
         fatigue = self.scenario.fatigue
         recent = sum(1 for d in person.contacts if day - d < fatigue["window_days"])
         return (1 - fatigue["response_drop_per_contact"]) ** max(0, recent - 1)
 
-    def _sale(self, person: Person, day: int, *, repeat: bool) -> Sale:
+    def _sale(self, person: Person, day: int, *, repeat: bool, rng) -> Sale:
         aov = self.store_value("aov", day) * self._active(person.effects, "aov", day)
-        amount = round(float(self.rng.gamma(4.0, aov / 4.0)), 2)
+        amount = round(float(rng.gamma(4.0, aov / 4.0)), 2)
         refund_rate = min(1.0, self.store_value("refund_rate", day) * self._active(person.effects, "refund_rate", day))
         person.orders += 1
         person.last_order_day = day
-        return Sale(person_id=person.id, amount=max(amount, 1.0), refunded=bool(self.rng.random() < refund_rate),
+        return Sale(person_id=person.id, amount=max(amount, 1.0), refunded=bool(rng.random() < refund_rate),
                     repeat=repeat)
+
+    def day_rng(self, day: int, part: int):
+        """The random stream of one part of one day (days may be negative: the warm-up before day 0)."""
+        return np.random.default_rng([self.seed, 1 + part, day + 1_000_000])
 
     def simulate_day(self, day: int) -> Day:
         out = Day(index=day, unsubscribed=self.new_unsubscribes)
         self.new_unsubscribes = []
+        rng = self.day_rng(day, 0)
         # Repeat purchases of lapsed customers: a propensity that decays with time since their last order.
         base_repeat = self.store_value("repeat_purchase_rate", day) / LAPSED_AFTER_DAYS
         for person in list(self.people.values()):
@@ -152,27 +163,30 @@ class Shop:
             since = day - person.last_order_day - LAPSED_AFTER_DAYS
             p = (base_repeat * 0.5 ** (since / PROPENSITY_HALF_LIFE_DAYS)
                  * self._active(person.effects, "repeat_purchase_rate", day) * self._fatigue_response(person, day))
-            if self.rng.random() < min(p, 1.0):
-                out.sales.append(self._sale(person, day, repeat=True))
+            if rng.random() < min(p, 1.0):
+                out.sales.append(self._sale(person, day, repeat=True, rng=rng))
         # New visitors who buy.
-        out.visitors = int(self.rng.poisson(self._noisy(self.store_value("visitors_per_day", day))))
-        buyers = int(self.rng.binomial(out.visitors, min(1.0, self.store_value("conversion_rate", day))))
+        rng = self.day_rng(day, 1)
+        out.visitors = int(rng.poisson(self._noisy(self.store_value("visitors_per_day", day), rng)))
+        buyers = int(rng.binomial(out.visitors, min(1.0, self.store_value("conversion_rate", day))))
         for _ in range(buyers):
-            out.sales.append(self._sale(self._new_person(day), day, repeat=False))
+            out.sales.append(self._sale(self._new_person(day), day, repeat=False, rng=rng))
         # Leads arrive; a share converts within two weeks (a contacted lead's conversion may be lifted).
+        rng = self.day_rng(day, 2)
         for lead_id in self.pending_conversions.pop(day, []):
             lead = self.people[lead_id]
             out.converted_leads.append(lead_id)
-            out.sales.append(self._sale(lead, day, repeat=False))
-        for _ in range(int(self.rng.poisson(self._noisy(self.store_value("leads_per_day", day))))):
+            out.sales.append(self._sale(lead, day, repeat=False, rng=rng))
+        for _ in range(int(rng.poisson(self._noisy(self.store_value("leads_per_day", day), rng)))):
             lead = self._new_person(day, is_lead=True)
             out.new_leads.append(lead.id)
         for person in self.people.values():
             if person.is_lead and person.orders == 0 and day - person.first_day < LEAD_CONVERSION_DAYS:
                 rate = (self.store_value("lead_conversion", day) * self._active(person.effects, "lead_conversion", day)
                         * self._fatigue_response(person, day))
-                if person.id not in self.converting and self.rng.random() < rate / LEAD_CONVERSION_DAYS:
+                if person.id not in self.converting and rng.random() < rate / LEAD_CONVERSION_DAYS:
                     self.converting.add(person.id)
                     self.pending_conversions.setdefault(day + 1, []).append(person.id)
-        out.tickets = int(self.rng.poisson(self._noisy(self.store_value("tickets_per_day", day))))
+        rng = self.day_rng(day, 3)
+        out.tickets = int(rng.poisson(self._noisy(self.store_value("tickets_per_day", day), rng)))
         return out
