@@ -42,16 +42,21 @@ class Edge:
     pending_unsubscribes: list[str] = field(default_factory=list)  # unsubscribe URLs to click
     _changed_missions: set[int] = field(default_factory=set)
     _remote: dict[str, dict] = field(default_factory=dict)  # the simulated Shopify's products
+    _acting: object = None
+
+    def forget(self) -> None:
+        """A new job (or cycle) starts: look up the acting play again at the next edge call."""
+        self._acting = None
 
     def acting(self) -> tuple[int, str] | None:
-        """(mission id, play key) of the sandbox's running job, or None."""
+        """(mission id, play key) of the sandbox's running job, or None (looked up once per job)."""
         from chimera.commander.models import Job  # noqa: PLC0415
 
-        row = (Job.objects.filter(company_id=self.company_id, status=Job.Status.RUNNING)
-               .order_by("-started_at", "-pk").values_list("mission_id", "mission__play_snapshot").first())
-        if row is None:
-            return None
-        return row[0], (row[1] or {}).get("key", "")
+        if self._acting is None:
+            row = (Job.objects.filter(company_id=self.company_id, status=Job.Status.RUNNING)
+                   .order_by("-started_at", "-pk").values_list("mission_id", "mission__play_snapshot").first())
+            self._acting = ((row[0], (row[1] or {}).get("key", "")),) if row else ((),)
+        return self._acting[0] or None
 
     # --- what reaches the edge --------------------------------------------------------------------
     def email(self, message) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
 
 from .edge import Edge, edge_installed, person_email
 from .policies import POLICIES, policy_decide
@@ -184,7 +184,7 @@ class _Writer:
         Ticket.objects.bulk_create(tickets)
 
 
-def _drain_jobs(company) -> int:
+def _drain_jobs(company, edge: Edge) -> int:
     """Run the sandbox's queued jobs through the real task, as the worker would, until none is left."""
     from chimera.commander.models import Job  # noqa: PLC0415
     from chimera.tasks import job_execute  # noqa: PLC0415
@@ -196,6 +196,7 @@ def _drain_jobs(company) -> int:
         if not ids:
             break
         for job_id in ids:
+            edge.forget()
             job_execute.apply(args=[job_id])
             ran += 1
     return ran
@@ -232,12 +233,24 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     if policy not in POLICIES:
         raise SimulationError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
     values = play_values(scenario) if values is None else values
-    timing = {"shop": 0.0, "cycle": 0.0, "policy_and_jobs": 0.0, "setup": 0.0}
+    timing = {"shop": 0.0, "cycle": 0.0, "policy_and_jobs": 0.0, "setup": 0.0,
+              "queries_shop": 0, "queries_cycle": 0, "queries_policy_and_jobs": 0, "cycles": 0}
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    def phase(name, since_time, since_queries):
+        timing[name] += time.perf_counter() - since_time
+        timing[f"queries_{name}"] += queries[0] - since_queries
+
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True  # nothing goes to a broker; the jobs run here
     started = time.perf_counter()
     try:
-        with transaction.atomic(), time_machine.travel(START - timedelta(days=warmup_days + 1), tick=False) as clock:
+        with (connection.execute_wrapper(count), transaction.atomic(),
+              time_machine.travel(START - timedelta(days=warmup_days + 1), tick=False) as clock):
             company, owner, products = sandbox_create(scenario=scenario, policy=policy, seed=seed, company=company)
             shop = Shop(scenario, seed=seed, first_weekday=START.weekday())
             writer = _Writer(company=company, products=products)
@@ -247,29 +260,32 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
             timing["setup"] = time.perf_counter() - started
             with edge_installed(edge):
                 for d in range(-warmup_days, days):
-                    t0 = time.perf_counter()
+                    t0, q0 = time.perf_counter(), queries[0]
                     date = START + timedelta(days=d)
                     clock.move_to(date)
                     edge.day = d
                     _click_unsubscribes(edge)
                     day = shop.simulate_day(d)
                     writer.write(shop=shop, day=day, date=date)
-                    timing["shop"] += time.perf_counter() - t0
+                    phase("shop", t0, q0)
                     if d < 0:
                         continue
                     daily.append(round(_day_net(day), 2))
                     for k in range(cycles_per_day):
                         at = date + timedelta(hours=24 * (k + 1) / cycles_per_day) - timedelta(minutes=1)
                         clock.move_to(at)
-                        t1 = time.perf_counter()
+                        t1, q1 = time.perf_counter(), queries[0]
+                        edge.forget()
                         report = cycle_run_company(company=company, now=at)
                         if "skipped" in report or "error" in report:
                             raise SimulationError(f"the cycle did not run on day {d}: {report}")
-                        t2 = time.perf_counter()
+                        phase("cycle", t1, q1)
+                        t2, q2 = time.perf_counter(), queries[0]
                         policy_decide(policy=policy, company=company, owner=owner, values=values, rng=rng)
-                        _drain_jobs(company)
-                        timing["policy_and_jobs"] += time.perf_counter() - t2
-                        timing["cycle"] += t2 - t1
+                        _drain_jobs(company, edge)
+                        edge.forget()
+                        phase("policy_and_jobs", t2, q2)
+                        timing["cycles"] += 1
             approved = Counter(Mission.objects.filter(company=company).exclude(
                 status__in=[Mission.Status.PROPOSED, Mission.Status.REJECTED])
                 .values_list("play__key", flat=True))

@@ -57,21 +57,21 @@ def test_compare_writes_the_contract_and_keeps_its_invariants(clear_file, tmp_pa
     # given a scenario whose truth is clear
     out, chart = tmp_path / "report.json", tmp_path / "chart.png"
     # when every policy runs on the same seed
-    call_command("simulate", "--scenario-file", str(clear_file), "--days", "12", "--seed", "3", "--compare",
+    call_command("simulate", "--scenario-file", str(clear_file), "--days", "10", "--seed", "3", "--compare",
                  "--warmup-days", str(WARMUP), "--json", str(out), "--chart", str(chart))
     # then the report has one row per policy with the documented fields
     report = json.loads(out.read_text())
     rows = {row["policy"]: row for row in report["policies"]}
     assert set(rows) == {"learn", "static", "none", "random", "oracle"}
-    assert report["days"] == 12 and report["seeds"] == [3] and report["truth"]["harmful"] == ["bundle-offer"]
+    assert report["days"] == 10 and report["seeds"] == [3] and report["truth"]["harmful"] == ["bundle-offer"]
     for row in rows.values():
         assert {"policy", "net_revenue", "lift_vs_none", "oracle_share", "harmful_runs", "evidence_accuracy",
                 "regret"} <= set(row)
-        assert len(row["regret"]) == 12 and set(row["harmful_runs"]) == {"bundle-offer"}
+        assert len(row["regret"]) == 10 and set(row["harmful_runs"]) == {"bundle-offer"}
     # none's lift is zero, the oracle's share is one and it never runs the harmful play
     assert rows["none"]["lift_vs_none"]["mean"] == 0 and rows["none"]["missions"] == {}
     assert rows["oracle"]["oracle_share"] == 1 and rows["oracle"]["harmful_runs"]["bundle-offer"]["max"] == 0
-    assert rows["oracle"]["regret"] == [0.0] * 12
+    assert rows["oracle"]["regret"] == [0.0] * 10
     # the oracle is the upper bound: it runs the strong play at once and beats the others
     assert rows["oracle"]["missions"].get("rewrite-listing-copy", 0) >= 1
     for policy in ("learn", "static", "random"):
