@@ -16,6 +16,7 @@ owner); the production limits, cool-downs and reviews all apply.
 from decimal import Decimal
 
 import numpy as np
+from django.utils import timezone
 
 POLICIES = ("learn", "static", "none", "random", "oracle")
 IN_FLIGHT = ("approved", "planned", "running", "measuring")
@@ -28,8 +29,12 @@ def _static_key(mission) -> Decimal:
     return Decimal(play.impact) * prior
 
 
-def policy_rank(*, policy: str, proposed: list, values: dict[str, dict], rng: np.random.Generator) -> list:
-    """The proposals this policy would approve, best first (it approves as many as it has slots)."""
+def policy_rank(*, policy: str, proposed: list, values: dict[str, dict], rng: np.random.Generator,
+                last_run: dict[str, int] | None = None) -> list:
+    """The proposals this policy would approve, best first (it approves as many as it has slots).
+
+    `last_run`: play key -> days since a mission of it was last approved (the oracle does not tire people).
+    """
     if policy == "none":
         return []
     if policy == "learn":
@@ -40,7 +45,14 @@ def policy_rank(*, policy: str, proposed: list, values: dict[str, dict], rng: np
         order = rng.permutation(len(proposed))
         return [proposed[i] for i in order]
     if policy == "oracle":
-        paying = [m for m in proposed if (values.get(m.play.key) or {}).get("value", 0) > 0]
+        last_run = last_run or {}
+
+        def pays(m):
+            truth = values.get(m.play.key) or {}
+            rested = last_run.get(m.play.key, 10**6) >= truth.get("resend_after_days", 0)
+            return truth.get("value", 0) > 0 and rested
+
+        paying = [m for m in proposed if pays(m)]
         return sorted(paying, key=lambda m: (-values[m.play.key]["value"], m.pk))
     raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
 
@@ -56,7 +68,13 @@ def policy_decide(*, policy: str, company, owner, values: dict[str, dict], rng: 
         return {"approved": [], "declined": []}
     in_flight = Mission.objects.filter(company=company, status__in=IN_FLIGHT).count()
     free = max(0, company.max_active_missions - in_flight)
-    chosen = policy_rank(policy=policy, proposed=proposed, values=values, rng=rng)[:free]
+    last_run = {}
+    if policy == "oracle":
+        now = timezone.now()
+        for key, at in (Mission.objects.filter(company=company, decided_at__isnull=False)
+                        .exclude(status=Mission.Status.REJECTED).values_list("play__key", "decided_at")):
+            last_run[key] = min(last_run.get(key, 10**6), (now - at).days)
+    chosen = policy_rank(policy=policy, proposed=proposed, values=values, rng=rng, last_run=last_run)[:free]
     chosen_ids = {m.pk for m in chosen}
     for mission in chosen:
         mission_approve(mission=mission, actor=owner, reason=f"simulation: the {policy} policy picked it")

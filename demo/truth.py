@@ -9,6 +9,8 @@ order value moves all of it, the refund rate moves refunds (with the opposite si
 from .scenario import Scenario
 from .shop import LAPSED_AFTER_DAYS
 
+PERSON_METRICS = {"repeat_purchase_rate", "lead_conversion"}  # only a contact moves these
+
 
 def revenue_flows(scenario: Scenario, *, lapsed_customers: float) -> dict[str, float]:
     """Expected gross revenue per day by flow, at the baseline (weekday average, no trend, no shock)."""
@@ -23,7 +25,7 @@ def revenue_flows(scenario: Scenario, *, lapsed_customers: float) -> dict[str, f
 
 def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[str, dict]:
     """play key -> {value (expected net revenue change), relative (share of net revenue over the effect's
-    days), harmful}; plays without effects are absent (worth nothing)."""
+    days), harmful, resend_after_days}; plays without effects are absent (worth nothing)."""
     flows = revenue_flows(scenario, lapsed_customers=lapsed_customers)
     refund = scenario.shop["refund_rate"]
     net_per_day = flows["all"] * (1 - refund)
@@ -39,6 +41,12 @@ def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[
                 value -= flows["all"] * refund * e.relative * e.duration_days
             else:
                 value += flow * (1 - refund) * e.relative * e.duration_days
+        # A play on people (by email) sent again inside the fatigue window tires them: when the lower
+        # response outweighs the effect, it should wait for the window to pass.
+        on_people = all(e.metric in PERSON_METRICS for e in effects)
+        drop = scenario.fatigue["response_drop_per_contact"]
+        tires = on_people and (1 - drop) * (1 + max(e.relative for e in effects)) < 1
         values[play] = {"value": round(value, 2), "relative": round(value / (net_per_day * days), 4) if days else 0.0,
-                        "harmful": value < 0}
+                        "harmful": value < 0,
+                        "resend_after_days": int(scenario.fatigue["window_days"]) if tires else 0}
     return values

@@ -174,3 +174,33 @@ def test_truth_values_sign_the_plays():
     assert values["rewrite-listing-copy"]["value"] > 0 and not values["rewrite-listing-copy"]["harmful"]
     assert values["bundle-offer"]["harmful"] and values["bundle-offer"]["value"] < 0
     assert "faq-macros" not in values
+
+
+def test_policies_rank_proposals_their_own_way():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from demo.policies import policy_rank
+
+    def mission(pk, key, score, impact, alpha, beta):
+        play = SimpleNamespace(key=key, impact=Decimal(impact), prior_alpha=Decimal(alpha), prior_beta=Decimal(beta))
+        return SimpleNamespace(pk=pk, play=play, score=Decimal(score), created_at=pk)
+
+    proposed = [mission(1, "bundle-offer", "0.9", "0.7", 2, 2), mission(2, "win-back-email", "0.5", "0.5", 2, 3),
+                mission(3, "rewrite-listing-copy", "0.7", "0.6", 3, 2), mission(4, "faq-macros", "0.8", "0.3", 3, 1)]
+    values = {"bundle-offer": {"value": -500}, "rewrite-listing-copy": {"value": 900},
+              "win-back-email": {"value": 100, "resend_after_days": 30}}
+    rng = np.random.default_rng(1)
+
+    def keys(policy, **kw):
+        return [m.play.key for m in policy_rank(policy=policy, proposed=proposed, values=values, rng=rng, **kw)]
+
+    assert keys("none") == []
+    assert keys("learn") == ["bundle-offer", "faq-macros", "rewrite-listing-copy", "win-back-email"]
+    assert keys("static") == ["rewrite-listing-copy", "bundle-offer", "faq-macros", "win-back-email"]
+    assert sorted(keys("random")) == sorted(m.play.key for m in proposed)
+    # the oracle approves only what pays, best first, and lets tired people rest
+    assert keys("oracle") == ["rewrite-listing-copy", "win-back-email"]
+    assert keys("oracle", last_run={"win-back-email": 12}) == ["rewrite-listing-copy"]
+    assert keys("oracle", last_run={"win-back-email": 30}) == ["rewrite-listing-copy", "win-back-email"]
