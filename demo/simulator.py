@@ -12,7 +12,8 @@ One run = one scenario × one policy × one seed, in a fresh sandbox company:
 
 By default a run happens inside a transaction that is rolled back at the end: nothing of the sandbox
 is left, and no other company's rows are read or written (every query is scoped to the sandbox).
-`keep=True` keeps the sandbox (the demo's history).
+`keep_slug` keeps the sandbox as that company, its history ending today (`simulate --keep SLUG`,
+`seed_demo --simulated-shop`).
 """
 
 import logging
@@ -76,8 +77,11 @@ def _day_net(day: Day) -> float:
 
 # --- the sandbox ----------------------------------------------------------------------------------
 
-def sandbox_create(*, scenario: Scenario, policy: str, seed: int, company=None):
-    """A fresh company with the base KPIs and playbook, a catalog, an owner and a Shopify connection."""
+def sandbox_create(*, scenario: Scenario, policy: str, seed: int, company=None, slug: str = ""):
+    """A fresh company with the base KPIs and playbook, a catalog, an owner and a Shopify connection.
+
+    `slug`: a company kept after the run (active, so the dashboard and the cycle see it); the people of
+    the `demo` company, if there is one, get the same roles in it."""
     from django.contrib.auth import get_user_model  # noqa: PLC0415
 
     from autonomax.models import Company, Membership, Role  # noqa: PLC0415
@@ -86,6 +90,14 @@ def sandbox_create(*, scenario: Scenario, policy: str, seed: int, company=None):
     from kpis.services import kpis_load_config  # noqa: PLC0415
 
     tag = uuid.uuid4().hex[:8]
+    if company is None and slug:
+        if Company.objects.filter(slug=slug).exists():
+            raise SimulationError(f"a company with slug {slug!r} exists already")
+        company = Company.objects.create(slug=slug, name=f"Simulated shop ({scenario.name})",
+                                         support_email="shop@sim.test")
+        for membership in Membership.objects.filter(company__slug="demo"):
+            Membership.objects.get_or_create(user_id=membership.user_id, company=company,
+                                             defaults={"role": membership.role})
     if company is None:
         company = Company.objects.create(slug=f"sim-{scenario.name}-{policy}-s{seed}-{tag}"[:64],
                                          name=f"Simulated shop ({scenario.name}, {policy}, seed {seed})",
@@ -223,9 +235,11 @@ def _evidence_rows(company) -> list[dict]:
 
 
 def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per_day: int = 1,
-            keep: bool = False, company=None, values: dict | None = None,
-            warmup_days: int = WARMUP_DAYS) -> RunResult:
-    """One policy on one seed in a fresh sandbox; rolled back unless `keep`."""
+            keep_slug: str = "", values: dict | None = None, warmup_days: int = WARMUP_DAYS) -> RunResult:
+    """One policy on one seed in a fresh sandbox, rolled back at the end.
+
+    `keep_slug`: keep it instead, as that company, with its history ending today (the demo's history).
+    """
     from autonomax.celery import app  # noqa: PLC0415
     from chimera.commander.models import Mission  # noqa: PLC0415
     from chimera.commander.services.cycle import cycle_run_company  # noqa: PLC0415
@@ -245,14 +259,17 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
         timing[name] += time.perf_counter() - since_time
         timing[f"queries_{name}"] += queries[0] - since_queries
 
+    start = START
+    if keep_slug:
+        start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True  # nothing goes to a broker; the jobs run here
     started = time.perf_counter()
     try:
         with (connection.execute_wrapper(count), transaction.atomic(),
-              time_machine.travel(START - timedelta(days=warmup_days + 1), tick=False) as clock):
-            company, owner, products = sandbox_create(scenario=scenario, policy=policy, seed=seed, company=company)
-            shop = Shop(scenario, seed=seed, first_weekday=START.weekday())
+              time_machine.travel(start - timedelta(days=warmup_days + 1), tick=False) as clock):
+            company, owner, products = sandbox_create(scenario=scenario, policy=policy, seed=seed, slug=keep_slug)
+            shop = Shop(scenario, seed=seed, first_weekday=start.weekday())
             writer = _Writer(company=company, products=products)
             edge = Edge(company_id=company.pk, shop=shop)
             rng = np.random.default_rng([seed, 7])
@@ -261,7 +278,7 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
             with edge_installed(edge):
                 for d in range(-warmup_days, days):
                     t0, q0 = time.perf_counter(), queries[0]
-                    date = START + timedelta(days=d)
+                    date = start + timedelta(days=d)
                     clock.move_to(date)
                     edge.day = d
                     _click_unsubscribes(edge)
@@ -293,7 +310,7 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
                                evidence=_evidence_rows(company), company_slug=company.slug, timing=timing)
             result.timing["contacts"] = edge.contacts
             result.timing["store_changes"] = len(edge.store_changes)
-            if not keep:
+            if not keep_slug:
                 transaction.set_rollback(True)
     finally:
         app.conf.task_always_eager = eager

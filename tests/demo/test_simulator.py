@@ -3,6 +3,7 @@ numbers, the sandbox never touches another company, bad scenario files refused b
 
 import json
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -204,3 +205,28 @@ def test_policies_rank_proposals_their_own_way():
     assert keys("oracle") == ["rewrite-listing-copy", "win-back-email"]
     assert keys("oracle", last_run={"win-back-email": 12}) == ["rewrite-listing-copy"]
     assert keys("oracle", last_run={"win-back-email": 30}) == ["rewrite-listing-copy", "win-back-email"]
+
+
+def test_keep_leaves_a_company_with_its_history_ending_today(db, clear_file):
+    # given the demo company's people
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from autonomax.models import Membership, Role
+
+    demo = Company.objects.create(slug="demo", name="Demo")
+    person = get_user_model().objects.create(username="operator")
+    Membership.objects.create(user=person, company=demo, role=Role.OPERATOR)
+    # when one run is kept
+    call_command("simulate", "--scenario-file", str(clear_file), "--days", "5", "--policy", "learn",
+                 "--warmup-days", str(WARMUP), "--keep", "demo-simulated")
+    # then the company stays, active, with a history that ends before now and the missions it ran
+    kept = Company.objects.get(slug="demo-simulated")
+    assert kept.is_active and Membership.objects.filter(company=kept, user=person, role=Role.OPERATOR).exists()
+    last = Order.objects.filter(company=kept).latest("paid_at").paid_at
+    assert timezone.now() - last < timedelta(days=2) and last < timezone.now()
+    assert Mission.objects.filter(company=kept).exclude(status=Mission.Status.REJECTED).exists()
+    assert not Company.objects.filter(slug__startswith="sim-").exists()
+    # and a second kept run under the same slug is refused
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("simulate", "--scenario-file", str(clear_file), "--days", "1", "--keep", "demo-simulated")

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from demo.policies import POLICIES
 from demo.scenario import ScenarioError, scenario_load, scenario_path
-from demo.simulator import WARMUP_DAYS, SimulationError, report_chart, simulate
+from demo.simulator import WARMUP_DAYS, SimulationError, report_chart, run_one, simulate
 
 
 def playbook_keys() -> set[str]:
@@ -33,10 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--warmup-days", type=int, default=WARMUP_DAYS,
                             help="days of shop history before day 0 (the 30-day KPIs need 30)")
         parser.add_argument("--json", dest="json_path", help="write the report (JSON) here")
+        parser.add_argument("--keep", metavar="SLUG", default="",
+                            help="keep the run as company SLUG, its history ending today (one policy, one seed)")
         parser.add_argument("--chart", help="draw cumulative net revenue and regret here (PNG)")
 
     def handle(self, *args, scenario, scenario_file, days, seed, seeds, policy, compare, cycles_per_day,
-               warmup_days, json_path, chart, **options):
+               warmup_days, json_path, chart, keep, **options):
         if days < 1 or seeds < 1 or cycles_per_day < 1 or warmup_days < 0:
             raise CommandError("--days, --seeds and --cycles-per-day must be at least 1, --warmup-days at least 0")
         path = Path(scenario_file) if scenario_file else scenario_path(scenario)
@@ -47,6 +49,19 @@ class Command(BaseCommand):
         except ScenarioError as exc:
             raise CommandError("invalid scenario:\n" + "\n".join(f"  {p}" for p in exc.problems)) from exc
         policies = list(POLICIES) if compare else [policy]
+        if keep:
+            if compare or seeds != 1:
+                raise CommandError("--keep keeps one run: one --policy and one seed")
+            try:
+                result = run_one(scenario=loaded, policy=policy, seed=seed, days=days, cycles_per_day=cycles_per_day,
+                                 warmup_days=warmup_days, keep_slug=keep)
+            except SimulationError as exc:
+                raise CommandError(str(exc)) from exc
+            missions = ", ".join(f"{k} {v}" for k, v in sorted(result.approved.items())) or "none"
+            self.stdout.write(f"Kept company '{keep}': {days} simulated days ending today, net revenue "
+                              f"{result.net_revenue:,.2f}; missions run: {missions}; "
+                              f"evidence records: {len(result.evidence)}")
+            return
         try:
             report, timing = simulate(scenario=loaded, policies=policies, seeds=list(range(seed, seed + seeds)),
                                       days=days, cycles_per_day=cycles_per_day, warmup_days=warmup_days,
