@@ -18,6 +18,7 @@ is left, and no other company's rows are read or written (every query is scoped 
 
 import logging
 import math
+import random
 import time
 import uuid
 from collections import Counter
@@ -264,6 +265,11 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
         start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True  # nothing goes to a broker; the jobs run here
+    # The platform's own sampling (if it draws from the module-level generators) is seeded too, so the
+    # same seed gives the same numbers; both generators are restored afterwards.
+    saved = random.getstate(), np.random.get_state()
+    random.seed(f"simulate:{seed}")
+    np.random.seed(seed % 2**32)
     started = time.perf_counter()
     try:
         with (connection.execute_wrapper(count), transaction.atomic(),
@@ -314,6 +320,8 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
                 transaction.set_rollback(True)
     finally:
         app.conf.task_always_eager = eager
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
     result.timing["total"] = time.perf_counter() - started
     return result
 
