@@ -230,3 +230,27 @@ def test_keep_leaves_a_company_with_its_history_ending_today(db, clear_file):
     # and a second kept run under the same slug is refused
     with pytest.raises(CommandError, match="exists already"):
         call_command("simulate", "--scenario-file", str(clear_file), "--days", "1", "--keep", "demo-simulated")
+
+
+def test_a_saved_report_is_on_the_dashboard_for_staff(db, client):
+    # given a finished report kept with its chart
+    from django.contrib.auth import get_user_model
+
+    from demo.services import simulation_report_save
+
+    values = play_values(_scenario())
+    runs = {"none": [_run("none", 1, [100, 100])], "learn": [_run("learn", 1, [110, 120], ["bundle-offer"])],
+            "oracle": [_run("oracle", 1, [120, 130])]}
+    report = report_build(scenario=_scenario(), runs=runs, days=2, seeds=[1], cycles_per_day=1, values=values)
+    saved = simulation_report_save(report=report)
+    staff = get_user_model().objects.create(username="staff", is_staff=True)
+    # when a person who is not staff asks, they are sent to log in
+    assert client.get(f"/simulations/{saved.pk}/").status_code == 302
+    client.force_login(staff)
+    # then staff see the list, the policy table and the chart
+    assert f"/simulations/{saved.pk}/" in client.get("/simulations/").content.decode()
+    page = client.get(f"/simulations/{saved.pk}/").content.decode()
+    assert 'data-policy="learn"' in page and "bundle-offer: 1.0 (max 1)" in page and "chart.png" in page
+    chart = client.get(f"/simulations/{saved.pk}/chart.png")
+    assert chart["Content-Type"] == "image/png" and chart.content[:4] == b"\x89PNG"
+    assert client.get("/simulations/999999/").status_code == 404

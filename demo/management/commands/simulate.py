@@ -33,12 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--warmup-days", type=int, default=WARMUP_DAYS,
                             help="days of shop history before day 0 (the 30-day KPIs need 30)")
         parser.add_argument("--json", dest="json_path", help="write the report (JSON) here")
+        parser.add_argument("--save", action="store_true",
+                            help="keep the report and its chart for the dashboard (/simulations/)")
         parser.add_argument("--keep", metavar="SLUG", default="",
                             help="keep the run as company SLUG, its history ending today (one policy, one seed)")
         parser.add_argument("--chart", help="draw cumulative net revenue and regret here (PNG)")
 
     def handle(self, *args, scenario, scenario_file, days, seed, seeds, policy, compare, cycles_per_day,
-               warmup_days, json_path, chart, keep, **options):
+               warmup_days, json_path, chart, keep, save, **options):
         if days < 1 or seeds < 1 or cycles_per_day < 1 or warmup_days < 0:
             raise CommandError("--days, --seeds and --cycles-per-day must be at least 1, --warmup-days at least 0")
         path = Path(scenario_file) if scenario_file else scenario_path(scenario)
@@ -81,6 +83,11 @@ class Command(BaseCommand):
                 Path(json_path).write_text(text + "\n")
         if chart:
             report_chart(report, chart)
+        if save:
+            from demo.services import simulation_report_save  # noqa: PLC0415
+
+            kept = simulation_report_save(report=report)
+            self.stdout.write(f"Report saved: /simulations/{kept.pk}/")
 
 
 def report_text(report: dict) -> str:
