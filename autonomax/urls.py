@@ -29,6 +29,7 @@ urlpatterns = [
     path("webhooks/", include("commerce.webhooks.urls")),
     path("", include("commerce.urls")),
     path("", include("customers.urls")),
+    path("", include("demo.urls")),
 ]
 
 if settings.DEBUG:

@@ -63,8 +63,11 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true",
                             help="do nothing when the demo company already exists (used by `make run`)")
         parser.add_argument("--slug", default="demo")
+        parser.add_argument("--simulated-shop", action="store_true",
+                            help="also create '<slug>-simulated': 90 days run by the shop simulator, with finished "
+                                 "missions and their evidence (takes a few minutes)")
 
-    def handle(self, *args, if_empty: bool, slug: str, **options):
+    def handle(self, *args, if_empty: bool, slug: str, simulated_shop: bool = False, **options):
         if if_empty and Company.objects.filter(slug=slug).exists():
             self.stdout.write(f"Demo company '{slug}' exists; nothing to do.")
             return
@@ -79,6 +82,9 @@ class Command(BaseCommand):
             self._history(company, products)
         self._playbook(company)
         self.stdout.write(self.style.SUCCESS(f"Demo company '{slug}' is ready."))
+        simulated = f"{slug}-simulated"
+        if simulated_shop and "simulate" in get_commands() and not Company.objects.filter(slug=simulated).exists():
+            call_command("simulate", scenario="default", days=90, policy="learn", keep=simulated, stdout=self.stdout)
 
     def _users(self, company):
         """Owner, operator and viewer; a password is printed once, when the user is created."""

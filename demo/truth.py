@@ -1,0 +1,52 @@
+"""The hidden truth of a scenario in money: what each play is worth to the shop, in expected net revenue
+over its effects' durations, from the shop's baseline. Only the oracle policy and the report read it.
+
+An effect on a rate or volume moves the revenue that flows through it: conversion and visitors move
+new buyers' revenue, the repeat rate moves returning buyers', lead conversion moves converted leads',
+order value moves all of it, the refund rate moves refunds (with the opposite sign).
+"""
+
+from .scenario import Scenario
+from .shop import LAPSED_AFTER_DAYS
+
+PERSON_METRICS = {"repeat_purchase_rate", "lead_conversion"}  # only a contact moves these
+
+
+def revenue_flows(scenario: Scenario, *, lapsed_customers: float) -> dict[str, float]:
+    """Expected gross revenue per day by flow, at the baseline (weekday average, no trend, no shock)."""
+    shop = scenario.shop
+    weekday = sum(scenario.weekday_factors) / 7
+    aov = shop["aov"]
+    new = shop["visitors_per_day"] * weekday * shop["conversion_rate"] * aov
+    repeat = lapsed_customers * shop["repeat_purchase_rate"] / LAPSED_AFTER_DAYS * aov
+    leads = shop["leads_per_day"] * weekday * shop["lead_conversion"] * aov
+    return {"new": new, "repeat": repeat, "leads": leads, "all": new + repeat + leads}
+
+
+def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[str, dict]:
+    """play key -> {value (expected net revenue change), relative (share of net revenue over the effect's
+    days), harmful, resend_after_days}; plays without effects are absent (worth nothing)."""
+    flows = revenue_flows(scenario, lapsed_customers=lapsed_customers)
+    refund = scenario.shop["refund_rate"]
+    net_per_day = flows["all"] * (1 - refund)
+    values = {}
+    for play, effects in scenario.effects.items():
+        value = 0.0
+        days = max(e.duration_days for e in effects)
+        for e in effects:
+            flow = {"conversion_rate": flows["new"], "visitors_per_day": flows["new"],
+                    "repeat_purchase_rate": flows["repeat"], "lead_conversion": flows["leads"],
+                    "aov": flows["all"], "leads_per_day": flows["leads"]}.get(e.metric, 0.0)
+            if e.metric == "refund_rate":
+                value -= flows["all"] * refund * e.relative * e.duration_days
+            else:
+                value += flow * (1 - refund) * e.relative * e.duration_days
+        # A play on people (by email) sent again inside the fatigue window tires them: when the lower
+        # response outweighs the effect, it should wait for the window to pass.
+        on_people = all(e.metric in PERSON_METRICS for e in effects)
+        drop = scenario.fatigue["response_drop_per_contact"]
+        tires = on_people and (1 - drop) * (1 + max(e.relative for e in effects)) < 1
+        values[play] = {"value": round(value, 2), "relative": round(value / (net_per_day * days), 4) if days else 0.0,
+                        "harmful": value < 0,
+                        "resend_after_days": int(scenario.fatigue["window_days"]) if tires else 0}
+    return values
