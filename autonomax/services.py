@@ -5,19 +5,36 @@ from django.utils import timezone
 
 from .models import Company, ConfigChange, Event, EventName
 
+# Apps react to analytics events without the emitter knowing them (growth converts a lead on
+# `order.paid`): handlers registered by name run after the emitting transaction commits.
+EVENT_SUBSCRIBERS: dict[str, list] = {}
+
+
+def event_subscribe(name: str, handler) -> None:
+    """Call `handler(event=Event)` after commit for every `name` event; a failing handler is logged, never
+    raised into the emitter (robust on_commit)."""
+    if name not in EventName.values:
+        raise ValueError(f"unknown analytics event {name!r}")
+    handlers = EVENT_SUBSCRIBERS.setdefault(name, [])
+    if handler not in handlers:
+        handlers.append(handler)
+
 
 def event_record(*, company: Company, name: str, payload: dict | None = None, correlation_id: str = "",
                  occurred_at=None) -> Event:
     """Record one analytics event (see EventName for the names the platform emits)."""
     if name not in EventName.values:
         raise ValueError(f"unknown analytics event {name!r}")
-    return Event.objects.create(
+    event = Event.objects.create(
         company=company,
         name=name,
         payload=payload or {},
         correlation_id=str(correlation_id or ""),
         occurred_at=occurred_at or timezone.now(),
     )
+    for handler in EVENT_SUBSCRIBERS.get(name, ()):
+        transaction.on_commit(lambda h=handler: h(event=event), robust=True)
+    return event
 
 
 def config_change_record(*, company: Company | None, actor=None, actor_label: str = "", object_type: str,

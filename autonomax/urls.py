@@ -28,6 +28,7 @@ urlpatterns = [
     path("kpis/", include("kpis.urls")),
     path("webhooks/", include("commerce.webhooks.urls")),
     path("", include("commerce.urls")),
+    path("", include("growth.urls")),
 ]
 
 if settings.DEBUG:

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import models
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -84,3 +85,12 @@ def order_for_company(*, company, pk: int) -> Order | None:
     """One order with everything its page shows: items, refunds, downloads and service tasks."""
     return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
             .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())
+
+
+def paid_orders_with_email(*, company, since: datetime, order_ids=None) -> list[dict]:
+    """[{id, email, paid_at, total}] of paid orders (paid since `since`, or these ids) that know their buyer's
+    email: read by growth to convert leads who bought."""
+    orders = Order.objects.filter(company=company, paid_at__isnull=False, customer__isnull=False)
+    orders = orders.filter(pk__in=order_ids) if order_ids is not None else orders.filter(paid_at__gte=since)
+    return list(orders.exclude(customer__email="").order_by("paid_at")
+                .values("id", "paid_at", "total", email=models.F("customer__email")))

@@ -1,19 +1,182 @@
-from rest_framework import serializers, viewsets
+"""Growth API: lead capture, event batches, leads with their score breakdown, hand-off tasks. Thin."""
 
-from autonomax.tenancy import CompanyScopedAPIMixin
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from .models import Lead
+from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
+
+from .capture import CaptureInput, LeadInvalid, lead_capture
+from .events import EVENT_TYPES, MAX_BATCH, lead_events_record
+from .models import HandoffTask, Lead, LeadTouch
+from .scoring import handoff_close
+
+
+class ScoreItemSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    label = serializers.CharField()
+    points = serializers.IntegerField()
+    count = serializers.IntegerField()
+    text = serializers.CharField(help_text="e.g. '+25 pricing page visit 2 days ago'")
 
 
 class LeadSerializer(serializers.ModelSerializer):
+    score_breakdown = ScoreItemSerializer(many=True, read_only=True)
+
     class Meta:
         model = Lead
-        fields = ["id", "email", "name", "source", "utm_source", "utm_medium", "utm_campaign", "score", "status",
-                  "consent", "created_at", "converted_at"]
+        fields = ["id", "email", "name", "source", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+                  "utm_content", "fields", "score", "score_breakdown", "status", "consent", "consent_at",
+                  "confirmed_at", "touches", "last_activity_at", "created_at", "converted_at"]
 
 
-class LeadViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
+class UTMSerializer(serializers.Serializer):
+    source = serializers.CharField(required=False, max_length=100)
+    medium = serializers.CharField(required=False, max_length=100)
+    campaign = serializers.CharField(required=False, max_length=100)
+    term = serializers.CharField(required=False, max_length=100)
+    content = serializers.CharField(required=False, max_length=100)
+
+
+class ConsentSerializer(serializers.Serializer):
+    marketing = serializers.BooleanField(help_text="agreed to receive marketing email")
+    text = serializers.CharField(required=False, max_length=2000,
+                                 help_text="the exact wording agreed to (required when marketing is true)")
+    at = serializers.DateTimeField(required=False, help_text="when consent was given (default: now)")
+
+
+class LeadCaptureSerializer(serializers.Serializer):
+    """Documentation of the request; the capture service validates it (and names the field at fault)."""
+
+    email = serializers.EmailField(max_length=254, help_text="normalised (lower case); disposable domains refused")
+    name = serializers.CharField(required=False, max_length=200)
+    source = serializers.CharField(required=False, max_length=64)
+    utm = UTMSerializer(required=False)
+    consent = ConsentSerializer(required=False, help_text="required when the company requires consent")
+    fields = serializers.DictField(required=False, help_text="up to 20 extra fields, scalar values ≤ 500 chars")
+
+
+class LeadCaptureResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    score = serializers.IntegerField()
+    score_breakdown = ScoreItemSerializer(many=True)
+    created = serializers.BooleanField(help_text="false when the email was already a lead (a touch was recorded)")
+    consent_status = serializers.ChoiceField(choices=["confirmed", "pending_confirmation", "none"])
+
+
+class LeadEventSerializer(serializers.Serializer):
+    idempotency_key = serializers.CharField(max_length=128, help_text="unique per company; a repeat is stored once")
+    type = serializers.ChoiceField(choices=EVENT_TYPES)
+    lead_id = serializers.IntegerField(required=False, help_text="the lead, or give email")
+    email = serializers.EmailField(required=False)
+    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with zone; default now")
+    properties = serializers.DictField(required=False, help_text="e.g. {'path': '/pricing'}")
+
+
+class LeadEventBatchSerializer(serializers.Serializer):
+    events = LeadEventSerializer(many=True, help_text=f"1-{MAX_BATCH} events; one invalid event rejects the batch")
+
+
+class LeadEventResultSerializer(serializers.Serializer):
+    idempotency_key = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "duplicate"])
+
+
+class LeadEventBatchResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rescored = serializers.IntegerField(help_text="leads whose score was recomputed")
+    handoffs = serializers.IntegerField(help_text="hand-off tasks created by threshold crossings")
+    results = LeadEventResultSerializer(many=True)
+
+
+def _capture_input(data) -> CaptureInput:
+    if not isinstance(data, dict):
+        raise LeadInvalid({"non_field_errors": "The body must be a JSON object."})
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, dict):
+        raise LeadInvalid({"consent": "Must be an object."})
+    consent = consent or {}
+    at = consent.get("at")
+    if at is not None:
+        at = serializers.DateTimeField().to_internal_value(at) if isinstance(at, str) else None
+    return CaptureInput(email=data.get("email"), name=data.get("name") or "", source=data.get("source") or "",
+                        utm=data.get("utm") or {}, consent_marketing=consent.get("marketing", False),
+                        consent_text=consent.get("text") or "", consent_at=at, fields=data.get("fields") or {})
+
+
+def consent_status(lead: Lead) -> str:
+    if lead.consent:
+        return "confirmed"
+    return "pending_confirmation" if lead.confirmation_sent_at else "none"
+
+
+class LeadViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Lead.objects.all()
     serializer_class = LeadSerializer
+    permission_classes = [CanOperate]
     filterset_fields = ["status", "source"]
     ordering_fields = ["created_at", "score"]
+
+    @extend_schema(
+        request=LeadCaptureSerializer, responses={201: LeadCaptureResultSerializer, 200: LeadCaptureResultSerializer},
+        summary="Capture a lead", description=(
+            "201 with a new lead; the same normalised email in the same company answers 200 with the same lead "
+            "and records the touch. Invalid or disposable emails, missing consent where the company requires it "
+            "and oversize fields answer 400 naming the field; nothing is stored then."),
+        examples=[OpenApiExample("capture", request_only=True, value={
+            "email": "ada@example.com", "name": "Ada", "source": "landing",
+            "utm": {"source": "newsletter", "medium": "email", "campaign": "launch"},
+            "consent": {"marketing": True, "text": "Yes, send me occasional emails."},
+            "fields": {"company_size": "50+"}})])
+    def create(self, request, *args, **kwargs):
+        try:
+            data = _capture_input(request.data)
+        except serializers.ValidationError as exc:
+            raise LeadInvalid({"consent.at": "An ISO 8601 date-time."}) from exc
+        lead, created = lead_capture(company=request.company, data=data, channel=LeadTouch.Channel.API)
+        body = {"id": lead.pk, "score": lead.score, "score_breakdown": lead.score_breakdown, "created": created,
+                "consent_status": consent_status(lead)}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=LeadEventBatchSerializer, responses={200: LeadEventBatchResultSerializer},
+                   summary="Record a batch of lead events",
+                   description="Each event is stored once per idempotency key; the touched leads are rescored "
+                               "at once and threshold actions fire once per crossing.")
+    @action(detail=False, methods=["post"], url_path="events")
+    def events(self, request):
+        payload = request.data if isinstance(request.data, dict) else {}
+        result = lead_events_record(company=request.company, events=payload.get("events"))
+        return Response(result)
+
+
+class HandoffTaskSerializer(serializers.ModelSerializer):
+    lead = LeadSerializer(read_only=True)
+
+    class Meta:
+        model = HandoffTask
+        fields = ["id", "title", "stream", "threshold", "score", "status", "context", "lead", "created_at",
+                  "closed_at"]
+
+
+class HandoffTaskViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Hot leads a person should take over (the consulting hand-off)."""
+
+    queryset = HandoffTask.objects.select_related("lead")
+    serializer_class = HandoffTaskSerializer
+    permission_classes = [CanOperate]
+    filterset_fields = ["status"]
+
+    @extend_schema(request=None, responses={200: HandoffTaskSerializer})
+    @action(detail=True, methods=["post"])
+    def done(self, request, pk=None):
+        task = handoff_close(task=self.get_object(), status=HandoffTask.Status.DONE, actor=request.user)
+        return Response(HandoffTaskSerializer(task).data)
+
+    @extend_schema(request=None, responses={200: HandoffTaskSerializer})
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        task = handoff_close(task=self.get_object(), status=HandoffTask.Status.DISMISSED, actor=request.user)
+        return Response(HandoffTaskSerializer(task).data)

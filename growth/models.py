@@ -1,5 +1,6 @@
 """Leads: who showed interest, from where, how warm, and whether they agreed to hear from us."""
 
+from django.conf import settings
 from django.db import models
 
 from autonomax.models import CompanyOwned
@@ -20,10 +21,21 @@ class Lead(CompanyOwned):
     utm_source = models.CharField(max_length=100, blank=True)
     utm_medium = models.CharField(max_length=100, blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    fields = models.JSONField(default=dict, blank=True, help_text="extra form fields (company size, role, ...)")
     score = models.PositiveSmallIntegerField(default=0, help_text="0-100")
+    score_breakdown = models.JSONField(default=list, blank=True, help_text="the score's readable parts")
+    scored_at = models.DateTimeField(null=True, blank=True)
+    above_handoff = models.BooleanField(default=False, help_text="score is above the hand-off threshold")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     consent = models.BooleanField(default=False, help_text="Agreed to receive marketing email")
     consent_at = models.DateTimeField(null=True, blank=True)
+    consent_text = models.TextField(blank=True, help_text="the wording the person agreed to")
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True, help_text="double opt-in email sent")
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="double opt-in link followed")
+    touches = models.PositiveIntegerField(default=1, help_text="times the lead was captured (form, API)")
+    last_activity_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     converted_at = models.DateTimeField(null=True, blank=True)
 
@@ -72,3 +84,142 @@ class Unsubscribe(CompanyOwned):
 
     def __str__(self) -> str:
         return self.email
+
+
+class GrowthSettings(CompanyOwned):
+    """Per-company lead capture and scoring settings (defaults apply until a row exists)."""
+
+    require_consent = models.BooleanField(default=False, help_text="reject captures without marketing consent")
+    double_opt_in = models.BooleanField(default=True, help_text="consent counts once the emailed link is followed")
+    consent_wording = models.TextField(
+        default="Yes, send me occasional emails about new products and offers. I can unsubscribe at any time.",
+        help_text="shown next to the consent box on the public form and stored with each lead")
+    handoff_threshold = models.PositiveSmallIntegerField(default=80, help_text="score above which a person takes over")
+    inactivity_days = models.PositiveSmallIntegerField(default=30)
+    inactivity_points = models.SmallIntegerField(default=-10, help_text="added when no activity for inactivity_days")
+    blocked_domains = models.TextField(blank=True, help_text="extra email domains to refuse, one per line")
+    form_rate_limit = models.PositiveSmallIntegerField(default=10, help_text="public form posts per IP per hour")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "growth settings"
+        constraints = [models.UniqueConstraint(fields=["company"], name="growthsettings_unique_company")]
+
+    def __str__(self) -> str:
+        return f"growth settings of {self.company}"
+
+
+class LeadTouch(CompanyOwned):
+    """One capture of a lead (form post or API call): where from, and the consent given then."""
+
+    class Channel(models.TextChoices):
+        API = "api", "API"
+        FORM = "form", "Public form"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="touch_rows")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    source = models.CharField(max_length=64, blank=True)
+    utm = models.JSONField(default=dict, blank=True)
+    consent_marketing = models.BooleanField(default=False)
+    consent_text = models.TextField(blank=True)
+    page_url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["lead", "-created_at"])]
+
+
+class LeadEvent(CompanyOwned):
+    """Something a lead did; the idempotency key makes a repeated delivery a no-op."""
+
+    class Type(models.TextChoices):
+        PAGE_VIEW = "page_view", "Page view"
+        EMAIL_OPEN = "email_open", "Email open"
+        EMAIL_CLICK = "email_click", "Email click"
+        FORM_SUBMIT = "form_submit", "Form submit"
+        PURCHASE = "purchase", "Purchase"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    idempotency_key = models.CharField(max_length=128)
+    occurred_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True, help_text="url/path, campaign, order id, ...")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [models.UniqueConstraint(fields=["company", "idempotency_key"], name="leadevent_unique_key")]
+        indexes = [models.Index(fields=["lead", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} by lead {self.lead_id} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ScoringRule(CompanyOwned):
+    """Points for an event type (optionally matching a property) or for a field value, with cap and decay."""
+
+    class Kind(models.TextChoices):
+        EVENT = "event", "Event"
+        FIELD = "field", "Field value"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    label = models.CharField(max_length=100, help_text="how the breakdown names it, e.g. 'pricing page visit'")
+    event_type = models.CharField(max_length=16, choices=LeadEvent.Type.choices, blank=True)
+    property_name = models.CharField(max_length=64, blank=True, help_text="event property to match (e.g. path)")
+    property_contains = models.CharField(max_length=200, blank=True, help_text="substring the property must contain")
+    field_name = models.CharField(max_length=64, blank=True, help_text="lead field ('source' or a form field)")
+    field_value = models.CharField(max_length=200, blank=True, help_text="value earning the points (any case)")
+    points = models.SmallIntegerField()
+    cap = models.PositiveSmallIntegerField(null=True, blank=True, help_text="most points this rule can give")
+    half_life_days = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                      help_text="event points halve every N days (empty: no decay)")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} {self.label}"
+
+
+class LeadScoreChange(CompanyOwned):
+    """The score moved: from, to, why (the lead's timeline shows these)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_changes")
+    old_score = models.PositiveSmallIntegerField()
+    new_score = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["lead", "-created_at"])]
+
+
+class HandoffTask(CompanyOwned):
+    """A person takes over a hot lead (consulting hand-off): created once per threshold crossing."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        DISMISSED = "dismissed", "Dismissed"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="handoff_tasks")
+    stream = models.CharField(max_length=32, default="consulting", help_text="income stream the hand-off serves")
+    threshold = models.PositiveSmallIntegerField()
+    score = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=200)
+    context = models.JSONField(default=dict, blank=True, help_text="breakdown, fields, recent events, source")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["company", "status"])]
+
+    def __str__(self) -> str:
+        return self.title

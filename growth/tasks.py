@@ -1,0 +1,36 @@
+"""Celery tasks for growth: thin, fetch by id, call a service; every one safe to run twice."""
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from autonomax.models import Company
+
+from . import capture, events, scoring
+from .models import Lead
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=True, max_retries=6)
+def email_lead_confirmation_task(lead_id: int) -> None:
+    """The double opt-in email; a lead who confirmed meanwhile gets nothing."""
+    capture.lead_confirmation_send(lead_id=lead_id)
+
+
+@shared_task(acks_late=True)
+def leads_daily_task() -> None:
+    """Nightly: attribute purchases the order.paid hook missed, and rescore leads whose points decay."""
+    now = timezone.now()
+    for company in Company.objects.filter(is_active=True):
+        converted = events.leads_convert_from_orders(company=company, since=now - timedelta(days=3), now=now)
+        ids = list(Lead.objects.filter(company=company, score__gt=0).values_list("pk", flat=True))
+        result = {"rescored": 0}
+        for start in range(0, len(ids), 500):
+            result = scoring.leads_rescore(company=company, lead_ids=ids[start:start + 500], now=now,
+                                           reason="decay")
+        logger.info("growth daily %s: %s converted from orders, %s rescored", company.slug, converted,
+                    result["rescored"])
