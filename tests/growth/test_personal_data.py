@@ -17,7 +17,8 @@ def _lead_with_history(company, email):
                                                  "lead_id": lead.pk, "properties": {"path": "/pricing"}}])
     EmailDelivery.objects.create(company=company, send_key=f"job-{company.pk}", email=email, lead=lead, subject="Hi")
     Unsubscribe.objects.create(company=company, email=email)
-    HandoffTask.objects.create(company=company, lead=lead, threshold=80, score=90, title="t", created_at=lead.created_at)
+    HandoffTask.objects.create(company=company, lead=lead, threshold=80, score=90, title="t",
+                               created_at=lead.created_at)
     return lead
 
 
