@@ -161,6 +161,10 @@ def lead_capture(*, company: Company, data: CaptureInput, channel: str = LeadTou
         if data.consent_marketing:
             _consent_record(lead=lead, data=data, group=group, now=now, unsubscribed=unsubscribed)
         leads_rescore(company=company, lead_ids=[lead.pk], now=now, reason="captured" if created else "touched")
+        if created:
+            from .sequences import sequences_enrol_on_capture  # noqa: PLC0415
+
+            sequences_enrol_on_capture(lead=lead, now=now)
         lead.refresh_from_db()
     return lead, created
 

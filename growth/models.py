@@ -36,6 +36,7 @@ class Lead(CompanyOwned):
     confirmed_at = models.DateTimeField(null=True, blank=True, help_text="double opt-in link followed")
     touches = models.PositiveIntegerField(default=1, help_text="times the lead was captured (form, API)")
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone for send windows (blank: company's)")
     created_at = models.DateTimeField(db_index=True)
     converted_at = models.DateTimeField(null=True, blank=True)
 
@@ -76,7 +77,13 @@ class EmailDelivery(CompanyOwned):
 class Unsubscribe(CompanyOwned):
     """An address that asked for no more marketing email from this company (lead or customer)."""
 
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Hard bounce"
+        COMPLAINED = "complained", "Spam complaint"
+
     email = models.EmailField()
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.UNSUBSCRIBED)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -99,6 +106,11 @@ class GrowthSettings(CompanyOwned):
     inactivity_points = models.SmallIntegerField(default=-10, help_text="added when no activity for inactivity_days")
     blocked_domains = models.TextField(blank=True, help_text="extra email domains to refuse, one per line")
     form_rate_limit = models.PositiveSmallIntegerField(default=10, help_text="public form posts per IP per hour")
+    marketing_cap_per_week = models.PositiveSmallIntegerField(
+        default=3, help_text="most marketing emails one lead gets in 7 days (transactional ones are not counted)")
+    quiet_hours_start = models.PositiveSmallIntegerField(default=21, help_text="local hour (lead's zone) sends stop")
+    quiet_hours_end = models.PositiveSmallIntegerField(default=8, help_text="local hour sends resume")
+    weekdays_only = models.BooleanField(default=False, help_text="send marketing email Monday to Friday only")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -139,6 +151,7 @@ class LeadEvent(CompanyOwned):
         EMAIL_CLICK = "email_click", "Email click"
         FORM_SUBMIT = "form_submit", "Form submit"
         PURCHASE = "purchase", "Purchase"
+        EMAIL_REPLY = "email_reply", "Email reply"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=16, choices=Type.choices)
@@ -223,3 +236,103 @@ class HandoffTask(CompanyOwned):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Sequence(CompanyOwned):
+    """A nurture sequence: steps sent in order after delays, until a stop condition."""
+
+    class Kind(models.TextChoices):
+        MARKETING = "marketing", "Marketing"
+        TRANSACTIONAL = "transactional", "Transactional"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual (API or admin)"
+        CAPTURE = "capture", "On capture (new lead)"
+        SEGMENT = "segment", "Segment (enrolled by the beat task)"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MARKETING)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    segment = models.CharField(max_length=32, blank=True, help_text="for trigger=segment: warm_leads, new_leads")
+    stop_on_purchase = models.BooleanField(default=True)
+    stop_on_reply = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SequenceStep(CompanyOwned):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    delay_hours = models.PositiveIntegerField(default=24, help_text="after enrolment (first step) or the step before")
+    channel = models.CharField(max_length=16, default="email", editable=False)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True, help_text="template: {name}, {email}, {company}; empty: use the prompt")
+    ai_prompt = models.TextField(blank=True, help_text="the AI engine writes the body once, when first due")
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [models.UniqueConstraint(fields=["sequence", "position"], name="sequencestep_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.sequence} #{self.position}: {self.subject}"
+
+
+class Enrolment(CompanyOwned):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        STOPPED = "stopped", "Stopped"
+
+    # The declared moves (services apply them): from -> allowed targets.
+    TRANSITIONS = {"active": {"completed", "stopped"}, "completed": set(), "stopped": set()}
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrolments")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrolments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    stop_reason = models.CharField(max_length=32, blank=True, help_text="purchase, unsubscribed, reply, no_consent")
+    next_position = models.PositiveSmallIntegerField(default=1)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    enrolled_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at"]
+        constraints = [models.UniqueConstraint(fields=["sequence", "lead"], name="enrolment_unique_lead")]
+        indexes = [models.Index(fields=["status", "next_due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lead} in {self.sequence} ({self.status})"
+
+
+class StepSend(CompanyOwned):
+    """One step to one lead: the row is written before the provider call, so it is sent at most once."""
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="sends")
+    step = models.ForeignKey(SequenceStep, on_delete=models.CASCADE, related_name="sends")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="step_sends")
+    marketing = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENDING)
+    reason = models.CharField(max_length=200, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["enrolment", "step"], name="stepsend_unique_step")]
+        indexes = [models.Index(fields=["lead", "marketing", "sent_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.step} -> {self.lead} ({self.status})"

@@ -34,3 +34,19 @@ def leads_daily_task() -> None:
                                            reason="decay")
         logger.info("growth daily %s: %s converted from orders, %s rescored", company.slug, converted,
                     result["rescored"])
+
+
+@shared_task(acks_late=True, autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=True, max_retries=5)
+def email_sequences_dispatch_task() -> dict:
+    """Every minute: send the due sequence steps. Duplicates and concurrent runs are harmless (one row per step)."""
+    from .sequences import sequences_dispatch  # noqa: PLC0415
+
+    return sequences_dispatch()
+
+
+@shared_task(acks_late=True)
+def sequences_enrol_segments_task() -> None:
+    from .sequences import sequences_enrol_segments  # noqa: PLC0415
+
+    for company in Company.objects.filter(is_active=True, execution_halted=False):
+        sequences_enrol_segments(company=company)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("t/p/<str:token>.gif", views.track_page, name="track-page"),
     path("t/o/<str:token>.gif", views.track_open, name="track-open"),
     path("t/c/<str:token>/", views.track_click, name="track-click"),
+    path("f/unsubscribe/<str:token>/", views.one_click_unsubscribe, name="one-click-unsubscribe"),
     path("leads/", views.leads_page, name="leads"),
     path("leads/<int:pk>/", views.lead_page, name="lead"),
 ]

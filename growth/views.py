@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from autonomax.errors import AppError
@@ -123,6 +124,22 @@ def track_click(request, token: str):
     if data is None or not str(data.get("u", "")).startswith(("https://", "http://")):
         raise Http404("Unknown link.")
     return HttpResponseRedirect(data["u"])
+
+
+@csrf_exempt  # RFC 8058: the mail provider POSTs "List-Unsubscribe=One-Click" with no cookie; the token is signed
+@never_cache
+@require_http_methods(["GET", "POST"])
+def one_click_unsubscribe(request, token: str):
+    """GET shows a button (mail scanners follow links); POST, from the button or the mail client, unsubscribes."""
+    from .services import lead_unsubscribe  # noqa: PLC0415
+
+    if request.method == "GET":
+        return render(request, "growth/unsubscribe.html", {"done": False})
+    try:
+        company, email = lead_unsubscribe(token=token)
+    except AppError as exc:
+        return render(request, "growth/unsubscribe.html", {"error": exc.message}, status=400)
+    return render(request, "growth/unsubscribe.html", {"done": True, "company": company, "email": email})
 
 
 # --- Dashboard -------------------------------------------------------------------------------
