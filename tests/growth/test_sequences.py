@@ -7,8 +7,17 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from growth.models import EmailDelivery, Enrolment, GrowthSettings, Lead, LeadEvent, Sequence, SequenceStep, \
-    StepSend, Unsubscribe
+from growth.models import (
+    EmailDelivery,
+    Enrolment,
+    GrowthSettings,
+    Lead,
+    LeadEvent,
+    Sequence,
+    SequenceStep,
+    StepSend,
+    Unsubscribe,
+)
 from growth.sequences import enrolment_send_due, send_window_next, sequence_enrol, sequences_dispatch
 from tests.factories import CompanyFactory, LeadFactory
 
