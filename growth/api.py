@@ -5,12 +5,13 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
+from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_object
 
 from .capture import CaptureInput, LeadInvalid, lead_capture
 from .events import EVENT_TYPES, MAX_BATCH, lead_events_record
-from .models import HandoffTask, Lead, LeadTouch
+from .models import Enrolment, HandoffTask, Lead, LeadTouch, Sequence, SequenceStep
 from .scoring import handoff_close
+from .sequences import SEGMENT_NAMES, sequence_create, sequence_enrol, sequence_performance
 
 
 class ScoreItemSerializer(serializers.Serializer):
@@ -180,3 +181,73 @@ class HandoffTaskViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
     def dismiss(self, request, pk=None):
         task = handoff_close(task=self.get_object(), status=HandoffTask.Status.DISMISSED, actor=request.user)
         return Response(HandoffTaskSerializer(task).data)
+
+
+class SequenceStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SequenceStep
+        fields = ["id", "position", "delay_hours", "channel", "subject", "body", "ai_prompt"]
+
+
+class SequenceSerializer(serializers.ModelSerializer):
+    steps = SequenceStepSerializer(many=True)
+
+    class Meta:
+        model = Sequence
+        fields = ["id", "name", "kind", "trigger", "segment", "stop_on_purchase", "stop_on_reply", "is_active",
+                  "steps", "created_at"]
+
+    def validate_steps(self, steps):
+        if not steps:
+            raise serializers.ValidationError("At least one step.")
+        positions = [s["position"] for s in steps]
+        if len(set(positions)) != len(positions):
+            raise serializers.ValidationError("Step positions must be unique.")
+        for s in steps:
+            if not s.get("body") and not s.get("ai_prompt"):
+                raise serializers.ValidationError(f"Step {s['position']}: give a body or an ai_prompt.")
+        return steps
+
+    def validate(self, attrs):
+        if attrs.get("trigger") == Sequence.Trigger.SEGMENT and attrs.get("segment") not in SEGMENT_NAMES:
+            raise serializers.ValidationError({"segment": f"One of {', '.join(SEGMENT_NAMES)}."})
+        return attrs
+
+
+class EnrolRequestSerializer(serializers.Serializer):
+    lead_id = serializers.IntegerField()
+
+
+class EnrolmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Enrolment
+        fields = ["id", "sequence", "lead", "status", "stop_reason", "next_position", "next_due_at", "enrolled_at",
+                  "finished_at"]
+
+
+class SequenceViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Nurture sequences; each step is sent at most once per enrolled lead."""
+
+    queryset = Sequence.objects.prefetch_related("steps")
+    serializer_class = SequenceSerializer
+    permission_classes = [CanOperate]
+
+    def perform_create(self, serializer):
+        serializer.instance = sequence_create(company=self.request.company, data=serializer.validated_data)
+
+    @extend_schema(request=EnrolRequestSerializer, responses={201: EnrolmentSerializer, 200: EnrolmentSerializer},
+                   summary="Enrol a lead (once; a repeat answers 200 with the same enrolment)")
+    @action(detail=True, methods=["post"])
+    def enrol(self, request, pk=None):
+        body = EnrolRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lead = access_company_object(Lead, company=request.company, pk=body.validated_data["lead_id"])
+        enrolment, created = sequence_enrol(sequence=self.get_object(), lead=lead)
+        return Response(EnrolmentSerializer(enrolment).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={200: serializers.ListSerializer(child=serializers.DictField())},
+                   summary="Per step: sent, failed, opens, clicks and their rates")
+    @action(detail=True, methods=["get"])
+    def performance(self, request, pk=None):
+        return Response(sequence_performance(sequence=self.get_object()))

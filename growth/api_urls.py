@@ -5,5 +5,6 @@ from . import api
 router = SimpleRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
 router.register("handoffs", api.HandoffTaskViewSet, basename="handoff")
+router.register("sequences", api.SequenceViewSet, basename="sequence")
 
 urlpatterns = router.urls

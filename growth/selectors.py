@@ -4,7 +4,7 @@ from django.db.models import Count
 
 from autonomax.models import Company
 
-from .models import EmailDelivery, HandoffTask, Lead
+from .models import EmailDelivery, Enrolment, HandoffTask, Lead, Sequence
 
 FUNNEL = (
     ("new", "New", None),
@@ -59,3 +59,13 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[dict]:
         items.append({"at": h.created_at, "kind": "handoff", "text": f"{h.title} ({h.get_status_display()})"})
     items.sort(key=lambda i: i["at"], reverse=True)
     return items[:limit]
+
+
+def sequences_with_performance(*, company: Company) -> list[dict]:
+    from .sequences import sequence_performance  # noqa: PLC0415
+
+    rows = []
+    for sequence in Sequence.objects.filter(company=company).order_by("name"):
+        by_status = dict(Enrolment.objects.filter(sequence=sequence).values_list("status").annotate(n=Count("id")))
+        rows.append({"sequence": sequence, "enrolments": by_status, "steps": sequence_performance(sequence=sequence)})
+    return rows

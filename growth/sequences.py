@@ -113,6 +113,17 @@ def sequences_enrol_on_capture(*, lead: Lead, now=None) -> int:
     return count
 
 
+SEGMENT_NAMES = ("warm_leads", "new_leads", "customers")
+
+
+@transaction.atomic
+def sequence_create(*, company: Company, data: dict) -> Sequence:
+    steps = data.pop("steps")
+    sequence = Sequence.objects.create(company=company, **data)
+    SequenceStep.objects.bulk_create([SequenceStep(company=company, sequence=sequence, **step) for step in steps])
+    return sequence
+
+
 def segment_leads(*, company: Company, segment: str, now=None):
     now = now or timezone.now()
     leads = Lead.objects.filter(company=company).exclude(status__in=[Lead.Status.UNSUBSCRIBED, Lead.Status.LOST])

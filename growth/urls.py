@@ -13,4 +13,5 @@ urlpatterns = [
     path("f/unsubscribe/<str:token>/", views.one_click_unsubscribe, name="one-click-unsubscribe"),
     path("leads/", views.leads_page, name="leads"),
     path("leads/<int:pk>/", views.lead_page, name="lead"),
+    path("leads/sequences/", views.sequences_page, name="sequences"),
 ]

@@ -162,3 +162,11 @@ def lead_page(request, pk: int):
     if lead is None:
         raise Http404("No such lead.")
     return render(request, "growth/lead.html", {"lead": lead, "timeline": selectors.lead_timeline(lead=lead)})
+
+
+def sequences_page(request):
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(f"/accounts/login/?next={request.path}")
+    company = request_membership(request).company
+    return render(request, "growth/sequences.html", {"sequences": selectors.sequences_with_performance(
+        company=company)})

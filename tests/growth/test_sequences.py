@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 from django.test import Client
 
 from growth.models import (
@@ -201,3 +202,44 @@ def test_capture_trigger_enrols_new_leads(owner_api, company):
     sequence = _sequence(company, trigger=Sequence.Trigger.CAPTURE)
     api.post("/api/v1/leads/", {"email": "new@example.com"}, format="json")
     assert Enrolment.objects.filter(sequence=sequence, lead__email="new@example.com").exists()
+
+
+def test_sequences_api_creates_enrols_once_and_reports_performance(owner_api, company):
+    # given
+    membership, api = owner_api
+    GrowthSettings.objects.create(company=company, quiet_hours_start=0, quiet_hours_end=0)
+    lead = _lead(company)
+    body = {"name": "Onboarding", "trigger": "manual", "steps": [
+        {"position": 1, "delay_hours": 0, "subject": "Welcome", "body": "Hi {name}"},
+        {"position": 2, "delay_hours": 72, "subject": "Tips", "body": "More"}]}
+
+    # when
+    created = api.post("/api/v1/sequences/", body, format="json")
+    sequence_id = created.json()["id"]
+    first = api.post(f"/api/v1/sequences/{sequence_id}/enrol/", {"lead_id": lead.pk}, format="json")
+    again = api.post(f"/api/v1/sequences/{sequence_id}/enrol/", {"lead_id": lead.pk}, format="json")
+    other = api.post(f"/api/v1/sequences/{sequence_id}/enrol/", {"lead_id": LeadFactory().pk}, format="json")
+    sequences_dispatch(now=timezone.now() + timedelta(minutes=1))
+
+    # then
+    assert created.status_code == 201 and [s["subject"] for s in created.json()["steps"]] == ["Welcome", "Tips"]
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 404)
+    assert first.json()["id"] == again.json()["id"]
+    performance = api.get(f"/api/v1/sequences/{sequence_id}/performance/").json()
+    assert [p["sent"] for p in performance] == [1, 0]
+    client = Client()
+    client.force_login(membership.user)
+    assert "Onboarding" in client.get("/leads/sequences/").content.decode()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "x", "steps": []}, "steps"),
+    ({"name": "x", "steps": [{"position": 1, "subject": "s"}]}, "steps"),
+    ({"name": "x", "trigger": "segment", "segment": "nope", "steps": [{"position": 1, "subject": "s", "body": "b"}]},
+     "segment"),
+])
+def test_bad_sequences_are_400_and_nothing_stored(owner_api, body, field):
+    _, api = owner_api
+    response = api.post("/api/v1/sequences/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["error"]["details"]
+    assert not Sequence.objects.exists()
