@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
-from django.utils import timezone
 from django.test import Client
+from django.utils import timezone
 
 from growth.models import (
     EmailDelivery,
