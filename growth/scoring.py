@@ -103,18 +103,24 @@ def score_compute(*, lead: Lead, events: list[dict], rules: list[Rule], group: G
     breakdown: list[dict] = []
     total = 0.0
     claimed: set[int] = set()
+    by_type: dict[str, list[tuple[int, dict]]] = {}
+    for i, event in enumerate(events):
+        by_type.setdefault(event["type"], []).append((i, event))
     ordered = sorted(rules, key=lambda r: (r.kind != "event", not r.property_name))
     for rule in ordered:
         if rule.kind == "event":
-            matched = [(i, e) for i, e in enumerate(events) if i not in claimed and _event_matches(rule, e)]
+            matched = [(i, e) for i, e in by_type.get(rule.event_type, ()) if i not in claimed
+                       and _event_matches(rule, e)]
             if not matched:
                 continue
             claimed.update(i for i, _ in matched)
             raw = 0.0
             for _, event in matched:
-                age_days = max((now - event["occurred_at"]).total_seconds(), 0) / 86400
-                factor = 0.5 ** (age_days / rule.half_life_days) if rule.half_life_days else 1.0
-                raw += rule.points * factor
+                if rule.half_life_days:
+                    age_days = max((now - event["occurred_at"]).total_seconds(), 0) / 86400
+                    raw += rule.points * 0.5 ** (age_days / rule.half_life_days)
+                else:
+                    raw += rule.points
             capped = raw
             if rule.cap is not None:
                 capped = max(min(raw, rule.cap), -rule.cap)
