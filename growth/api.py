@@ -9,7 +9,16 @@ from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_
 
 from .capture import CaptureInput, LeadInvalid, lead_capture
 from .events import EVENT_TYPES, MAX_BATCH, lead_events_record
-from .models import Enrolment, HandoffTask, Lead, LeadTouch, Sequence, SequenceStep
+from .experiments import (
+    experiment_convert,
+    experiment_create,
+    experiment_readout,
+    experiment_rollout,
+    experiment_start,
+    experiment_stop,
+    variant_for,
+)
+from .models import Enrolment, Experiment, ExperimentVariant, HandoffTask, Lead, LeadTouch, Sequence, SequenceStep
 from .scoring import handoff_close
 from .sequences import SEGMENT_NAMES, sequence_create, sequence_enrol, sequence_performance
 
@@ -251,3 +260,128 @@ class SequenceViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.R
     @action(detail=True, methods=["get"])
     def performance(self, request, pk=None):
         return Response(sequence_performance(sequence=self.get_object()))
+
+
+class ExperimentVariantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ExperimentVariant
+        fields = ["key", "weight", "is_control", "content"]
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    variants = ExperimentVariantSerializer(many=True)
+    exposure_percent = serializers.FloatField(write_only=True, required=False, default=100,
+                                              help_text="share of units entering the experiment (waffle flag)")
+
+    class Meta:
+        model = Experiment
+        fields = ["id", "key", "name", "hypothesis", "unit", "flag_name", "status", "min_sample_per_variant",
+                  "min_days", "alpha", "started_at", "stopped_at", "winner", "rolled_out_by", "rolled_out_at",
+                  "variants", "exposure_percent", "created_at"]
+        read_only_fields = ["flag_name", "status", "started_at", "stopped_at", "winner", "rolled_out_by",
+                            "rolled_out_at"]
+
+
+class ReadoutVariantSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    is_control = serializers.BooleanField()
+    weight = serializers.IntegerField()
+    n = serializers.IntegerField()
+    conversions = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    diff = serializers.FloatField(required=False, help_text="rate minus the control's")
+    ci_low = serializers.FloatField(required=False)
+    ci_high = serializers.FloatField(required=False)
+    p_value = serializers.FloatField(required=False, help_text="two-sided, from the same standard error")
+    significant = serializers.BooleanField(required=False, help_text="p < alpha per comparison ⇔ CI excludes 0")
+    prob_beat_control = serializers.FloatField(required=False, help_text="Bayesian, Beta(1,1) priors, exact")
+
+
+class ReadoutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    status = serializers.CharField()
+    variants = ReadoutVariantSerializer(many=True)
+    srm_p = serializers.FloatField(allow_null=True, help_text="chi-squared sample-ratio check; < 0.001 unhealthy")
+    days = serializers.FloatField()
+    min_sample_per_variant = serializers.IntegerField()
+    min_days = serializers.IntegerField()
+    alpha = serializers.FloatField()
+    alpha_per_comparison = serializers.FloatField(help_text="Bonferroni split over the treatments")
+    verdict = serializers.ChoiceField(choices=["running", "insufficient_data", "unhealthy", "winner",
+                                               "no_difference"])
+    winner = serializers.CharField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class UnitSerializer(serializers.Serializer):
+    unit_id = serializers.IntegerField(min_value=1, help_text="the lead's or customer's id")
+
+
+class RolloutSerializer(serializers.Serializer):
+    variant = serializers.CharField(required=False, help_text="override the read-out's winner")
+
+
+class ExperimentViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Experiment.objects.prefetch_related("variants")
+    serializer_class = ExperimentSerializer
+    permission_classes = [CanOperate]
+    filterset_fields = ["status"]
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = experiment_create(company=self.request.company, **data)
+
+    @extend_schema(responses={200: ReadoutSerializer}, summary="Read-out with uncertainty and verdict")
+    @action(detail=True, methods=["get"])
+    def readout(self, request, pk=None):
+        return Response(experiment_readout(experiment=self.get_object()))
+
+    @extend_schema(request=UnitSerializer, responses={200: serializers.DictField()},
+                   summary="The unit's variant (sticky; assigned on first call while running)")
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        body = UnitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        experiment = self.get_object()
+        unit_id = body.validated_data["unit_id"]
+        self._check_unit(experiment, unit_id)
+        return Response({"unit_id": unit_id, "variant": variant_for(experiment=experiment, unit_id=unit_id)})
+
+    @extend_schema(request=UnitSerializer, responses={200: serializers.DictField()})
+    @action(detail=True, methods=["post"])
+    def convert(self, request, pk=None):
+        body = UnitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        experiment = self.get_object()
+        self._check_unit(experiment, body.validated_data["unit_id"])
+        counted = experiment_convert(experiment=experiment, unit_id=body.validated_data["unit_id"])
+        return Response({"counted": counted})
+
+    @extend_schema(request=None, responses={200: ExperimentSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return Response(ExperimentSerializer(experiment_start(experiment=self.get_object(), actor=request.user)).data)
+
+    @extend_schema(request=None, responses={200: ExperimentSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        return Response(ExperimentSerializer(experiment_stop(experiment=self.get_object(), actor=request.user)).data)
+
+    @extend_schema(request=RolloutSerializer, responses={200: ExperimentSerializer},
+                   summary="Roll out the winner: flag to 100%, who and when recorded")
+    @action(detail=True, methods=["post"])
+    def rollout(self, request, pk=None):
+        body = RolloutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        experiment = experiment_rollout(experiment=self.get_object(), actor=request.user,
+                                        variant=body.validated_data.get("variant"))
+        return Response(ExperimentSerializer(experiment).data)
+
+    def _check_unit(self, experiment, unit_id):
+        from commerce.selectors import customer_exists  # noqa: PLC0415
+
+        if experiment.unit == Experiment.Unit.LEAD:
+            access_company_object(Lead, company=self.request.company, pk=unit_id)
+        elif not customer_exists(company=self.request.company, pk=unit_id):
+            raise LeadInvalid({"unit_id": f"No customer {unit_id} in this company."})

@@ -6,5 +6,6 @@ router = SimpleRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
 router.register("handoffs", api.HandoffTaskViewSet, basename="handoff")
 router.register("sequences", api.SequenceViewSet, basename="sequence")
+router.register("experiments", api.ExperimentViewSet, basename="experiment")
 
 urlpatterns = router.urls

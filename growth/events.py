@@ -141,7 +141,10 @@ def _conversions_apply(*, company: Company, events) -> None:
     for e in events:
         if e.lead_id not in first or e.occurred_at < first[e.lead_id]:
             first[e.lead_id] = e.occurred_at
+    from .experiments import experiments_convert_unit  # noqa: PLC0415
+
     for lead in Lead.objects.filter(company=company, pk__in=first):
+        experiments_convert_unit(company=company, unit="lead", unit_id=lead.pk, at=first[lead.pk])
         fields = []
         if lead.converted_at is None or first[lead.pk] < lead.converted_at:
             lead.converted_at = first[lead.pk]
@@ -254,6 +257,10 @@ def order_paid_handle(*, event) -> None:
     order_id = (event.payload or {}).get("order_id")
     if not order_id:
         return
+    from .experiments import experiments_convert_unit  # noqa: PLC0415
+
     for row in paid_orders_with_email(company=event.company, since=None, order_ids=[order_id]):
+        experiments_convert_unit(company=event.company, unit="customer", unit_id=row["customer_id"],
+                                 at=row["paid_at"])
         lead_purchase_record(company=event.company, order_id=row["id"], email=row["email"], paid_at=row["paid_at"],
                              total=str(row["total"]))

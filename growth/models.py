@@ -336,3 +336,74 @@ class StepSend(CompanyOwned):
 
     def __str__(self) -> str:
         return f"{self.step} -> {self.lead} ({self.status})"
+
+
+class Experiment(CompanyOwned):
+    """An A/B test: variants assigned server-side and kept in the database, read out honestly."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+        ROLLED_OUT = "rolled_out", "Winner rolled out"
+
+    TRANSITIONS = {"draft": {"running"}, "running": {"stopped", "rolled_out"}, "stopped": {"rolled_out", "running"},
+                   "rolled_out": set()}
+
+    class Unit(models.TextChoices):
+        LEAD = "lead", "Lead"
+        CUSTOMER = "customer", "Customer"
+
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(blank=True)
+    unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.LEAD)
+    flag_name = models.CharField(max_length=100, help_text="django-waffle flag controlling the rollout")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    min_sample_per_variant = models.PositiveIntegerField(default=200)
+    min_days = models.PositiveSmallIntegerField(default=7)
+    alpha = models.FloatField(default=0.05, help_text="two-sided significance level")
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    winner = models.CharField(max_length=32, blank=True)
+    rolled_out_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
+    rolled_out_at = models.DateTimeField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, help_text="the mission/job that started it")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["company", "key"], name="experiment_unique_key")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExperimentVariant(CompanyOwned):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    key = models.SlugField(max_length=32)
+    weight = models.PositiveSmallIntegerField(default=50, help_text="relative share of units")
+    is_control = models.BooleanField(default=False)
+    content = models.JSONField(default=dict, blank=True, help_text="what this variant shows (subject, copy, price)")
+
+    class Meta:
+        ordering = ["experiment", "-is_control", "key"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "key"], name="variant_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.key}:{self.key}"
+
+
+class Assignment(CompanyOwned):
+    """Which variant a lead or customer sees: one row, so email and storefront agree."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    unit_id = models.PositiveBigIntegerField()
+    variant = models.CharField(max_length=32)
+    assigned_at = models.DateTimeField()
+    converted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "unit_id"], name="assignment_unique_unit")]
+        indexes = [models.Index(fields=["experiment", "variant"])]
