@@ -1,12 +1,23 @@
 """Growth API: lead capture, event batches, leads with their score breakdown, hand-off tasks. Thin."""
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from autonomax.errors import ConflictError
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_object
 
+from .campaigns import (
+    campaign_create,
+    campaign_create_content,
+    campaign_ideate,
+    campaign_preview,
+    campaign_results,
+    campaign_review,
+    campaign_test_send,
+)
 from .capture import CaptureInput, LeadInvalid, lead_capture
 from .events import EVENT_TYPES, MAX_BATCH, lead_events_record
 from .experiments import (
@@ -18,7 +29,18 @@ from .experiments import (
     experiment_stop,
     variant_for,
 )
-from .models import Enrolment, Experiment, ExperimentVariant, HandoffTask, Lead, LeadTouch, Sequence, SequenceStep
+from .models import (
+    Campaign,
+    CampaignContent,
+    Enrolment,
+    Experiment,
+    ExperimentVariant,
+    HandoffTask,
+    Lead,
+    LeadTouch,
+    Sequence,
+    SequenceStep,
+)
 from .scoring import handoff_close
 from .sequences import SEGMENT_NAMES, sequence_create, sequence_enrol, sequence_performance
 
@@ -385,3 +407,102 @@ class ExperimentViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets
             access_company_object(Lead, company=self.request.company, pk=unit_id)
         elif not customer_exists(company=self.request.company, pk=unit_id):
             raise LeadInvalid({"unit_id": f"No customer {unit_id} in this company."})
+
+
+class CampaignContentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CampaignContent
+        fields = ["id", "channel", "variant", "title", "body", "seo", "status", "recorded_at"]
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    contents = CampaignContentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "brief", "keywords", "audience", "channels", "utm_campaign", "landing_url",
+                  "schedule_at", "auto_approve", "stage", "ideas", "approved_by", "approved_at", "distributed_at",
+                  "experiment", "contents", "created_at"]
+        read_only_fields = ["stage", "ideas", "approved_by", "approved_at", "distributed_at", "experiment"]
+        extra_kwargs = {"utm_campaign": {"required": False}}
+
+
+class TrendsSerializer(serializers.Serializer):
+    trends = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=20)
+
+
+class TestEmailSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+
+
+class CampaignViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Campaigns through the content pipeline; nothing is sent before a person approves (unless auto)."""
+
+    queryset = Campaign.objects.prefetch_related("contents")
+    serializer_class = CampaignSerializer
+    permission_classes = [CanOperate]
+    filterset_fields = ["stage"]
+
+    def perform_create(self, serializer):
+        serializer.instance = campaign_create(company=self.request.company, **serializer.validated_data)
+
+    def _out(self, campaign):
+        return Response(CampaignSerializer(Campaign.objects.prefetch_related("contents").get(pk=campaign.pk)).data)
+
+    @extend_schema(request=TrendsSerializer, responses={200: CampaignSerializer}, summary="Ideation")
+    @action(detail=True, methods=["post"])
+    def ideate(self, request, pk=None):
+        body = TrendsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._out(campaign_ideate(campaign=self.get_object(), trends=body.validated_data.get("trends")))
+
+    @extend_schema(request=None, responses={200: CampaignSerializer},
+                   summary="Creation and optimisation: A/B content per channel with SEO checks")
+    @action(detail=True, methods=["post"], url_path="create-content")
+    def create_content(self, request, pk=None):
+        return self._out(campaign_create_content(campaign=self.get_object()))
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._out(campaign_review(campaign=self.get_object(), actor=request.user, approve=True))
+
+    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Send back to creation")
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._out(campaign_review(campaign=self.get_object(), actor=request.user, approve=False))
+
+    @extend_schema(responses={200: serializers.DictField()}, summary="Audience count and rendered preview")
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        return Response(campaign_preview(campaign=self.get_object()))
+
+    @extend_schema(request=TestEmailSerializer, responses={200: serializers.DictField()},
+                   summary="Send the rendered email(s) to one address, marked [TEST]")
+    @action(detail=True, methods=["post"], url_path="test-email")
+    def test_email(self, request, pk=None):
+        body = TestEmailSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response({"sent": campaign_test_send(campaign=self.get_object(), to=body.validated_data["email"])})
+
+    @extend_schema(request=None, responses={202: serializers.DictField()},
+                   summary="Distribute now (email once per recipient; social content recorded ready to post)")
+    @action(detail=True, methods=["post"])
+    def distribute(self, request, pk=None):
+        campaign = self.get_object()
+        if campaign.stage != Campaign.Stage.APPROVED:
+            raise ConflictError(f"The campaign is in {campaign.stage}: it needs approval first.",
+                                code="not_approved")
+        transaction.on_commit(lambda: campaign_distribute_enqueue(campaign.pk))
+        return Response({"queued": True, "campaign": campaign.pk}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: serializers.DictField()}, summary="Sends, opens, clicks, conversions by UTM")
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None):
+        return Response(campaign_results(campaign=self.get_object()))
+
+
+def campaign_distribute_enqueue(campaign_id: int) -> None:
+    from .tasks import email_campaign_distribute_task  # noqa: PLC0415
+
+    email_campaign_distribute_task.delay(campaign_id)

@@ -18,5 +18,7 @@ class GrowthConfig(AppConfig):
             "task": "growth.tasks.leads_daily_task", "schedule": crontab(hour=3, minute=41)}
         settings.CELERY_BEAT_SCHEDULE["growth-sequences-dispatch"] = {
             "task": "growth.tasks.email_sequences_dispatch_task", "schedule": 60.0}
+        settings.CELERY_BEAT_SCHEDULE["growth-campaigns-due"] = {
+            "task": "growth.tasks.campaigns_due_task", "schedule": 60.0}
         settings.CELERY_BEAT_SCHEDULE["growth-sequences-enrol"] = {
             "task": "growth.tasks.sequences_enrol_segments_task", "schedule": 15 * 60.0}

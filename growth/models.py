@@ -407,3 +407,67 @@ class Assignment(CompanyOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["experiment", "unit_id"], name="assignment_unique_unit")]
         indexes = [models.Index(fields=["experiment", "variant"])]
+
+
+class Campaign(CompanyOwned):
+    """A campaign: brief, audience, channels, schedule; its content moves through the pipeline stages."""
+
+    class Stage(models.TextChoices):
+        IDEATION = "ideation", "Ideation"
+        CREATION = "creation", "Creation"
+        OPTIMISATION = "optimisation", "Optimisation"
+        REVIEW = "review", "Review"
+        APPROVED = "approved", "Approved"
+        DISTRIBUTED = "distributed", "Distributed"
+
+    # The declared moves: each stage's service moves it on; review needs a person unless auto.
+    TRANSITIONS = {"ideation": {"creation"}, "creation": {"optimisation"}, "optimisation": {"review", "approved"},
+                   "review": {"approved", "creation"}, "approved": {"distributed"}, "distributed": set()}
+    CHANNELS = ("email", "x", "linkedin", "instagram")
+
+    name = models.CharField(max_length=200)
+    brief = models.TextField()
+    keywords = models.JSONField(default=list, blank=True, help_text="keyword and trend inputs for ideation")
+    audience = models.CharField(max_length=32, default="warm_leads", help_text="segment: warm_leads, new_leads, ...")
+    channels = models.JSONField(default=list, help_text="email, x, linkedin, instagram")
+    utm_campaign = models.SlugField(max_length=100)
+    landing_url = models.URLField(blank=True)
+    schedule_at = models.DateTimeField(null=True, blank=True)
+    auto_approve = models.BooleanField(default=False, help_text="skip the person's review")
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.IDEATION)
+    ideas = models.JSONField(default=list, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    distributed_at = models.DateTimeField(null=True, blank=True)
+    experiment = models.ForeignKey("Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["company", "utm_campaign"], name="campaign_unique_utm")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignContent(CompanyOwned):
+    """One piece of content for one channel and variant, with its SEO checks and what became of it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        READY = "ready", "Ready to post (no API connected: post it by hand)"
+        SENT = "sent", "Sent"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contents")
+    channel = models.CharField(max_length=16)
+    variant = models.CharField(max_length=8, default="a")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    seo = models.JSONField(default=dict, blank=True, help_text="checks: length, keyword placement, readability")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "channel", "variant"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "channel", "variant"], name="content_unique")]

@@ -50,3 +50,20 @@ def sequences_enrol_segments_task() -> None:
 
     for company in Company.objects.filter(is_active=True, execution_halted=False):
         sequences_enrol_segments(company=company)
+
+
+@shared_task(acks_late=True, autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=True, max_retries=5)
+def email_campaign_distribute_task(campaign_id: int) -> dict:
+    """Distribute one approved campaign; a repeat sends nothing new (one delivery row per recipient)."""
+    from .campaigns import campaign_distribute  # noqa: PLC0415
+
+    return campaign_distribute(campaign_id=campaign_id)
+
+
+@shared_task(acks_late=True)
+def campaigns_due_task() -> None:
+    """Every minute: queue approved campaigns whose schedule has come."""
+    from .campaigns import campaigns_due  # noqa: PLC0415
+
+    for campaign_id in campaigns_due():
+        email_campaign_distribute_task.delay(campaign_id)
