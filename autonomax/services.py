@@ -5,15 +5,19 @@ from django.utils import timezone
 
 from .models import Company, ConfigChange, Event, EventName
 
-_subscribers: dict[str, list] = {}
+# Apps react to analytics events without the emitter knowing them (growth converts a lead on
+# `order.paid`): handlers registered by name run after the emitting transaction commits.
+EVENT_SUBSCRIBERS: dict[str, list] = {}
 
 
 def event_subscribe(name: str, handler) -> None:
-    """Call `handler(event)` after each committed `name` event (apps subscribe from their ready())."""
+    """Call `handler(event=Event)` after commit for every `name` event; a failing handler is logged, never
+    raised into the emitter (robust on_commit)."""
     if name not in EventName.values:
         raise ValueError(f"unknown analytics event {name!r}")
-    if handler not in _subscribers.setdefault(name, []):
-        _subscribers[name].append(handler)
+    handlers = EVENT_SUBSCRIBERS.setdefault(name, [])
+    if handler not in handlers:
+        handlers.append(handler)
 
 
 def event_record(*, company: Company, name: str, payload: dict | None = None, correlation_id: str = "",
@@ -28,8 +32,8 @@ def event_record(*, company: Company, name: str, payload: dict | None = None, co
         correlation_id=str(correlation_id or ""),
         occurred_at=occurred_at or timezone.now(),
     )
-    for handler in _subscribers.get(name, []):
-        transaction.on_commit(lambda handler=handler: handler(event))
+    for handler in EVENT_SUBSCRIBERS.get(name, ()):
+        transaction.on_commit(lambda h=handler: h(event=event), robust=True)
     return event
 
 

@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("commerce.urls")),
     path("", include("customers.urls")),
     path("", include("demo.urls")),
+    path("", include("growth.urls")),
 ]
 
 if settings.DEBUG:

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import models
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -152,3 +153,16 @@ def purchases_by_email(*, company, emails, since: datetime, until: datetime) -> 
         entry["orders"] += row["orders"]
         entry["revenue"] += row["revenue"] or Decimal(0)
     return result
+
+
+def paid_orders_with_email(*, company, since: datetime, order_ids=None) -> list[dict]:
+    """[{id, customer_id, email, paid_at, total}] of paid orders (paid since `since`, or these ids) that know
+    their buyer's email: read by growth to convert leads who bought."""
+    orders = Order.objects.filter(company=company, paid_at__isnull=False, customer__isnull=False)
+    orders = orders.filter(pk__in=order_ids) if order_ids is not None else orders.filter(paid_at__gte=since)
+    return list(orders.exclude(customer__email="").order_by("paid_at")
+                .values("id", "customer_id", "paid_at", "total", email=models.F("customer__email")))
+
+
+def customer_exists(*, company, pk: int) -> bool:
+    return Customer.objects.filter(company=company, pk=pk).exists()

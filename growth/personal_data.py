@@ -1,10 +1,19 @@
-"""What growth holds about a person: the lead, the marketing emails sent to them, their unsubscribe."""
+"""What growth holds about a person: the lead with its touches, events, score changes and hand-off tasks,
+the marketing emails sent to them, their unsubscribe.
+
+Erasure deletes the lead and everything hanging off it, anonymises the email deliveries (campaign counts
+stay right) and keeps the unsubscribe only as a hash of the address, so marketing never reaches that
+address again, even after a later import, without keeping the address itself.
+"""
 
 import hashlib
 
+from django.db.models import Q
+
+from autonomax.models import Company
 from autonomax.privacy import Person, erased_email, register, scrub
 
-from .models import EmailDelivery, Lead, Unsubscribe
+from .models import EmailDelivery, HandoffTask, Lead, LeadEvent, LeadScoreChange, LeadTouch, Unsubscribe
 
 
 def suppressed_address(email: str) -> str:
@@ -14,37 +23,70 @@ def suppressed_address(email: str) -> str:
     return f"{digest}@suppressed.invalid"
 
 
-def export(company, person: Person) -> dict:
-    return {
-        "leads": list(Lead.objects.filter(company=company, email__iexact=person.email).values(
-            "id", "email", "name", "source", "utm_source", "utm_medium", "utm_campaign", "score", "status",
-            "consent", "consent_at", "created_at", "converted_at")),
-        "emails": list(EmailDelivery.objects.filter(company=company, email__iexact=person.email).values(
-            "subject", "status", "created_at", "sent_at")),
-        "unsubscribed": list(Unsubscribe.objects.filter(company=company, email__iexact=person.email).values(
-            "created_at")),
-    }
+def unsubscribed(company_id: int, email: str):
+    """The address's unsubscribe rows: its own, or the hash an erasure left."""
+    return Unsubscribe.objects.filter(Q(email__iexact=email) | Q(email=suppressed_address(email)),
+                                      company_id=company_id)
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def export_personal_data(company: Company, email: str) -> dict:
+    """Everything growth holds about `email` in `company`, as JSON-ready data."""
+    email = (email or "").strip().lower()
+    leads = list(Lead.objects.filter(company=company, email__iexact=email))
+    out = {"leads": [], "email_deliveries": [], "unsubscribed": []}
+    for lead in leads:
+        out["leads"].append({
+            "id": lead.pk, "email": lead.email, "name": lead.name, "source": lead.source,
+            "utm": {k: getattr(lead, f"utm_{k}") for k in ("source", "medium", "campaign", "term", "content")},
+            "fields": lead.fields, "score": lead.score, "score_breakdown": lead.score_breakdown,
+            "status": lead.status, "consent": lead.consent, "consent_text": lead.consent_text,
+            "consent_at": _iso(lead.consent_at), "confirmed_at": _iso(lead.confirmed_at),
+            "created_at": _iso(lead.created_at), "converted_at": _iso(lead.converted_at),
+            "touches": [{"channel": t.channel, "source": t.source, "utm": t.utm, "page_url": t.page_url,
+                         "consent_marketing": t.consent_marketing, "consent_text": t.consent_text,
+                         "at": _iso(t.created_at)} for t in LeadTouch.objects.filter(lead=lead)],
+            "events": [{"type": e.type, "at": _iso(e.occurred_at), "properties": e.properties}
+                       for e in LeadEvent.objects.filter(lead=lead)],
+            "score_changes": [{"from": c.old_score, "to": c.new_score, "reason": c.reason, "at": _iso(c.created_at)}
+                              for c in LeadScoreChange.objects.filter(lead=lead)],
+            "handoff_tasks": [{"title": h.title, "status": h.status, "at": _iso(h.created_at)}
+                              for h in HandoffTask.objects.filter(lead=lead)],
+        })
+    out["email_deliveries"] = [
+        {"subject": d.subject, "status": d.status, "sent_at": _iso(d.sent_at)}
+        for d in EmailDelivery.objects.filter(company=company, email__iexact=email)]
+    out["unsubscribed"] = [_iso(u.created_at) for u in Unsubscribe.objects.filter(company=company,
+                                                                                   email__iexact=email)]
+    return out
 
 
 def erase(company, person: Person) -> dict:
-    changed = {}
-    for lead in Lead.objects.filter(company=company, email__iexact=person.email):
-        person = Person(email=person.email, name=person.name or lead.name)
-        Lead.objects.filter(pk=lead.pk).update(email=erased_email(lead.pk), name="", consent=False,
-                                               status=Lead.Status.UNSUBSCRIBED)
-        changed["growth.Lead"] = changed.get("growth.Lead", 0) + 1
+    leads = Lead.objects.filter(company=company, email__iexact=person.email)
+    names = [n for n in leads.values_list("name", flat=True) if n]
+    person = Person(email=person.email, name=person.name or (names[0] if names else ""))
+    lead_ids = list(leads.values_list("pk", flat=True))
+    changed = {
+        "growth.LeadTouch": LeadTouch.objects.filter(lead_id__in=lead_ids).delete()[0],
+        "growth.LeadEvent": LeadEvent.objects.filter(lead_id__in=lead_ids).delete()[0],
+        "growth.LeadScoreChange": LeadScoreChange.objects.filter(lead_id__in=lead_ids).delete()[0],
+        "growth.HandoffTask": HandoffTask.objects.filter(lead_id__in=lead_ids).delete()[0],
+    }
+    changed["growth.Lead"] = Lead.objects.filter(pk__in=lead_ids).delete()[0]
     deliveries = list(EmailDelivery.objects.filter(company=company, email__iexact=person.email))
     for delivery in deliveries:
         EmailDelivery.objects.filter(pk=delivery.pk).update(
             email=erased_email(f"d{delivery.pk}"), subject=scrub(delivery.subject, person),
             error=scrub(delivery.error, person))
     changed["growth.EmailDelivery"] = len(deliveries)
-    # No more marketing, ever: the unsubscribe stays, as a hash of the address.
     Unsubscribe.objects.filter(company=company, email__iexact=person.email).delete()
     Unsubscribe.objects.get_or_create(company=company, email=suppressed_address(person.email))
     changed["growth.Unsubscribe"] = 1
     return changed
 
 
-register("growth", models=("growth.Lead", "growth.EmailDelivery", "growth.Unsubscribe"), export=export,
-         erase=erase)
+register("growth", models=("growth.Lead", "growth.EmailDelivery", "growth.Unsubscribe"),
+         export=lambda company, person: export_personal_data(company, person.email), erase=erase)

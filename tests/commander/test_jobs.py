@@ -34,8 +34,8 @@ from tests.factories import (
     OrderFactory,
     ProductFactory,
     TicketFactory,
-    member_with_token,
     consenting_customer,
+    member_with_token,
 )
 
 from .factories import load_playbook, propose

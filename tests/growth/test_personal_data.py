@@ -1,0 +1,52 @@
+"""growth.personal_data: export and erase what growth holds about one email in one company."""
+
+import pytest
+from django.test import Client
+
+from growth.events import lead_events_record
+from growth.models import EmailDelivery, HandoffTask, Lead, LeadEvent, Unsubscribe
+from growth.personal_data import erase_personal_data, export_personal_data
+from tests.factories import CompanyFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _lead_with_history(company, email):
+    lead = LeadFactory(company=company, email=email, name="Ada")
+    lead_events_record(company=company, events=[{"idempotency_key": f"{email}-1", "type": "page_view",
+                                                 "lead_id": lead.pk, "properties": {"path": "/pricing"}}])
+    EmailDelivery.objects.create(company=company, send_key=f"job-{company.pk}", email=email, lead=lead, subject="Hi")
+    Unsubscribe.objects.create(company=company, email=email)
+    HandoffTask.objects.create(company=company, lead=lead, threshold=80, score=90, title="t",
+                               created_at=lead.created_at)
+    return lead
+
+
+def test_export_has_the_lead_its_events_and_emails(company):
+    _lead_with_history(company, "ada@example.com")
+    _lead_with_history(CompanyFactory(), "ada@example.com")
+    data = export_personal_data(company, "ADA@example.com")
+    assert len(data["leads"]) == 1 and data["leads"][0]["name"] == "Ada"
+    assert data["leads"][0]["events"][0]["properties"] == {"path": "/pricing"}
+    assert len(data["email_deliveries"]) == 1 and len(data["unsubscribed"]) == 1
+
+
+def test_erase_deletes_this_company_only_and_keeps_the_suppression(company):
+    _lead_with_history(company, "ada@example.com")
+    other = _lead_with_history(CompanyFactory(), "ada@example.com")
+    counts = erase_personal_data(company, "ada@example.com")
+    assert counts["lead_events"] == 1 and counts["email_deliveries"] == 1 and counts["handoff_tasks"] == 1
+    assert not Lead.objects.filter(company=company).exists()
+    assert Unsubscribe.objects.filter(company=company).exists()  # never email them again
+    assert Lead.objects.filter(pk=other.pk).exists() and LeadEvent.objects.filter(lead=other).exists()
+
+
+def test_lead_page_shows_breakdown_and_timeline(owner_api, company):
+    membership, _ = owner_api
+    lead = _lead_with_history(company, "ada@example.com")
+    client = Client()
+    client.force_login(membership.user)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "+25 pricing page visit just now" in html and 'data-kind="event"' in html
+    other = LeadFactory(company=CompanyFactory())
+    assert client.get(f"/leads/{other.pk}/").status_code == 404
