@@ -27,6 +27,7 @@ urlpatterns = [
     path("ai/", include("chimera.ai.urls")),
     path("kpis/", include("kpis.urls")),
     path("webhooks/", include("commerce.webhooks.urls")),
+    path("webhooks/", include("support.urls")),
     path("", include("commerce.urls")),
 ]
 

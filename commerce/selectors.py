@@ -84,3 +84,13 @@ def order_for_company(*, company, pk: int) -> Order | None:
     """One order with everything its page shows: items, refunds, downloads and service tasks."""
     return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
             .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())
+
+
+def orders_for_email(*, company, email: str, limit: int = 20) -> list[Order]:
+    """The latest orders of the customer with this email (case-insensitive), with items and downloads;
+    support links a ticket to its customer's orders this way."""
+    if not email:
+        return []
+    return list(Order.objects.filter(company=company, customer__email__iexact=email.strip())
+                .select_related("customer").prefetch_related("items", "grants__product")
+                .order_by("-created_at", "-pk")[:limit])

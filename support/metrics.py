@@ -9,7 +9,7 @@ from kpis.registry import metric_family, ratio, span, to_decimal
 
 from .models import Ticket
 
-CLOSED = [Ticket.Status.RESOLVED, Ticket.Status.CLOSED]
+CLOSED = [Ticket.Status.RESOLVED]
 
 
 def _minutes(duration: timedelta | None):
