@@ -29,6 +29,7 @@ urlpatterns = [
     path("webhooks/", include("commerce.webhooks.urls")),
     path("webhooks/", include("support.urls")),
     path("", include("commerce.urls")),
+    path("", include("support.page_urls")),
 ]
 
 if settings.DEBUG:

@@ -32,7 +32,7 @@ class SupportSettings(CompanyOwned):
     refund_max_amount = models.DecimalField(max_digits=12, decimal_places=2, default=50,
                                             help_text="Automatic refunds up to this amount; above, a person decides")
     contact_form_enabled = models.BooleanField(default=True,
-                                               help_text="Public form at /support/<company-slug>/contact/")
+                                               help_text="Public form at /f/<company-slug>/contact/")
 
     class Meta:
         verbose_name_plural = "support settings"

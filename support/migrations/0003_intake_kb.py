@@ -101,7 +101,7 @@ class Migration(migrations.Migration):
                 ('holidays', models.JSONField(blank=True, default=list, help_text='Dates with no business hours: ["2026-12-25"]')),
                 ('refund_window_days', models.PositiveIntegerField(default=14, help_text='Refunds within this many days of payment')),
                 ('refund_max_amount', models.DecimalField(decimal_places=2, default=50, help_text='Automatic refunds up to this amount; above, a person decides', max_digits=12)),
-                ('contact_form_enabled', models.BooleanField(default=True, help_text='Public form at /support/<company-slug>/contact/')),
+                ('contact_form_enabled', models.BooleanField(default=True, help_text='Public form at /f/<company-slug>/contact/')),
             ],
             options={
                 'verbose_name_plural': 'support settings',
