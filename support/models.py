@@ -98,6 +98,9 @@ class Ticket(CompanyOwned):
     sla_warned_at = models.DateTimeField(null=True, blank=True)
     first_response_breached_at = models.DateTimeField(null=True, blank=True)
     resolution_breached_at = models.DateTimeField(null=True, blank=True)
+    csat_score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Customer satisfaction 1-5")
+    csat_at = models.DateTimeField(null=True, blank=True)
+    csat_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the survey was emailed")
 
     class Meta:
         ordering = ["-created_at"]
