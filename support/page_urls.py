@@ -10,4 +10,5 @@ urlpatterns = [
     path("support/", InboxView.as_view(), name="inbox"),
     path("support/tickets/<int:pk>/", TicketView.as_view(), name="ticket"),
     path("support/kb/", KnowledgeView.as_view(), name="knowledge"),
+    path("support/csat/<str:token>/", views.csat, name="csat"),
 ]

@@ -16,6 +16,7 @@ from autonomax.models import Company
 
 from .models import SupportSettings, Ticket, TicketEvent, TicketMessage
 from .sla import business_add, business_seconds
+from .sla_watch import sla_record_late
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,17 @@ def ticket_transition(*, ticket: Ticket, to: str, by: str, user=None, at: dateti
     ticket.save(update_fields=sorted(set(fields)))
     TicketEvent.objects.create(ticket=ticket, kind=TicketEvent.Kind.STATUS, actor=by, user=_user(user),
                                from_status=frm, to_status=to, data=data or {}, created_at=at)
+    if to == S.RESOLVED:
+        sla_record_late(ticket=ticket, at=at)
+        ticket_id = ticket.pk
+        transaction.on_commit(lambda: _csat_enqueue(ticket_id))
     return ticket
+
+
+def _csat_enqueue(ticket_id: int) -> None:
+    from . import tasks  # noqa: PLC0415
+
+    tasks.csat_survey_enqueue(ticket_id)
 
 
 def _user(user):
@@ -254,6 +265,7 @@ def _first_response(ticket: Ticket, at: datetime) -> None:
     if ticket.first_response_at is None:
         ticket.first_response_at = at
         ticket.save(update_fields=["first_response_at"])
+        sla_record_late(ticket=ticket, at=at)
 
 
 def ticket_reply(*, ticket: Ticket, user, body: str, resolve: bool = False) -> TicketMessage:

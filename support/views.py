@@ -8,6 +8,7 @@ from autonomax.errors import AppError
 from autonomax.models import Company
 
 from .forms import ContactForm
+from .sla_watch import csat_record
 from .tickets import Inbound, support_settings_for, ticket_receive
 
 
@@ -34,3 +35,12 @@ def contact(request: HttpRequest, slug: str) -> HttpResponse:
                           status=201)
     status = 400 if request.method == "POST" else 200
     return render(request, "support/contact.html", {"company": company, "form": form}, status=status)
+
+
+def csat(request: HttpRequest, token: str) -> HttpResponse:
+    """/support/csat/<token>/?score=1..5: the link in the survey email stores the rating."""
+    try:
+        ticket = csat_record(token=token, score=request.GET.get("score") or request.POST.get("score"))
+    except AppError as exc:
+        return render(request, "support/csat.html", {"error": exc.message}, status=exc.status)
+    return render(request, "support/csat.html", {"ticket": ticket})
