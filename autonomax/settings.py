@@ -207,6 +207,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "autonomax.openapi.error_responses"],
+    "ENUM_NAME_OVERRIDES": {
+        "TicketChannelEnum": "support.models.Ticket.Channel",
+        "TicketStatusEnum": "support.models.Ticket.Status",
+    },
 }
 
 # --- Cache ------------------------------------------------------------------------
@@ -338,3 +342,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Support (issue 14): intake limits and the inbound-email webhook -------------------------
+
+SUPPORT_MAX_BODY_CHARS = env.int("SUPPORT_MAX_BODY_CHARS", default=50_000)  # longer: stored truncated, flagged
+SUPPORT_MAX_ATTACHMENT_BYTES = env.int("SUPPORT_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
+SUPPORT_MAX_ATTACHMENTS = env.int("SUPPORT_MAX_ATTACHMENTS", default=10)
+# Shared secret of POST /webhooks/email/ (X-AutonomaX-Signature: sha256=<hex HMAC of the body>); empty: off.
+SUPPORT_EMAIL_WEBHOOK_SECRET = env.str("SUPPORT_EMAIL_WEBHOOK_SECRET", default="")
+# django-anymail's inbound webhooks (Postmark at /webhooks/email/postmark/inbound/): basic-auth "user:password".
+ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
+SUPPORT_EMAIL_MAX_BYTES = env.int("SUPPORT_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)  # one inbound email

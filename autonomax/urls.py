@@ -27,10 +27,12 @@ urlpatterns = [
     path("ai/", include("chimera.ai.urls")),
     path("kpis/", include("kpis.urls")),
     path("webhooks/", include("commerce.webhooks.urls")),
+    path("webhooks/", include("support.urls")),
     path("", include("commerce.urls")),
     path("", include("customers.urls")),
     path("", include("demo.urls")),
     path("", include("growth.urls")),
+    path("", include("support.page_urls")),
 ]
 
 if settings.DEBUG:

@@ -166,3 +166,36 @@ def paid_orders_with_email(*, company, since: datetime, order_ids=None) -> list[
 
 def customer_exists(*, company, pk: int) -> bool:
     return Customer.objects.filter(company=company, pk=pk).exists()
+def orders_for_email(*, company, email: str, limit: int = 20) -> list[Order]:
+    """The latest orders of the customer with this email (case-insensitive), with items and downloads;
+    support links a ticket to its customer's orders this way."""
+    if not email:
+        return []
+    return list(Order.objects.filter(company=company, customer__email__iexact=email.strip())
+                .select_related("customer").prefetch_related("items", "grants__product")
+                .order_by("-created_at", "-pk")[:limit])
+
+
+def customer_order_facts(*, company, email: str, limit: int = 5, now: datetime | None = None) -> list[dict]:
+    """What support may tell a customer about their latest orders, as plain facts: status, what was bought,
+    money, refunds, and each download link that still works (its URL, expiry and downloads left)."""
+    from .services.fulfillment import download_url  # noqa: PLC0415 - a link is derived, not stored
+
+    now = now or timezone.now()
+    facts = []
+    for order in orders_for_email(company=company, email=email, limit=limit):
+        downloads = []
+        for grant in order.grants.all():
+            usable = grant.revoked_at is None and grant.expires_at > now and grant.download_count < grant.max_downloads
+            downloads.append({"product": grant.product.name, "usable": usable, "expires_at": grant.expires_at,
+                              "downloads_left": max(0, grant.max_downloads - grant.download_count),
+                              "url": download_url(grant=grant) if usable else ""})
+        facts.append({
+            "order_id": order.pk, "status": order.status, "channel": order.channel, "currency": order.currency,
+            "total": order.total, "amount_refunded": order.amount_refunded, "created_at": order.created_at,
+            "paid_at": order.paid_at, "fulfilled_at": order.fulfilled_at, "refunded_at": order.refunded_at,
+            "items": [item.title for item in order.items.all()], "downloads": downloads,
+            "refundable": order.channel == Order.Channel.STRIPE and bool(order.payment_intent_id)
+            and order.status in (Order.Status.PAID, Order.Status.FULFILLED),
+        })
+    return facts

@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from django.utils.dateparse import parse_datetime
+
 from autonomax.privacy import Person, export_person
 from commerce.models import Customer
 
@@ -46,16 +48,22 @@ def _entries(apps: dict):
         yield move["moved_at"], "segment", f"Segment {move['from_segment'] or '—'} → {move['to_segment']}", None
 
 
+def _when(value):
+    """Apps export times as datetimes or ISO text."""
+    return parse_datetime(value) if isinstance(value, str) else value
+
+
 def customer_story(*, customer: Customer) -> dict:
     document = export_person(customer.company, Person(email=customer.email.lower(), name=customer.name))
     timeline = sorted(
-        ({"at": at, "kind": kind, "text": text, "order_id": order_id}
-         for at, kind, text, order_id in _entries(document["apps"]) if isinstance(at, datetime)),
+        ({"at": _when(at), "kind": kind, "text": text, "order_id": order_id}
+         for at, kind, text, order_id in _entries(document["apps"]) if isinstance(_when(at), datetime)),
         key=lambda e: e["at"], reverse=True)
     try:
         profile = customer.profile
     except CustomerProfile.DoesNotExist:
         profile = None
-    tickets = document["apps"].get("support", {}).get("data", {}).get("tickets", [])
+    tickets = [{**t, "messages": [{**m, "at": _when(m["at"])} for m in t["messages"]]}
+               for t in document["apps"].get("support", {}).get("data", {}).get("tickets", [])]
     return {"customer": customer, "profile": profile, "timeline": timeline, "tickets": tickets,
             "model": LifetimeModel.objects.filter(company=customer.company).first()}

@@ -2,14 +2,14 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, F, Q
+from django.db.models import Avg, Count, F, Q
 
 from kpis.aggregates import Median
 from kpis.registry import metric_family, ratio, span, to_decimal
 
 from .models import Ticket
 
-CLOSED = [Ticket.Status.RESOLVED, Ticket.Status.CLOSED]
+CLOSED = [Ticket.Status.RESOLVED]
 
 
 def _minutes(duration: timedelta | None):
@@ -21,10 +21,10 @@ def _hours(duration: timedelta | None):
 
 
 @metric_family("support.open_tickets", "support.first_response_p50_minutes", "support.resolution_p50_hours",
-               "support.auto_resolution_rate")
+               "support.auto_resolution_rate", "support.csat_avg")
 def ticket_metrics(*, company, windows):
     """Open tickets at the window's end; for tickets created in the window: median first response
-    and resolution times, and the share of resolved tickets resolved with no human step."""
+    and resolution times, the share of resolved tickets resolved with no human step, and the mean CSAT rating (1-5)."""
     whole = span(windows)
     aggregates = {}
     for i, w in enumerate(windows):
@@ -38,6 +38,7 @@ def ticket_metrics(*, company, windows):
         aggregates[f"resolution{i}"] = Median(F("resolved_at") - F("created_at"), filter=resolved)
         aggregates[f"resolved{i}"] = Count("id", filter=resolved)
         aggregates[f"auto{i}"] = Count("id", filter=resolved & Q(auto_resolved=True))
+        aggregates[f"csat{i}"] = Avg("csat_score", filter=created & Q(csat_score__isnull=False))
     # Rows that can count: created in the span, or still open at its start.
     rows = Ticket.objects.filter(company=company, created_at__lt=whole.end).filter(
         Q(created_at__gte=whole.start) | Q(resolved_at__gte=whole.start)
@@ -50,6 +51,7 @@ def ticket_metrics(*, company, windows):
             "support.first_response_p50_minutes": _minutes(row[f"first{i}"]),
             "support.resolution_p50_hours": _hours(row[f"resolution{i}"]),
             "support.auto_resolution_rate": ratio(row[f"auto{i}"], row[f"resolved{i}"]),
+            "support.csat_avg": to_decimal(row[f"csat{i}"]),
         }
         for i in range(len(windows))
     ]

@@ -1,33 +1,53 @@
-"""What support holds about a person: their tickets and every message in them."""
+"""Personal data held by support, for export and erasure (registered with autonomax.privacy).
 
-from autonomax.privacy import Person, erased_email, register, scrub
+Tickets hold the customer's email and name; their messages hold what the customer wrote and the replies,
+plus stored attachments. Erasure deletes the customer's tickets with their messages, events and attachment
+files (a ticket is the customer's conversation: nothing in it is kept without them).
+"""
 
-from .models import Ticket, TicketMessage
+from django.core.files.storage import default_storage
+from django.db import transaction
 
+from autonomax.models import Company
+from autonomax.privacy import register
 
-def export(company, person: Person) -> dict:
-    tickets = Ticket.objects.filter(company=company, customer_email__iexact=person.email)
-    return {
-        "tickets": [
-            {"id": t.pk, "subject": t.subject, "email": t.customer_email, "channel": t.channel, "status": t.status,
-             "created_at": t.created_at, "resolved_at": t.resolved_at,
-             "messages": [{"author": m.author, "body": m.body, "at": m.created_at} for m in t.messages.all()]}
-            for t in tickets.prefetch_related("messages")
-        ],
-    }
+from .models import Ticket, TicketEvent, TicketMessage
 
 
-def erase(company, person: Person) -> dict:
-    tickets = list(Ticket.objects.filter(company=company, customer_email__iexact=person.email))
-    messages = 0
-    for ticket in tickets:
-        Ticket.objects.filter(pk=ticket.pk).update(customer_email=erased_email(f"t{ticket.pk}"),
-                                                   subject=scrub(ticket.subject, person))
-        for message in TicketMessage.objects.filter(ticket=ticket):
-            message.body = scrub(message.body, person)
-            message.save(update_fields=["body"])
-            messages += 1
-    return {"support.Ticket": len(tickets), "support.TicketMessage": messages}
+def _tickets(company: Company, email: str):
+    return Ticket.objects.filter(company=company, customer_email__iexact=(email or "").strip())
 
 
-register("support", models=("support.Ticket",), export=export, erase=erase)
+def export_personal_data(company: Company, email: str) -> dict:
+    """Everything support holds about the person with this email in this company."""
+    tickets = _tickets(company, email).prefetch_related("messages")
+    return {"tickets": [{
+        "reference": t.reference, "subject": t.subject, "customer_email": t.customer_email,
+        "customer_name": t.customer_name, "channel": t.channel, "status": t.status, "language": t.language,
+        "created_at": t.created_at.isoformat(), "resolved_at": t.resolved_at.isoformat() if t.resolved_at else None,
+        "messages": [{"author": m.author, "body": m.body, "at": m.created_at.isoformat(),
+                      "attachments": [{k: a.get(k) for k in ("filename", "content_type", "size")}
+                                      for a in m.attachments]} for m in t.messages.all()],
+    } for t in tickets]}
+
+
+def erase_personal_data(company: Company, email: str) -> dict:
+    """Delete the person's tickets, messages, events and stored attachments; returns counts per kind."""
+    with transaction.atomic():
+        tickets = list(_tickets(company, email).values_list("pk", flat=True))
+        messages = TicketMessage.objects.filter(ticket_id__in=tickets)
+        paths = [a["path"] for atts in messages.values_list("attachments", flat=True) for a in atts or []
+                 if isinstance(a, dict) and a.get("path")]
+        counts = {"tickets": len(tickets), "ticket_messages": messages.count(),
+                  "ticket_events": TicketEvent.objects.filter(ticket_id__in=tickets).count(),
+                  "attachments": len(paths)}
+        Ticket.objects.filter(pk__in=tickets).delete()
+    for path in paths:
+        default_storage.delete(path)
+    return counts
+
+
+register("support", models=("support.Ticket",),
+         export=lambda company, person: export_personal_data(company, person.email),
+         erase=lambda company, person: {f"support.{kind}": n for kind, n in
+                                        erase_personal_data(company, person.email).items()})

@@ -193,7 +193,7 @@ class Command(BaseCommand):
                                 resolved_at=None if is_open else resolved, auto_resolved=auto)
                 messages = [TicketMessage(author=TicketMessage.Author.CUSTOMER, body=subject, created_at=at)]
                 if ticket.first_response_at:
-                    author = TicketMessage.Author.AI if auto else TicketMessage.Author.AGENT
+                    author = TicketMessage.Author.BOT if auto else TicketMessage.Author.PERSON
                     messages.append(TicketMessage(author=author, body="Thanks for reaching out, here is how to fix it.",
                                                   created_at=ticket.first_response_at))
                 tickets.append((ticket, messages))
