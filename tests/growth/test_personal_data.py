@@ -5,7 +5,8 @@ from django.test import Client
 
 from growth.events import lead_events_record
 from growth.models import EmailDelivery, HandoffTask, Lead, LeadEvent, Unsubscribe
-from growth.personal_data import erase_personal_data, export_personal_data
+from autonomax.privacy import Person
+from growth.personal_data import erase, export_personal_data, suppressed_address
 from tests.factories import CompanyFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,10 +35,14 @@ def test_export_has_the_lead_its_events_and_emails(company):
 def test_erase_deletes_this_company_only_and_keeps_the_suppression(company):
     _lead_with_history(company, "ada@example.com")
     other = _lead_with_history(CompanyFactory(), "ada@example.com")
-    counts = erase_personal_data(company, "ada@example.com")
-    assert counts["lead_events"] == 1 and counts["email_deliveries"] == 1 and counts["handoff_tasks"] == 1
+    counts = erase(company, Person(email="ada@example.com"))
+    assert counts["growth.LeadEvent"] == 1 and counts["growth.EmailDelivery"] == 1
+    assert counts["growth.HandoffTask"] == 1
     assert not Lead.objects.filter(company=company).exists()
-    assert Unsubscribe.objects.filter(company=company).exists()  # never email them again
+    # Never email them again: the unsubscribe stays, as a hash of the address only.
+    assert list(Unsubscribe.objects.filter(company=company).values_list("email", flat=True)) == [
+        suppressed_address("ada@example.com")]
+    assert not EmailDelivery.objects.filter(company=company, email="ada@example.com").exists()
     assert Lead.objects.filter(pk=other.pk).exists() and LeadEvent.objects.filter(lead=other).exists()
 
 
