@@ -21,7 +21,7 @@ from chimera.commander.services.evidence import (
 from chimera.commander.services.jobs import job_run
 from chimera.commander.services.missions import mission_plan
 from chimera.tasks import weekly_review_email
-from commerce.models import Customer, Order
+from commerce.models import Customer, CustomerConsent, Order
 from tests.factories import CompanyFactory, MembershipFactory
 
 from .factories import kpi, kpis_with, load_playbook, propose
@@ -35,12 +35,15 @@ def plays(company):
 
 
 def lapsed_customers(company, n, *, prefix="c"):
-    """n customers whose only paid order was 60 days ago (the win-back segment)."""
+    """n consenting customers whose only paid order was 60 days ago (the win-back segment)."""
     then = timezone.now() - timedelta(days=60)
     customers = Customer.objects.bulk_create([Customer(company=company, email=f"{prefix}{i}@example.com",
                                                        name=f"C {i}", created_at=then) for i in range(n)])
     Order.objects.bulk_create([Order(company=company, customer=c, status=Order.Status.PAID, total=Decimal("20"),
                                      created_at=then, paid_at=then) for c in customers])
+    CustomerConsent.objects.bulk_create([
+        CustomerConsent(company=company, customer=c, status=CustomerConsent.Status.GRANTED, source="checkout_form",
+                        wording="Email me about new products and offers.", recorded_at=then) for c in customers])
     return customers
 
 
