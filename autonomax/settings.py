@@ -207,7 +207,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "autonomax.openapi.error_responses"],
+    # Several models have a `kind` with their own choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
+        "ProductKindEnum": "commerce.models.Product.Kind",
+        "DiscountKindEnum": "commerce.models.Discount.Kind",
         "TicketChannelEnum": "support.models.Ticket.Channel",
         "TicketStatusEnum": "support.models.Ticket.Status",
     },

@@ -151,7 +151,9 @@ class DiscountAdmin(CompanyScopedAdmin):
     def save_related(self, request, form, formsets, change):
         if change:
             super().save_related(request, form, formsets, change)
-        # A new discount's products were set by the service.
+            return
+        for formset in formsets:  # a new discount's products were set by the service; no m2m save here
+            self.save_formset(request, form, formset, change=change)
 
 
 class OrderItemInline(TabularInline):

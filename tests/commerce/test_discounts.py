@@ -304,3 +304,34 @@ def test_an_email_may_only_mention_a_code_that_exists_and_is_valid_for_its_reade
     # another company's code of the same name is not this company's
     assert "does not exist" in discount_mention_problem(company=CompanyFactory(), text="code BACK-1",
                                                         email="new@example.com")
+
+
+# --- the admin ------------------------------------------------------------------------------------------------
+
+def test_admin_creates_a_discount_through_the_service_and_keeps_it_unchanged_after(admin_client, company,
+                                                                                  stripe_server):
+    # given
+    assert admin_client.get("/admin/commerce/discount/add/").status_code == 200
+
+    # when a person adds a code, then tries to change its percentage
+    response = admin_client.post("/admin/commerce/discount/add/", {
+        "company": company.pk, "code": "admin20", "kind": "percent", "percent_off": "20",
+        "valid_from_0": "2026-12-01", "valid_from_1": "00:00:00", "per_customer_limit": "1", "is_active": "on",
+        "redemptions-TOTAL_FORMS": "0", "redemptions-INITIAL_FORMS": "0"})
+
+    # then it was published to Stripe like any other
+    assert response.status_code == 302, response.content.decode()[:2000]
+    discount = Discount.objects.get()
+    assert discount.code == "ADMIN20" and discount.source == "admin"
+    assert discount.stripe_promotion_code_id in stripe_server.promotion_codes
+    change = admin_client.get(f"/admin/commerce/discount/{discount.pk}/change/").content.decode()
+    assert 'name="percent_off"' not in change and 'name="is_active"' in change
+
+
+def test_admin_refuses_a_bad_discount_with_the_reason(admin_client, company, stripe_server):
+    response = admin_client.post("/admin/commerce/discount/add/", {
+        "company": company.pk, "code": "BAD", "kind": "percent", "percent_off": "150",
+        "valid_from_0": "2026-12-01", "valid_from_1": "00:00:00", "per_customer_limit": "1",
+        "redemptions-TOTAL_FORMS": "0", "redemptions-INITIAL_FORMS": "0"})
+    assert response.status_code == 200 and "between 0 and 100" in response.content.decode()
+    assert not Discount.objects.exists() and stripe_server.requests == []
