@@ -20,11 +20,9 @@ import hashlib
 import math
 from datetime import datetime
 
-import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from scipy import special, stats
 from waffle.models import Flag
 
 from autonomax.errors import AppError, ConflictError
@@ -162,6 +160,9 @@ def experiments_convert_unit(*, company: Company, unit: str, unit_id: int, at: d
 
 def prob_beat(*, conv_a: int, n_a: int, conv_b: int, n_b: int) -> float:
     """P(p_b > p_a) for Beta(1 + conv, 1 + n - conv) posteriors, exact (Evan Miller's closed form)."""
+    import numpy as np  # noqa: PLC0415  (scipy and numpy load on the first read-out, not at start-up)
+    from scipy import special  # noqa: PLC0415
+
     alpha_a, beta_a = 1 + conv_a, 1 + n_a - conv_a
     alpha_b, beta_b = 1 + conv_b, 1 + n_b - conv_b
     i = np.arange(alpha_b, dtype=float)
@@ -172,6 +173,8 @@ def prob_beat(*, conv_a: int, n_a: int, conv_b: int, n_b: int) -> float:
 
 def diff_test(*, conv_a: int, n_a: int, conv_b: int, n_b: int, alpha: float) -> dict:
     """Difference b - a in rate: Wald interval and two-sided p-value from the same standard error."""
+    from scipy import stats  # noqa: PLC0415
+
     p_a, p_b = conv_a / n_a, conv_b / n_b
     diff = p_b - p_a
     se = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
@@ -185,6 +188,8 @@ def diff_test(*, conv_a: int, n_a: int, conv_b: int, n_b: int, alpha: float) -> 
 
 
 def srm_p(*, counts: list[int], weights: list[int]) -> float | None:
+    from scipy import stats  # noqa: PLC0415
+
     total = sum(counts)
     if total == 0:
         return None

@@ -4,14 +4,15 @@ Every bot and feature calls `ai_generate` with a task type; models.yml decides
 which providers answer it, in which order.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import jsonschema
-import pydantic
 from django.db import transaction
 
 from autonomax.models import Company
@@ -44,7 +45,6 @@ from .providers.base import ProviderFailure, ProviderReply
 from .providers.offline import offline_generate
 from .providers.openai_compat import openai_chat
 from .safety import Redaction, pii_redact, profanity_mask
-from .schemas import TASK_SCHEMAS
 
 MIN_STEP_TIMEOUT_S = 0.05
 
@@ -83,6 +83,13 @@ _TASK_INSTRUCTIONS = {
 }
 
 
+if TYPE_CHECKING:
+    import pydantic
+
+# pydantic, the task schemas (1 s to import) and jsonschema load with the first structured-output call, not
+# whenever the engine is imported (admin, API, management commands).
+
+
 @dataclass
 class _Schema:
     model: type[pydantic.BaseModel] | None
@@ -97,12 +104,16 @@ class _Schema:
             where = f"line {exc.lineno} column {exc.colno}"
             raise ValueError(f"the answer is not valid JSON ({exc.msg} at {where})") from None
         if self.model is not None:
+            import pydantic  # noqa: PLC0415
+
             try:
                 return self.model.model_validate(data, context=self.context).model_dump(mode="json")
             except pydantic.ValidationError as exc:
                 problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'object'}: {e['msg']}"
                                      for e in exc.errors()[:10])
                 raise ValueError(f"the JSON does not match the schema: {problems}") from None
+        import jsonschema  # noqa: PLC0415  (0.4 s to import; needed only for structured output)
+
         errors = sorted(jsonschema.Draft202012Validator(self.json_schema).iter_errors(data), key=str)
         if errors:
             problems = "; ".join(f"{'.'.join(str(p) for p in e.absolute_path) or 'object'}: {e.message}"
@@ -120,6 +131,10 @@ def _strip_fences(content: str) -> str:
 
 
 def _schema_for(*, task_type: str, schema, context: dict) -> _Schema | None:
+    import pydantic  # noqa: PLC0415
+
+    from .schemas import TASK_SCHEMAS  # noqa: PLC0415
+
     if schema is None:
         schema = TASK_SCHEMAS.get(task_type)
     if schema is None:
@@ -136,6 +151,8 @@ def _schema_for(*, task_type: str, schema, context: dict) -> _Schema | None:
     if isinstance(schema, type) and issubclass(schema, pydantic.BaseModel):
         return _Schema(schema, schema.model_json_schema(), validation_context)
     if isinstance(schema, dict):
+        import jsonschema  # noqa: PLC0415
+
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:

@@ -1,6 +1,5 @@
 """Stripe Checkout behind the landing page's buy button."""
 
-import stripe
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -25,6 +24,8 @@ def checkout_start(*, product: Product, customer_email: str = "", discount_code:
     records the buyer's consent with the words shown. If Stripe refuses, nothing is kept (the order is rolled
     back) and the caller can simply retry.
     """
+    import stripe  # noqa: PLC0415
+
     if product.status != Product.Status.ACTIVE:
         raise NotFoundError("This product is not for sale.")
     product_deliverable_require(product=product)

@@ -10,7 +10,6 @@ import hashlib
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.text import slugify
-from fpdf import FPDF
 
 from autonomax.errors import ConflictError
 from autonomax.services import event_record
@@ -26,13 +25,15 @@ def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-def _para(pdf: FPDF, height: int, text: str) -> None:
+def _para(pdf, height: int, text: str) -> None:
     """A paragraph across the page width, then back to the left margin on the next line."""
     pdf.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
 
 
 def deliverable_render_pdf(*, title: str, description: str, sections: list[str], company_name: str) -> bytes:
     """A PDF guide: the title, what it is, then one page section per asset the draft lists."""
+    from fpdf import FPDF  # noqa: PLC0415  (loaded when a deliverable is rendered, not at start-up)
+
     pdf = FPDF(format="A4")
     pdf.set_title(_latin1(title))
     pdf.set_author(_latin1(company_name))

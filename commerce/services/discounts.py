@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -152,6 +151,8 @@ def discount_publish(*, discount: Discount) -> Discount:
 
 def discount_stripe_ensure(*, discount: Discount) -> Discount:
     """A Stripe coupon and its promotion code, our code in their metadata (idempotent by the discount's uid)."""
+    import stripe  # noqa: PLC0415
+
     if discount.stripe_coupon_id and discount.stripe_promotion_code_id:
         return discount
     client = stripe_client()

@@ -5,7 +5,6 @@ import json
 import logging
 from datetime import timedelta
 
-import stripe
 from django.conf import settings
 from django.utils import timezone
 
@@ -20,6 +19,8 @@ STRIPE_TYPES = sorted(t for (provider, t) in HANDLERS if provider == "stripe")
 
 def reconcile_stripe(*, since_hours: int = 48) -> dict:
     """Store and process every recent Stripe event of a type we handle that no webhook brought."""
+    import stripe  # noqa: PLC0415
+
     client = stripe_client()
     since = int((timezone.now() - timedelta(hours=since_hours)).timestamp())
     known = set(WebhookEvent.objects.filter(provider=WebhookEvent.Provider.STRIPE,

@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-import stripe
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +21,8 @@ def refund_issue(*, order: Order, amount: Decimal | None = None, reason: str = "
     The Refund row is written first and its UUID is Stripe's idempotency key, so a retry after a
     timeout reuses the key and can never refund twice. Stripe errors leave the order unchanged.
     """
+    import stripe  # noqa: PLC0415
+
     client = stripe_client()
     with transaction.atomic():
         order = order_lock(order_id=order.pk)

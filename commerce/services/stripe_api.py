@@ -1,14 +1,21 @@
 """The one place that builds the Stripe client (base URL configurable so tests talk to a local server)."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from __future__ import annotations
 
-import stripe
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 
 from autonomax.errors import AppError
 
+if TYPE_CHECKING:
+    import stripe  # the library loads when Stripe is first called, not at start-up
+
 
 def stripe_client() -> stripe.StripeClient:
+    import stripe  # noqa: PLC0415
+
     if not settings.STRIPE_SECRET_KEY:
         raise AppError("Stripe is not configured: set STRIPE_SECRET_KEY.", code="stripe_not_configured",
                        status=503)

@@ -15,7 +15,6 @@ import traceback
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import stripe
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -72,6 +71,8 @@ def _check_receivable(raw_body: bytes, *, secret: str, provider: str, setting: s
 
 def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
     """Verify and store a Stripe event; returns (event id, whether it is new)."""
+    import stripe  # noqa: PLC0415
+
     secret = settings.STRIPE_WEBHOOK_SECRET
     _check_receivable(raw_body, secret=secret, provider="Stripe", setting="STRIPE_WEBHOOK_SECRET")
     signature = headers.get("Stripe-Signature", "")

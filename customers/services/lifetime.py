@@ -5,13 +5,14 @@ Below the minimum history (settings CLV_MIN_CUSTOMERS buying customers, CLV_MIN_
 twice) nothing is predicted: the profile says "not enough history", never a guess.
 """
 
+from __future__ import annotations
+
 import logging
 import warnings
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -21,6 +22,9 @@ from commerce.selectors import customer_purchases
 
 from ..models import CustomerProfile, LifetimeModel
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
 HOLDOUT_DAYS = 90
 CENT = Decimal("0.01")
@@ -28,7 +32,8 @@ CENT = Decimal("0.01")
 
 def _summary(purchases: list[dict], *, now) -> pd.DataFrame:
     """Per customer: frequency (repeat purchase days), recency and age T in days, mean repeat order value."""
-    from lifetimes.utils import summary_data_from_transaction_data  # noqa: PLC0415  (slow import)
+    import pandas as pd  # noqa: PLC0415  (pandas and lifetimes load for the nightly fit, not at start-up)
+    from lifetimes.utils import summary_data_from_transaction_data  # noqa: PLC0415
 
     frame = pd.DataFrame({"customer_id": [p["customer_id"] for p in purchases],
                           "date": [p["paid_at"].replace(tzinfo=None) for p in purchases],
@@ -70,6 +75,9 @@ def holdout_days(purchases: list[dict], *, now) -> int:
 def holdout_check(purchases: list[dict], *, now) -> dict:
     """Fit on the history before the holdout period, predict each customer's purchases in it and compare
     with what they did: mean absolute error per customer and calibration by decile of prediction."""
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
     days = holdout_days(purchases, now=now)
     cutoff = now - timedelta(days=days)
     before = [p for p in purchases if p["paid_at"] < cutoff]
@@ -103,6 +111,7 @@ def holdout_check(purchases: list[dict], *, now) -> dict:
 
 def lifetime_refit(*, company, now=None) -> LifetimeModel:
     """Fit the company's model, store it as the next version and write every profile's predictions."""
+    import numpy as np  # noqa: PLC0415
     now = now or timezone.now()
     purchases = customer_purchases(company=company, until=now)
     version = (LifetimeModel.objects.filter(company=company).aggregate(v=Max("version"))["v"] or 0) + 1
@@ -146,6 +155,8 @@ def lifetime_refit(*, company, now=None) -> LifetimeModel:
 
 
 def _predict(bgf, ggf, summary: pd.DataFrame) -> dict:
+    import numpy as np  # noqa: PLC0415
+
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
     p_alive = bgf.conditional_probability_alive(f, r, t)
     purchases_90d = bgf.conditional_expected_number_of_purchases_up_to_time(90, f, r, t)

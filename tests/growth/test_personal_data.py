@@ -3,9 +3,9 @@
 import pytest
 from django.test import Client
 
+from autonomax.privacy import Person
 from growth.events import lead_events_record
 from growth.models import EmailDelivery, HandoffTask, Lead, LeadEvent, Unsubscribe
-from autonomax.privacy import Person
 from growth.personal_data import erase, export_personal_data, suppressed_address
 from tests.factories import CompanyFactory, LeadFactory
 

@@ -1,14 +1,20 @@
 """Adapter for every OpenAI-compatible chat.completions endpoint (OpenAI, Gemini, Groq, Ollama, vLLM...).
 
 The client's own retries are off (max_retries=0): the engine decides about
-failover, cooldown and Retry-After.
+failover, cooldown and Retry-After. The `openai` package (0.7 s to import) is imported on the first
+call, not when the engine is imported by the admin, the API or a management command.
 """
+
+from __future__ import annotations
 
 import threading
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-import openai
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    import openai
 
 from ..config import ProviderConfig
 from .base import ProviderFailure, ProviderReply
@@ -25,6 +31,8 @@ def _client(provider: ProviderConfig) -> openai.OpenAI:
     key = (provider.resolved_base_url(), provider.api_key())
     client = _clients.get(key)
     if client is None:
+        import openai  # noqa: PLC0415
+
         with _lock:
             client = _clients.get(key)
             if client is None:
@@ -69,6 +77,8 @@ def _error_message(exc: openai.APIStatusError) -> str:
 
 def openai_chat(*, provider: ProviderConfig, model: str, messages: list[dict], max_tokens: int,
                 temperature: float, timeout_s: float, json_mode: bool) -> ProviderReply:
+    import openai  # noqa: PLC0415  (already loaded after the first call: a dictionary look-up)
+
     kwargs = {}
     if json_mode:
         kwargs["response_format"] = {"type": "json_object"}

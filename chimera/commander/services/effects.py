@@ -24,10 +24,14 @@ most 5% of its runs (and a `loss` in 5%). Effects are signed in the KPI's own un
 - `inconclusive`: anything else; `needed` says roughly how many times more data would settle it.
 """
 
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # loaded by the functions that compute, not at start-up
 
 LEVEL = 0.90
 DRAWS = 20_000
@@ -75,6 +79,8 @@ def _z(level: float) -> float:
 
 def verdict_for(*, low: float | None, high: float | None, mde: float, direction: str = "up") -> str:
     """The verdict of a relative interval, read in the KPI's good direction; `mde` > 0 as a fraction."""
+    import numpy as np  # noqa: PLC0415
+
     if low is None or high is None or not np.isfinite(low) or not np.isfinite(high):
         return Verdict.INCONCLUSIVE
     lo, hi = (low, high) if direction == "up" else (-high, -low)
@@ -90,6 +96,8 @@ def verdict_for(*, low: float | None, high: float | None, mde: float, direction:
 def data_needed(*, low: float, high: float, mde: float) -> float | None:
     """Roughly how many times the current data an inconclusive result needs: an interval narrows with the
     square root of the data, and it must shrink to half-width `mde / 2` to be decisive either way."""
+    import numpy as np  # noqa: PLC0415
+
     if mde <= 0 or not np.isfinite(low) or not np.isfinite(high):
         return None
     half = (high - low) / 2
@@ -105,12 +113,16 @@ def _finish(m: Measured, *, mde: float, direction: str) -> Measured:
 
 
 def _round(value, digits=6):
+    import numpy as np  # noqa: PLC0415
+
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
 
 def holdout_rate(*, treated_n: int, treated_x: int, control_n: int, control_x: int, mde: float,
                  direction: str = "up", seed: int = 0, level: float = LEVEL) -> Measured:
     """A per-person rate: treated x/n against held-out x/n (Beta-Binomial posterior draws)."""
+    import numpy as np  # noqa: PLC0415
+
     m = Measured(method="holdout", treated_n=treated_n, control_n=control_n)
     if treated_n <= 0 or control_n <= 0:
         m.note = "no treated or no held-out people to compare"
@@ -134,6 +146,7 @@ def holdout_rate(*, treated_n: int, treated_x: int, control_n: int, control_x: i
 def holdout_amount(*, treated: list[float], control: list[float], mde: float, direction: str = "up",
                    level: float = LEVEL) -> Measured:
     """A per-person amount (revenue per person): Welch's interval on the difference of means."""
+    import numpy as np  # noqa: PLC0415
     from scipy import stats  # noqa: PLC0415
 
     m = Measured(method="holdout", treated_n=len(treated), control_n=len(control))
@@ -167,6 +180,8 @@ def holdout_amount(*, treated: list[float], control: list[float], mde: float, di
 
 def _design(days: list[date], origin: date) -> np.ndarray:
     """intercept, trend (days since origin), six weekday indicators (Monday is the base)."""
+    import numpy as np  # noqa: PLC0415
+
     rows = []
     for d in days:
         weekday = [1.0 if d.weekday() == k else 0.0 for k in range(1, 7)]
@@ -177,6 +192,7 @@ def _design(days: list[date], origin: date) -> np.ndarray:
 def counterfactual(*, pre: list[tuple[date, float]], post: list[tuple[date, float]], mde: float,
                    direction: str = "up", level: float = LEVEL, trend: bool = True) -> Measured:
     """Actual minus forecast over the window; the forecast from the pre-period (weekday + trend)."""
+    import numpy as np  # noqa: PLC0415
     import statsmodels.api as sm  # noqa: PLC0415
     from scipy import stats  # noqa: PLC0415
 
@@ -246,6 +262,7 @@ def counterfactual(*, pre: list[tuple[date, float]], post: list[tuple[date, floa
 def detectable_effect(*, treated_n: int, control_n: int, baseline_rate: float, level: float = LEVEL,
                       power: float = 0.8) -> float | None:
     """The smallest relative lift of a rate the split can detect (normal approximation)."""
+    import numpy as np  # noqa: PLC0415
     from scipy.stats import norm  # noqa: PLC0415
 
     if treated_n <= 0 or control_n <= 0 or not 0 < baseline_rate < 1:

@@ -20,20 +20,25 @@ A play goes `under_review` (stops triggering) when its probability of harm P(θ 
 `HARM_THRESHOLD`, or after `NO_EFFECT_RUNS` `no_effect` verdicts in a row — never on inconclusive alone.
 """
 
+from __future__ import annotations
+
 import contextvars
 import hashlib
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
 from autonomax.models import Company
 
 from ..models import EvidenceRecord, Mission, Play
+
+if TYPE_CHECKING:
+    import numpy as np  # loaded by the functions that compute, not at start-up
 
 POLICIES = ("learn", "static", "none", "random", "oracle")
 HALF_LIFE_DAYS = 90
@@ -199,6 +204,8 @@ def plays_review(*, company: Company, plays, now=None) -> list[Play]:
 # --- Choosing -----------------------------------------------------------------------------------------------------
 
 def _rng(*, company: Company, now, seed) -> np.random.Generator:
+    import numpy as np  # noqa: PLC0415
+
     text = f"{company.pk}:{now.isoformat()}:{'' if seed is None else seed}"
     return np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
 
@@ -209,6 +216,8 @@ def policy_rank(*, company: Company, missions: list[Mission], posteriors: dict[i
 
     Returns them best first; an empty list under the `none` policy.
     """
+    import numpy as np  # noqa: PLC0415
+
     current = policy_current()
     name = current["name"]
     if name == "none" or not missions:
