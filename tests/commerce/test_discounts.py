@@ -25,7 +25,7 @@ from .factories import (
 )
 
 pytestmark = pytest.mark.django_db
-QUERIES_LIST = 5  # session/token, membership, count, page, products (prefetch)
+QUERIES_LIST = 4  # token with its membership, count, page, products (prefetch)
 
 
 def _api(company, role=Role.OWNER):
