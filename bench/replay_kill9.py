@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,11 +83,23 @@ class Worker:
 
     def start(self) -> None:
         self.starts += 1
-        log = open(Path(self.log_dir) / f"worker-{self.starts}.log", "w")
+        self.log = Path(self.log_dir) / f"worker-{self.starts}.log"
+        log = open(self.log, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "autonomax", "worker", "-Q", "webhooks,email,default", "--pool",
              "threads", "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-l", "WARNING"], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+             "-l", "INFO"], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_busy(self, timeout: float = 120) -> int:
+        """Until the worker is consuming and has run some tasks: a kill then lands in the middle of work."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log.read_text(errors="replace")
+            done = text.count(" succeeded in ")
+            if "ready." in text and done >= 20:
+                return done
+            time.sleep(0.1)
+        return -1
 
     def kill9(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
@@ -117,6 +130,7 @@ def main() -> None:  # noqa: PLR0915 - one scripted scenario, read top to bottom
     parser.add_argument("--duplicates", type=float, default=0.30, help="share of deliveries that are repeats")
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--senders", type=int, default=8, help="concurrent senders (the worker falls behind)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the replay runs on the production stack.")
@@ -157,26 +171,51 @@ def main() -> None:  # noqa: PLR0915 - one scripted scenario, read top to bottom
     repeats = int(len(unique) * args.duplicates / (1 - args.duplicates))
     deliveries = unique + [rng.choice(unique) for _ in range(repeats)]
     rng.shuffle(deliveries)
-    kill_at = sorted(rng.sample(range(len(deliveries) // 5, len(deliveries)), args.kills))
+    kill_at = sorted(rng.sample(range(len(deliveries) // 5, len(deliveries) * 3 // 4), args.kills))
 
     worker = Worker(log_dir)
     worker.start()
     statuses: dict[str, int] = {}
+    lock = threading.Lock()
     started = time.time()
+    chunks = [deliveries[i::args.senders] for i in range(args.senders)]
+    progress = iter(range(len(deliveries)))
+    sent: list[int] = []
+
+    def send(chunk):
+        from django.db import connection
+
+        try:
+            for body in chunk:
+                try:
+                    _, new = stripe_webhook_receive(raw_body=body, headers={"Stripe-Signature": sign(body)})
+                    key = "stored" if new else "duplicate"
+                except Exception as exc:  # noqa: BLE001 - counted and shown: a delivery the receiver refused
+                    key = f"refused {type(exc).__name__}"
+                with lock:
+                    statuses[key] = statuses.get(key, 0) + 1
+                    sent.append(next(progress))
+        finally:
+            connection.close()
+
+    def killer():
+        # In the middle of work: the worker is consuming and holds tasks it has started or prefetched.
+        for point in kill_at:
+            while len(sent) < point:
+                time.sleep(0.05)
+            done = worker.wait_busy()
+            worker.kill9()
+            print(f"  kill -9 of the worker after {len(sent)} deliveries ({done} tasks run by it); restarting it",
+                  flush=True)
+            worker.start()
+
     try:
-        for i, body in enumerate(deliveries):
-            if kill_at and i == kill_at[0]:
-                kill_at.pop(0)
-                time.sleep(0.5)  # let it be in the middle of work
-                worker.kill9()
-                print(f"  kill -9 of the worker after {i} deliveries; restarting it")
-                worker.start()
-            try:
-                _, new = stripe_webhook_receive(raw_body=body, headers={"Stripe-Signature": sign(body)})
-                key = "stored" if new else "duplicate"
-            except Exception as exc:  # noqa: BLE001 - counted and shown: a delivery the receiver refused
-                key = f"refused {type(exc).__name__}"
-            statuses[key] = statuses.get(key, 0) + 1
+        threads = [threading.Thread(target=send, args=(chunk,)) for chunk in chunks]
+        threads.append(threading.Thread(target=killer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         sent_s = time.time() - started
         events = WebhookEvent.objects.filter(event_id__startswith=f"evt_replay_{run}_")
 
