@@ -90,13 +90,13 @@ class Worker:
              "threads", "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat",
              "-l", "INFO"], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
 
-    def wait_busy(self, timeout: float = 120) -> int:
+    def wait_busy(self, tasks: int, timeout: float = 120) -> int:
         """Until the worker is consuming and has run some tasks: a kill then lands in the middle of work."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             text = self.log.read_text(errors="replace")
             done = text.count(" succeeded in ")
-            if "ready." in text and done >= 20:
+            if "ready." in text and done >= tasks:
                 return done
             time.sleep(0.1)
         return -1
@@ -131,6 +131,7 @@ def main() -> None:  # noqa: PLR0915 - one scripted scenario, read top to bottom
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--senders", type=int, default=8, help="concurrent senders (the worker falls behind)")
+    parser.add_argument("--busy-tasks", type=int, default=20, help="tasks a worker runs before it is killed")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the replay runs on the production stack.")
@@ -203,7 +204,7 @@ def main() -> None:  # noqa: PLR0915 - one scripted scenario, read top to bottom
         for point in kill_at:
             while len(sent) < point:
                 time.sleep(0.05)
-            done = worker.wait_busy()
+            done = worker.wait_busy(args.busy_tasks)
             worker.kill9()
             print(f"  kill -9 of the worker after {len(sent)} deliveries ({done} tasks run by it); restarting it",
                   flush=True)
