@@ -34,7 +34,7 @@ from .models import AICall, AISpendDay
 MICRO = Decimal("0.000001")
 # How long a reservation may wait for calls in flight to settle (bounded by the call's own timeout), and how
 # often it looks again.
-RESERVE_WAIT_S = 3.0
+RESERVE_WAIT_S = 10.0
 RESERVE_POLL_S = 0.02
 
 
