@@ -12,7 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from autonomax.errors import AppError
 from autonomax.tenancy import can_operate, request_membership
 
-from .selectors import command_center, mission_card, mission_for_company, mission_story, portfolio
+from .selectors import command_center, evidence_view, mission_card, mission_for_company, mission_story, portfolio
 from .services.evidence import weekly_review
 from .services.jobs import GLOBAL_HALT_SWITCH, company_halt_switch, global_halt_set
 from .services.missions import company_autopilot_set, mission_approve, mission_reject, mission_retry
@@ -118,7 +118,9 @@ def company_switches(request):
 @login_required
 def review(request):
     membership = request_membership(request)
-    return render(request, "commander/weekly_review.html", weekly_review(company=membership.company))
+    review = weekly_review(company=membership.company)
+    review["charts"] = [evidence_view(record=r) for r in review["records"]]
+    return render(request, "commander/weekly_review.html", review)
 
 
 @csrf_exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no session or CSRF token;

@@ -296,7 +296,7 @@ def test_weekly_review_page_and_email_show_effects_and_intervals(company, plays)
 
     assert [r.play.key for r in review["improved"]] == ["price-test-best-seller"]
     assert review["plays"][0]["verdict"] == "continue" and review["offline"]["decisions"] == 1
-    assert page.status_code == 200 and b"90% interval" in page.content
+    assert page.status_code == 200 and b"90% interval" in page.content and b'class="band"' in page.content
     assert sent == 1 and "90% interval" in mail.outbox[-1].body
     assert EvidenceRecord.objects.count() == 1
 

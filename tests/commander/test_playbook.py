@@ -181,3 +181,31 @@ def test_admin_edit_goes_through_the_service(company, client):
     change = ConfigChange.objects.get(object_type="play", object_id="faq-macros", actor=user)
     assert change.changes["measure_after_hours"] == [72, 24] and change.reason == "faster feedback"
     assert change.expected_effect == "first response known sooner"
+
+
+def test_a_bad_measure_names_its_line(db, config_dir):
+    # given a play measured by an unknown method, with a holdout share above 50% and an unknown field
+    text = (config_dir / "plays.yml").read_text()
+    line = next(i for i, row in enumerate(text.splitlines()) if "measure: {method: holdout" in row) + 1
+    text = text.replace("measure: {method: holdout, holdout_pct: 20,",
+                        "measure: {method: poll, holdout_pct: 80, foo: 1,", 1)
+    (config_dir / "plays.yml").write_text(text)
+
+    # when
+    with pytest.raises(PlaybookError) as excinfo:
+        playbook_load(companies=[], directory=config_dir)
+
+    # then
+    errors = "\n".join(excinfo.value.errors)
+    assert f"plays.yml:{line}: measure.method must be one of ['counterfactual', 'holdout']" in errors
+    assert "measure.holdout_pct must be between 1 and 50, got 80" in errors and "unknown measure field 'foo'" in errors
+
+
+def test_the_measure_is_loaded_and_exported(db, config_dir):
+    company = CompanyFactory()
+    playbook_load(companies=[company], directory=config_dir)
+    play = Play.objects.get(company=company, key="win-back-email")
+
+    assert play.measure["method"] == "holdout" and play.measure["holdout_pct"] == 20
+    assert "measure: {method: holdout" not in playbook_export(company=company)["plays.yml"]  # block style
+    assert "method: holdout" in playbook_export(company=company)["plays.yml"]

@@ -157,3 +157,12 @@ def test_offline_estimate_weights_by_inverse_propensity(company, plays):
 
     # then actual mean +20%; had static always chosen: (0.10 / 0.5) / 2 = +10%
     assert estimate == {"target": "static", "decisions": 2, "matched": 1, "actual_mean": 0.2, "estimate_mean": 0.1}
+
+
+def test_proposals_come_in_the_policys_order(company, plays):
+    from chimera.commander.services.policy import missions_proposed_ranked  # noqa: PLC0415
+
+    missions = missions_suggest(company=company, kpis=kpis_with(**TWO))
+
+    assert [m.pk for m in missions_proposed_ranked(company=company)] == [m.pk for m in missions]
+    assert missions_proposed_ranked(company=CompanyFactory()) == []

@@ -264,6 +264,13 @@ def policy_rank(*, company: Company, missions: list[Mission], posteriors: dict[i
     return ranked
 
 
+def missions_proposed_ranked(*, company: Company) -> list[Mission]:
+    """The company's proposed missions in the policy's order (rank 1 of each cycle first, then score): what
+    an approver, a person or the simulator's `learn` policy, should take from the top."""
+    return list(Mission.objects.filter(company=company, status=Mission.Status.PROPOSED).select_related("play")
+                .order_by("policy_rank", "-score", "pk"))
+
+
 def policy_offline_estimate(*, company: Company, end=None, target: str = "static") -> dict:
     """Inverse-propensity estimate of the mean measured effect per decision had `target` always chosen.
 
