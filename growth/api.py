@@ -1,6 +1,7 @@
 """Growth API: lead capture, event batches, leads with their score breakdown, hand-off tasks. Thin."""
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -336,6 +337,24 @@ class ReadoutSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
+class AssignResultSerializer(serializers.Serializer):
+    unit_id = serializers.IntegerField()
+    variant = serializers.CharField()
+
+
+class ConvertResultSerializer(serializers.Serializer):
+    counted = serializers.BooleanField(help_text="false when already converted or never assigned")
+
+
+class TestEmailResultSerializer(serializers.Serializer):
+    sent = serializers.IntegerField(help_text="test emails sent (one per email variant)")
+
+
+class DistributeQueuedSerializer(serializers.Serializer):
+    queued = serializers.BooleanField()
+    campaign = serializers.IntegerField()
+
+
 class UnitSerializer(serializers.Serializer):
     unit_id = serializers.IntegerField(min_value=1, help_text="the lead's or customer's id")
 
@@ -359,7 +378,7 @@ class ExperimentViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets
     def readout(self, request, pk=None):
         return Response(experiment_readout(experiment=self.get_object()))
 
-    @extend_schema(request=UnitSerializer, responses={200: serializers.DictField()},
+    @extend_schema(request=UnitSerializer, responses={200: AssignResultSerializer},
                    summary="The unit's variant (sticky; assigned on first call while running)")
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
@@ -370,7 +389,7 @@ class ExperimentViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets
         self._check_unit(experiment, unit_id)
         return Response({"unit_id": unit_id, "variant": variant_for(experiment=experiment, unit_id=unit_id)})
 
-    @extend_schema(request=UnitSerializer, responses={200: serializers.DictField()})
+    @extend_schema(request=UnitSerializer, responses={200: ConvertResultSerializer})
     @action(detail=True, methods=["post"])
     def convert(self, request, pk=None):
         body = UnitSerializer(data=request.data)
@@ -472,12 +491,12 @@ class CampaignViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.R
     def reject(self, request, pk=None):
         return self._out(campaign_review(campaign=self.get_object(), actor=request.user, approve=False))
 
-    @extend_schema(responses={200: serializers.DictField()}, summary="Audience count and rendered preview")
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Audience count and rendered preview")
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):
         return Response(campaign_preview(campaign=self.get_object()))
 
-    @extend_schema(request=TestEmailSerializer, responses={200: serializers.DictField()},
+    @extend_schema(request=TestEmailSerializer, responses={200: TestEmailResultSerializer},
                    summary="Send the rendered email(s) to one address, marked [TEST]")
     @action(detail=True, methods=["post"], url_path="test-email")
     def test_email(self, request, pk=None):
@@ -485,7 +504,7 @@ class CampaignViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.R
         body.is_valid(raise_exception=True)
         return Response({"sent": campaign_test_send(campaign=self.get_object(), to=body.validated_data["email"])})
 
-    @extend_schema(request=None, responses={202: serializers.DictField()},
+    @extend_schema(request=None, responses={202: DistributeQueuedSerializer},
                    summary="Distribute now (email once per recipient; social content recorded ready to post)")
     @action(detail=True, methods=["post"])
     def distribute(self, request, pk=None):
@@ -496,7 +515,7 @@ class CampaignViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.R
         transaction.on_commit(lambda: campaign_distribute_enqueue(campaign.pk))
         return Response({"queued": True, "campaign": campaign.pk}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={200: serializers.DictField()}, summary="Sends, opens, clicks, conversions by UTM")
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Sends, opens, clicks, conversions by UTM")
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
         return Response(campaign_results(campaign=self.get_object()))

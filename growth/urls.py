@@ -14,4 +14,6 @@ urlpatterns = [
     path("leads/", views.leads_page, name="leads"),
     path("leads/<int:pk>/", views.lead_page, name="lead"),
     path("leads/sequences/", views.sequences_page, name="sequences"),
+    path("leads/experiments/", views.experiments_page, name="experiments"),
+    path("leads/campaigns/", views.campaigns_page, name="campaigns"),
 ]

@@ -170,3 +170,27 @@ def sequences_page(request):
     company = request_membership(request).company
     return render(request, "growth/sequences.html", {"sequences": selectors.sequences_with_performance(
         company=company)})
+
+
+def experiments_page(request):
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(f"/accounts/login/?next={request.path}")
+    from .experiments import experiment_readout  # noqa: PLC0415
+    from .models import Experiment  # noqa: PLC0415
+
+    company = request_membership(request).company
+    rows = [{"experiment": e, "readout": experiment_readout(experiment=e)}
+            for e in Experiment.objects.filter(company=company).prefetch_related("variants")[:50]]
+    return render(request, "growth/experiments.html", {"rows": rows})
+
+
+def campaigns_page(request):
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(f"/accounts/login/?next={request.path}")
+    from .campaigns import campaign_preview, campaign_results  # noqa: PLC0415
+    from .models import Campaign  # noqa: PLC0415
+
+    company = request_membership(request).company
+    rows = [{"campaign": c, "preview": campaign_preview(campaign=c), "results": campaign_results(campaign=c)}
+            for c in Campaign.objects.filter(company=company).prefetch_related("contents")[:20]]
+    return render(request, "growth/campaigns.html", {"rows": rows})

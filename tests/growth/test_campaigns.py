@@ -108,3 +108,21 @@ def test_seo_checks_explain_themselves():
     assert {"body length", "keyword in title", "keyword early in the text"} <= failed
     assert readability("The cat sat on the mat.") > readability(
         "Comprehensive organisational restructuring necessitates considerable deliberation.")
+
+
+def test_campaign_and_experiment_pages_show_preview_and_readout(owner_api, company):
+    from django.test import Client
+
+    from growth.experiments import experiment_create
+
+    membership, api = owner_api
+    LeadFactory(company=company, score=60, consent=True)
+    _through_review(api)
+    experiment_create(company=company, key="e1", name="Subject test",
+                      variants=[{"key": "a", "is_control": True}, {"key": "b"}])
+    client = Client()
+    client.force_login(membership.user)
+    campaigns = client.get("/leads/campaigns/").content.decode()
+    assert "Winter planner launch" in campaigns and "<strong data-audience>1</strong>" in campaigns
+    experiments = client.get("/leads/experiments/").content.decode()
+    assert "Subject test" in experiments and "data-verdict>insufficient_data" in experiments
