@@ -132,8 +132,8 @@ class TicketViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.Rea
         received = ticket_receive(company=request.company, inbound=Inbound(
             email=data["email"], name=data["name"], subject=data["subject"], body=data["body"],
             channel=data["channel"]))
-        return Response(TicketDetailSerializer(self._detail(received.ticket.pk)).data,
-                        status=status.HTTP_201_CREATED if received.created else status.HTTP_200_OK)
+        # 201 either way: a message was stored (a reply quoting the reference joins its ticket).
+        return Response(TicketDetailSerializer(self._detail(received.ticket.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TicketReplySerializer, responses={201: TicketDetailSerializer})
     @action(detail=True, methods=["post"])
