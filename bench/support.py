@@ -81,9 +81,13 @@ def main() -> None:
     log = open(Path(mail_dir) / "worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "autonomax", "worker", "-Q", "ai,email",
                                "--pool", "threads", "--concurrency", "4", "--without-gossip", "--without-mingle",
-                               "-l", "WARNING"], cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT)
+                               "-l", "INFO"], cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        time.sleep(4)
+        ready_by = time.monotonic() + 90
+        while "ready." not in (Path(mail_dir) / "worker.log").read_text():
+            if worker.poll() is not None or time.monotonic() > ready_by:
+                sys.exit("the worker did not start")
+            time.sleep(0.2)
         client = Client()
         ids = []
         for n in range(args.tickets):
@@ -91,7 +95,8 @@ def main() -> None:
                               "from": {"email": f"c{n}.{run}@bench.local"}, "subject": "Where is my download?",
                               "text": "I paid yesterday but cannot find my download link."}).encode()
             response = client.post("/webhooks/email/", raw, content_type="application/json",
-                                   HTTP_X_AUTONOMAX_SIGNATURE=email_signature(raw_body=raw, secret=SECRET))
+                                   HTTP_X_AUTONOMAX_SIGNATURE=email_signature(raw_body=raw, secret=SECRET),
+                                   secure=True)
             ids.append(response.json()["ticket"])
             time.sleep(0.05)
         deadline = time.monotonic() + 120
