@@ -4,11 +4,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from autonomax.errors import NotFoundError
 from autonomax.models import Membership
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
 
+from .knowledge import kb_search
 from .models import Ticket, TicketMessage
 from .selectors import ticket_detail, ticket_list
 from .tickets import Inbound, ticket_assign, ticket_receive, ticket_reply, ticket_resolve
@@ -132,8 +134,8 @@ class TicketViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.Rea
         received = ticket_receive(company=request.company, inbound=Inbound(
             email=data["email"], name=data["name"], subject=data["subject"], body=data["body"],
             channel=data["channel"]))
-        return Response(TicketDetailSerializer(self._detail(received.ticket.pk)).data,
-                        status=status.HTTP_201_CREATED if received.created else status.HTTP_200_OK)
+        # 201 either way: a message was stored (a reply quoting the reference joins its ticket).
+        return Response(TicketDetailSerializer(self._detail(received.ticket.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TicketReplySerializer, responses={201: TicketDetailSerializer})
     @action(detail=True, methods=["post"])
@@ -171,3 +173,30 @@ class TicketViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.Rea
         return Response(TicketDetailSerializer(self._detail(pk)).data)
 
 
+
+
+class PassageSerializer(serializers.Serializer):
+    passage_id = serializers.IntegerField()
+    article_id = serializers.IntegerField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    language = serializers.CharField()
+    score = serializers.FloatField(help_text="The database's full-text rank, 0-1")
+    coverage = serializers.FloatField(help_text="Share of the question's content words found in the passage")
+
+
+class KnowledgeSearchQuery(serializers.Serializer):
+    q = serializers.CharField(max_length=2000)
+    limit = serializers.IntegerField(min_value=1, max_value=20, required=False, default=5)
+
+
+class KnowledgeSearchView(APIView):
+    """GET /api/v1/knowledge/search/?q=...: the best passages of the company's published articles."""
+
+    @extend_schema(parameters=[KnowledgeSearchQuery], responses={200: PassageSerializer(many=True)})
+    def get(self, request):
+        query = KnowledgeSearchQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        hits = kb_search(company=request.company, query=query.validated_data["q"],
+                         limit=query.validated_data["limit"])
+        return Response([h.as_dict() for h in hits])

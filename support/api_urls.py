@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import api
@@ -5,4 +6,7 @@ from . import api
 router = SimpleRouter()
 router.register("tickets", api.TicketViewSet, basename="ticket")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("knowledge/search/", api.KnowledgeSearchView.as_view(), name="knowledge-search"),
+]

@@ -243,3 +243,14 @@ def test_operator_can_assign_a_member_and_not_an_outsider(company):
     assert good.status_code == 200 and good.json()["assignee"]["id"] == membership.user.pk
     ticket.refresh_from_db()
     assert ticket.handoff_reason == "assigned"
+
+
+def test_posting_with_the_reference_in_the_subject_joins_the_ticket(owner_api):
+    _, api = owner_api
+    first = api.post("/api/v1/tickets/", NEW, format="json").json()
+
+    again = api.post("/api/v1/tickets/", {**NEW, "subject": f"Re: {first['reference']}", "body": "Any news?"},
+                     format="json")
+
+    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert [m["body"] for m in again.json()["messages"]] == ["I paid but got no link.", "Any news?"]

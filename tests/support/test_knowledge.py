@@ -107,3 +107,17 @@ def test_blank_article_is_rejected_and_nothing_stored(company):
 
     assert set(err.value.details) == {"title", "body"}
     assert not KnowledgePassage.objects.exists()
+
+
+def test_search_api_returns_passages_with_scores_for_the_callers_company(owner_api, company, kb):
+    _, api = owner_api
+
+    response = api.get("/api/v1/knowledge/search/", {"q": "download link expired"})
+    empty = api.get("/api/v1/knowledge/search/", {"q": "posters tubes"})
+    bad = api.get("/api/v1/knowledge/search/", {"limit": "99"})
+
+    assert response.status_code == 200
+    assert response.json()[0]["article_id"] == kb["download"].pk
+    assert set(response.json()[0]) == {"passage_id", "article_id", "title", "text", "language", "score", "coverage"}
+    assert empty.json() == []
+    assert bad.status_code == 400 and set(bad.json()["error"]["details"]) == {"q", "limit"}
