@@ -9,6 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .models import APIToken, Membership
+from .security import token_failure_record, token_failures_check
 
 KEY_PREFIX = "ax_"
 
@@ -38,6 +39,14 @@ class APITokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
+        token_failures_check(request)  # a client guessing keys is refused before any lookup
+        try:
+            return self._authenticate_key(header)
+        except exceptions.AuthenticationFailed:
+            token_failure_record(request)
+            raise
+
+    def _authenticate_key(self, header):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Invalid token header: expected 'Token <key>'.")
         try:

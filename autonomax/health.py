@@ -1,9 +1,13 @@
-"""Liveness and readiness: public, cheap, no auth."""
+"""Liveness and readiness: public, cheap, no auth. A failure names the part only; the exception is logged."""
+
+import logging
 
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from kombu import Connection
+
+logger = logging.getLogger(__name__)
 
 
 def healthz(request):
@@ -14,8 +18,9 @@ def _database_ok() -> str | None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is reported
-        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - any failure means "not ready"; the reason goes to the log, not the public
+        logger.exception("readiness: the database does not answer")
+        return "unavailable"
     return None
 
 
@@ -24,8 +29,9 @@ def _broker_ok() -> str | None:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=2,
                         transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        logger.exception("readiness: the broker does not answer")
+        return "unavailable"
     return None
 
 

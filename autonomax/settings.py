@@ -6,6 +6,7 @@ variable with a safe default. The table of variables is in the README and
 `.env.example`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "support",
     "customers",
     "demo",  # wiring level: knows every app (the shop simulator)
+    "axes",  # login lockout (after the apps whose templates override its lockout page)
 ]
 
 MIDDLEWARE = [
@@ -75,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "waffle.middleware.WaffleMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers the lockout page once a login is locked out
 ]
 
 ROOT_URLCONF = "autonomax.urls"
@@ -127,6 +130,27 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Login lockout (django-axes) on /accounts/login/ and /admin/login/: after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair is refused (429) for AXES_COOLOFF_MINUTES;
+# a correct login resets the count. `manage.py axes_reset` lifts every lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "autonomax.security.client_ip"
+AXES_VERBOSE = False
+# Behind N reverse proxies (Heroku's router: 1) the client is the Nth address from the right of
+# X-Forwarded-For; 0 trusts only REMOTE_ADDR. Used by the login lockout and the token throttle.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+# Failed API token checks per client address: after this many in the window, 429 until it ends.
+API_TOKEN_FAILURE_LIMIT = env.int("API_TOKEN_FAILURE_LIMIT", default=10)
+API_TOKEN_FAILURE_WINDOW = env.int("API_TOKEN_FAILURE_WINDOW_SECONDS", default=300)
 
 # --- I18N -------------------------------------------------------------------
 
@@ -197,6 +221,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "autonomax.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # JSON through the one strict reader (autonomax.json_input); forms as DRF's defaults.
+    "DEFAULT_PARSER_CLASSES": [
+        "autonomax.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AutonomaX Profit OS API",

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from autonomax.api_rows import Rows
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin, access_company_object
+from autonomax.text_input import control_characters_refuse
 
 from .models import Customer, Discount, Listing, Order, OrderItem, Product, ProductDraft, Refund
 from .selectors import discount_list
@@ -115,6 +116,11 @@ class ProductBriefSerializer(serializers.Serializer):
     refs = serializers.ListField(child=serializers.CharField(max_length=500), required=False, default=list,
                                  max_length=20)
 
+    def validate_keywords(self, keywords):
+        if len(keywords[0]) > 70:  # the draft's title (at most 70 characters) starts with it
+            raise serializers.ValidationError("The first keyword is the start of the title: at most 70 characters.")
+        return keywords
+
 
 class ProductDraftSerializer(serializers.ModelSerializer):
     rubric_average = serializers.FloatField(read_only=True)
@@ -173,6 +179,7 @@ class ProductDraftCreateView(APIView):
     def post(self, request):
         brief = ProductBriefSerializer(data=request.data)
         brief.is_valid(raise_exception=True)
+        control_characters_refuse(brief.validated_data)
         draft = draft_generate(company=request.company, brief=brief.validated_data, actor=request.user)
         return Response(ProductDraftSerializer(draft).data, status=status.HTTP_201_CREATED)
 

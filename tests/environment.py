@@ -12,6 +12,9 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
 os.environ.setdefault("AUTONOMAX_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
+# Failed token checks are counted per address in the shared cache; the suite's many deliberate 401s
+# from 127.0.0.1 must not lock out the tests after them (tests/core/test_login_lockout.py sets it).
+os.environ.setdefault("API_TOKEN_FAILURE_LIMIT", "1000000")
 # Unit tests run Celery tasks inline; the integration tests start a real worker.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 # Tests never reach real providers: hosted AI keys from the developer's shell are ignored.

@@ -77,6 +77,32 @@ def _draft_price(words: list[str]) -> Decimal:
     return Decimal("15.00")
 
 
+TITLE_MIN, TITLE_MAX = 3, 70
+
+
+def _starts_with(title: str, primary: str) -> bool:
+    """The schema's rule (ProductDraftOut): the title starts with the primary keyword, ignoring case."""
+    return TITLE_MIN <= len(title) <= TITLE_MAX and title.lower().startswith(primary.lower())
+
+
+def _draft_title(primary: str, *, category: str, audience: str) -> str:
+    """The longest candidate that fits in 70 characters and starts with the primary keyword.
+
+    Title-casing is only kept where it keeps the keyword a prefix (it splits on characters such as
+    U+001D and changes letters such as 'ß'); otherwise the keyword is used as given.
+    """
+    cased = _titlecase(primary)
+    head = cased if cased.lower().startswith(primary.lower()) else primary
+    if category.lower() in primary.lower():
+        options = [f"{head} for {_titlecase(audience)}", head]
+    else:
+        options = [f"{head} {_titlecase(category)} for {_titlecase(audience)}", f"{head} {_titlecase(category)}",
+                   head]
+    options += [primary, f"{primary} digital product", f"{primary} product"]
+    # A keyword longer than a title cannot start one; the edge refuses it, this keeps the output valid.
+    return next((t for t in options if _starts_with(t, primary)), _clip(primary, TITLE_MAX) or "Digital product")
+
+
 def product_draft(prompt: str, ctx: dict) -> dict:
     keywords = _as_list(ctx.get("keywords")) or keywords_extract(prompt, limit=5)
     category = str(ctx.get("category") or "").strip() or (keywords_extract(prompt, limit=2) + ["digital product"])[-1]
@@ -84,12 +110,7 @@ def product_draft(prompt: str, ctx: dict) -> dict:
     refs = _as_list(ctx.get("refs"))
     primary = str(ctx.get("primary_keyword") or (keywords[0] if keywords else category)).strip()
 
-    # The longest of these that fits in 70 characters; each starts with the primary keyword.
-    options = [f"{_titlecase(primary)} {_titlecase(category)} for {_titlecase(audience)}",
-               f"{_titlecase(primary)} {_titlecase(category)}", _titlecase(primary)]
-    if category.lower() in primary.lower():
-        options = [f"{_titlecase(primary)} for {_titlecase(audience)}", _titlecase(primary)]
-    title = next((t for t in options if len(t) <= 70), _clip(options[-1], 70))
+    title = _draft_title(primary, category=category, audience=audience)
     secondary = [k for k in keywords if k.lower() != primary.lower()]
     description = (
         f"{_titlecase(primary)} made for {audience}. This {category} helps you get results without starting "
@@ -103,6 +124,8 @@ def product_draft(prompt: str, ctx: dict) -> dict:
         tag = tag.lower().strip()
         if tag and tag not in tags and len(tag) <= 40:
             tags.append(tag)
+    if not tags:  # every candidate was longer than a tag may be
+        tags = [_clip(primary.lower(), 40).strip() or primary.lower()[:40].strip() or "digital product"]
     assets = [f"{_titlecase(category)} ({primary}) — main file", f"Quick-start guide for {audience}",
               "Cover image 1600x1200"]
     words = " ".join([category, primary, *keywords]).lower().split()
@@ -114,7 +137,7 @@ def product_draft(prompt: str, ctx: dict) -> dict:
         "seo": min(5, 1 + round(4 * covered / max(len(keywords), 1))),
         "brand_fit": 4 if refs else 3,
     }
-    return {"title": title, "description": description, "tags": tags[:13], "assets": assets,
+    return {"title": title, "description": description[:5000], "tags": tags[:13], "assets": assets,
             "price": str(_draft_price(words)), "rubric": rubric}
 
 
