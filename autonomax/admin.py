@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.admin.filters import RelatedFieldListFilter
+from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
@@ -10,6 +12,32 @@ from .models import APIToken, Company, ConfigChange, Event, Membership, Role
 
 def user_company_ids(user, roles=tuple(Role.values)) -> list[int]:
     return list(Membership.objects.filter(user=user, role__in=roles).values_list("company_id", flat=True))
+
+
+def scoped_choices_queryset(user, model):
+    """What a person may be offered of `model` in the admin (filters, foreign-key choices): for a
+    non-superuser only their companies, their companies' rows and their companies' members."""
+    if user.is_superuser:
+        return model._default_manager.all()
+    company_ids = user_company_ids(user)
+    if model is Company:
+        return Company.objects.filter(pk__in=company_ids)
+    if model is get_user_model():
+        return model._default_manager.filter(memberships__company__in=company_ids).distinct()
+    if any(field.name == "company" for field in model._meta.fields):
+        return model._default_manager.filter(company__in=company_ids)
+    return model._default_manager.all()
+
+
+class ScopedRelatedFieldListFilter(RelatedFieldListFilter):
+    """A "By company" (or by user, order...) filter that names only what the person may see."""
+
+    def field_choices(self, field, request, model_admin):
+        queryset = scoped_choices_queryset(request.user, field.related_model)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in queryset]
 
 
 class CompanyScopedAdmin(ModelAdmin):
@@ -53,15 +81,28 @@ class CompanyScopedAdmin(ModelAdmin):
             return queryset
         return queryset.filter(**{f"{self.company_field}__in": user_company_ids(request.user)})
 
+    def get_list_filter(self, request):
+        # Relation filters list only the person's companies and what belongs to them.
+        return [(name, ScopedRelatedFieldListFilter) if isinstance(name, str) and self._is_relation(name) else name
+                for name in super().get_list_filter(request)]
+
+    def _is_relation(self, name: str) -> bool:
+        try:
+            field = self.model._meta.get_field(name)
+        except Exception:  # noqa: BLE001 - a lookup path such as "order__status": left as declared
+            return False
+        return bool(field.is_relation and field.related_model and not field.auto_created)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if not request.user.is_superuser:
-            related = db_field.related_model
-            if db_field.name == "company":
-                kwargs["queryset"] = Company.objects.filter(pk__in=user_company_ids(request.user))
-            elif any(field.name == "company" for field in related._meta.fields):
-                # Another company's order, product, mission...: not offered, and refused if typed in (raw id).
-                kwargs["queryset"] = related._default_manager.filter(company__in=user_company_ids(request.user))
+            # Another company (or its order, product, mission, member...): not offered, and refused if typed in.
+            kwargs["queryset"] = scoped_choices_queryset(request.user, db_field.related_model)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            kwargs["queryset"] = scoped_choices_queryset(request.user, db_field.related_model)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class ReadOnlyAdmin(CompanyScopedAdmin):
