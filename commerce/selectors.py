@@ -7,7 +7,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Customer, DownloadGrant, Order, Product
+from .models import Customer, DownloadGrant, Listing, Order, Product
 
 PAID = [Order.Status.PAID, Order.Status.FULFILLED, Order.Status.REFUNDED]
 ZERO = Decimal("0")
@@ -84,3 +84,9 @@ def order_for_company(*, company, pk: int) -> Order | None:
     """One order with everything its page shows: items, refunds, downloads and service tasks."""
     return (Order.objects.filter(company=company, pk=pk).select_related("customer", "income_stream")
             .prefetch_related("items", "refunds", "grants__product", "service_tasks").first())
+
+
+def products_listed_on(*, company, ids: list[int], channel: str) -> list[int]:
+    """Of the products `ids`, those the company has listed on `channel` (a live listing there)."""
+    return sorted(Listing.objects.filter(company=company, product_id__in=ids, channel=channel)
+                  .exclude(external_id="").values_list("product_id", flat=True))

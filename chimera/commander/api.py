@@ -26,7 +26,8 @@ class MissionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Mission
         fields = ["id", "play", "label", "level", "play_version", "status", "score", "score_factors", "explanation",
-                  "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason", "created_at",
+                  "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason", "outcome",
+                  "created_at",
                   "measure_due_at", "completed_at", "jobs"]
         read_only_fields = fields
 

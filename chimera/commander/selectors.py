@@ -70,6 +70,12 @@ def mission_story(*, company: Company, pk: int, role: str) -> dict | None:
                        "text": "" if evidence else "The effect is measured once this time has passed."})
     if evidence:
         events.append({"at": evidence.recorded_at, "kind": "evidence", "title": "Evidence", "evidence": evidence})
+    if mission.status == Mission.Status.NO_OP and mission.completed_at:
+        events.append({"at": mission.completed_at, "kind": "no_op", "title": "Nothing done: not measured, no evidence",
+                       "text": mission.outcome})
+    elif mission.status == Mission.Status.CANCELLED and mission.completed_at:
+        events.append({"at": mission.completed_at, "kind": "cancelled", "title": "Cancelled",
+                       "text": mission.decision_reason})
     return {"card": card, "mission": mission, "evidence": evidence,
             "events": sorted(events, key=lambda e: e["at"]),
             "trigger_rows": [{"kpi": key, **row} for key, row in mission.trigger_values.items()]}

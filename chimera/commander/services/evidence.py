@@ -10,6 +10,7 @@ from django.utils import timezone
 from autonomax.models import Company
 
 from ..models import EvidenceRecord, Mission, Play
+from ..transitions import SYSTEM, mission_move
 from .alerts import owners_alert
 from .missions import play_set_under_review
 
@@ -65,9 +66,8 @@ def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[Evidence
         records.append(EvidenceRecord.objects.create(
             company=company, mission=mission, play=mission.play, correlation_id=mission.correlation_id,
             kpi_before=before, kpi_after=after, change=change, success=success, notes=note))
-        mission.status = Mission.Status.COMPLETED if success else Mission.Status.FAILED
-        mission.completed_at = now
-        mission.save(update_fields=["status", "completed_at", "updated_at"])
+        mission_move(mission=mission, to=Mission.Status.COMPLETED if success else Mission.Status.FAILED,
+                     by=SYSTEM, completed_at=now)
     for play in {m.play for m in due}:
         last = list(EvidenceRecord.objects.filter(play=play).order_by("-recorded_at", "-pk")
                     .values_list("success", flat=True)[:REVIEW_AFTER])
