@@ -131,7 +131,8 @@ class CompanyAdmin(CompanyScopedAdmin):
     list_filter = ["is_active", "autopilot", "execution_halted"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at", "halted_at"]
+    # Autopilot and the kill switch change through their switches (owner, reason, change log), not a checkbox.
+    readonly_fields = ["created_at", "autopilot", "execution_halted", "halted_reason", "halted_at"]
     inlines = [MembershipInline]
     company_field = "pk"
 

@@ -4,6 +4,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -23,6 +24,9 @@ class Company(models.Model):
     # Per-company override of models.yml `max_cost_usd_per_day` (null: global cap).
     ai_max_cost_usd_per_day = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     support_email = models.EmailField(blank=True)
+    # An AI-written support answer (e.g. an FAQ macro) is kept only above this confidence (0-1).
+    support_min_confidence = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.60"),
+                                                 validators=[MinValueValidator(0), MaxValueValidator(1)])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

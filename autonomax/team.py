@@ -46,6 +46,17 @@ def invitations_open(*, company: Company) -> list[Invitation]:
 def invitation_create(*, company: Company, actor, email: str, role: str) -> tuple[Invitation, str]:
     """Invite `email` as `role`; emails the link and returns (invitation, link). Only owners invite."""
     _require_owner(company=company, actor=actor)
+    return _invitation_make(company=company, inviter=actor, email=email, role=role)
+
+
+def invitation_create_first_owner(*, company: Company, email: str) -> tuple[Invitation, str]:
+    """Onboarding: invite the first owner of a company that has no member yet (no owner to invite them)."""
+    if Membership.objects.filter(company=company).exists():
+        raise ConflictError(f"{company.name} already has members: an owner invites people.", code="has_members")
+    return _invitation_make(company=company, inviter=None, email=email, role=Role.OWNER)
+
+
+def _invitation_make(*, company: Company, inviter, email: str, role: str) -> tuple[Invitation, str]:
     if role not in Role.values:
         raise AppError(f"Unknown role {role!r}: choose owner, operator or viewer.", code="invalid_role")
     email = email.strip().lower()
@@ -55,13 +66,15 @@ def invitation_create(*, company: Company, actor, email: str, role: str) -> tupl
     with transaction.atomic():
         expires_at = timezone.now() + timedelta(days=INVITATION_DAYS)
         invitation = Invitation.objects.create(company=company, email=email, role=role, token_hash=_hash(token),
-                                               invited_by=actor, expires_at=expires_at)
-        config_change_record(company=company, actor=actor, object_type="invitation", object_id=str(invitation.pk),
+                                               invited_by=inviter, expires_at=expires_at)
+        config_change_record(company=company, actor=inviter, actor_label="" if inviter else "onboarding",
+                             object_type="invitation", object_id=str(invitation.pk),
                              changes={"email": [None, email], "role": [None, role]}, reason="invited")
     link = settings.SITE_URL.rstrip("/") + reverse("invitation-accept", args=[token])
+    who = inviter.get_username() if inviter else "AutonomaX"
     transaction.on_commit(lambda: send_mail(
         f"You are invited to {company.name} on AutonomaX",
-        f"{actor.get_username()} invites you to {company.name} as {role}.\n\n"
+        f"{who} invites you to {company.name} as {role}.\n\n"
         f"Accept within {INVITATION_DAYS} days: {link}\n\nIf you did not expect this, ignore this email.",
         None, [email]))
     return invitation, link

@@ -8,7 +8,7 @@ from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Customer, CustomerConsent, Discount, DownloadGrant, Order, Product
+from .models import Customer, CustomerConsent, Discount, DownloadGrant, Listing, Order, Product
 
 PAID = [Order.Status.PAID, Order.Status.FULFILLED, Order.Status.REFUNDED]
 ZERO = Decimal("0")
@@ -199,3 +199,9 @@ def customer_order_facts(*, company, email: str, limit: int = 5, now: datetime |
             and order.status in (Order.Status.PAID, Order.Status.FULFILLED),
         })
     return facts
+
+
+def products_listed_on(*, company, ids: list[int], channel: str) -> list[int]:
+    """Of the products `ids`, those the company has listed on `channel` (a live listing there)."""
+    return sorted(Listing.objects.filter(company=company, product_id__in=ids, channel=channel)
+                  .exclude(external_id="").values_list("product_id", flat=True))

@@ -6,6 +6,7 @@ from autonomax.errors import AppError
 
 from .knowledge import article_delete, article_save
 from .models import KnowledgeArticle, KnowledgePassage, Macro, SupportSettings, Ticket, TicketEvent, TicketMessage
+from .services import macro_edit
 from .tickets import ticket_escalate, ticket_resolve
 
 
@@ -105,10 +106,26 @@ class SupportSettingsAdmin(CompanyScopedAdmin):
                     "refund_window_days", "refund_max_amount", "contact_form_enabled"]
 
 
-if not admin.site.is_registered(Macro):  # the commander's macro work may register its own admin
-    @admin.register(Macro)
-    class MacroAdmin(CompanyScopedAdmin):
-        list_display = ["title", "intent", "ticket_count", "company", "updated_at"]
-        list_filter = ["company"]
-        search_fields = ["title", "intent", "body"]
-        readonly_fields = ["ticket_count", "source_key", "ai_provider"]
+@admin.register(Macro)
+class MacroAdmin(CompanyScopedAdmin):
+    """FAQ macros people can read and correct; an edit makes the macro theirs (the bot never overwrites it)."""
+
+    list_display = ["title", "intent", "confidence", "ticket_count", "ai_provider", "edited_by", "updated_at",
+                    "company"]
+    list_filter = ["company", "intent"]
+    search_fields = ["title", "body", "intent"]
+    fields = ["company", "intent", "title", "body", "confidence", "ticket_count", "ai_provider", "source_key",
+              "edited_by", "edited_at", "created_at", "updated_at"]
+    readonly_fields = ["confidence", "ticket_count", "ai_provider", "source_key", "edited_by", "edited_at",
+                       "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, *(["company", "intent"] if obj else [])]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.edited_by = request.user
+            return super().save_model(request, obj, form, change)
+        macro = macro_edit(macro=obj, actor=request.user, title=form.cleaned_data["title"],
+                           body=form.cleaned_data["body"])
+        obj.edited_by, obj.edited_at = macro.edited_by, macro.edited_at

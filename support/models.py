@@ -188,6 +188,12 @@ class Macro(CompanyOwned):
     ticket_count = models.PositiveIntegerField(default=0, help_text="tickets with this intent when written")
     source_key = models.CharField(max_length=64, blank=True, help_text="idempotency key of the job that wrote it")
     ai_provider = models.CharField(max_length=64, blank=True)
+    confidence = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True,
+                                     help_text="the model's confidence in the answer when it was written")
+    # A person who edited the macro owns it: the support bot never overwrites it.
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,7 +6,7 @@ from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
 from autonomax.errors import AppError
 
 from .models import Agent, EvidenceRecord, HoldoutAssignment, Job, Mission, Play
-from .services.missions import mission_approve, mission_reject, mission_retry
+from .services.missions import mission_approve, mission_cancel, mission_reject, mission_retry
 from .services.playbook import PLAY_FIELDS, play_review_clear, play_update
 
 
@@ -66,10 +66,20 @@ class MissionAdmin(CompanyScopedAdmin):
     search_fields = ["explanation", "correlation_id"]
     date_hierarchy = "created_at"
     list_select_related = ["play", "company", "decided_by"]
-    readonly_fields = ["correlation_id", "play_version", "play_snapshot", "score", "score_factors", "explanation",
-                       "trigger_values", "decided_by", "decided_at", "created_at", "updated_at"]
+    # Every field is the workflow's record: statuses move only through the actions below (the services and
+    # their transition table), never by editing a field.
+    fields = ["company", "play", "status", "playbook_version", "play_version", "score", "score_factors",
+              "explanation", "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason",
+              "outcome", "created_at", "updated_at", "measure_due_at", "completed_at", "play_snapshot"]
+    readonly_fields = fields
     inlines = [JobInline]
-    actions = ["approve", "reject", "retry"]
+    actions = ["approve", "reject", "retry", "cancel"]
+
+    def has_add_permission(self, request):
+        return False  # missions come from the cycle's suggestions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a mission's record (and a person's "no") is never deleted
 
     def _decide(self, request, queryset, service, verb):
         done = 0
@@ -94,13 +104,26 @@ class MissionAdmin(CompanyScopedAdmin):
     def retry(self, request, queryset):
         self._decide(request, queryset, mission_retry, "retried")
 
+    @admin.action(description="Cancel selected missions (jobs not yet run are cancelled)")
+    def cancel(self, request, queryset):
+        self._decide(request, queryset, mission_cancel, "cancelled")
+
 
 @admin.register(Job)
 class JobAdmin(CompanyScopedAdmin):
     list_display = ["id", "mission", "type", "bot", "status", "attempts", "started_at", "finished_at"]
     list_filter = ["status", "bot", "type", "company"]
     search_fields = ["idempotency_key", "error"]
-    readonly_fields = ["idempotency_key", "attempts", "started_at", "finished_at", "result", "error", "log"]
+    # Read-only: a job's status moves with its mission (retry, cancel) through the services.
+    fields = ["company", "mission", "order", "type", "bot", "params", "status", "attempts", "queue",
+              "timeout_minutes", "idempotency_key", "started_at", "finished_at", "result", "error", "log"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(EvidenceRecord)

@@ -27,9 +27,9 @@ class MissionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Mission
         fields = ["id", "play", "label", "level", "play_version", "status", "score", "score_factors", "explanation",
-                  "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason", "created_at",
-                  "measure_due_at", "completed_at", "jobs", "started_at", "kpi_at_start", "measure_plan", "policy",
-                  "policy_rank", "propensity"]
+                  "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason", "outcome",
+                  "created_at", "measure_due_at", "completed_at", "jobs", "started_at", "kpi_at_start",
+                  "measure_plan", "policy", "policy_rank", "propensity"]
         read_only_fields = fields
 
     def get_label(self, mission) -> str:

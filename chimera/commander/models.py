@@ -78,6 +78,29 @@ class Agent(CompanyOwned):
         return self.label
 
 
+class PlaybookVersion(CompanyOwned):
+    """One load of the whole playbook (kpis.yml + plays.yml + agents.yml) for a company, all or nothing.
+
+    Numbered per company; a mission is pinned to the version it was suggested under.
+    """
+
+    number = models.PositiveIntegerField()
+    files = models.JSONField(default=dict, help_text="file name -> SHA-256 of the text loaded")
+    counts = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    actor_label = models.CharField(max_length=100, blank=True)
+    reason = models.TextField()
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["company", "number"], name="playbook_version_unique")]
+
+    def __str__(self) -> str:
+        return f"playbook v{self.number}"
+
+
 class Mission(CompanyOwned):
     class Status(models.TextChoices):
         PROPOSED = "proposed", "Proposed"
@@ -89,11 +112,17 @@ class Mission(CompanyOwned):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         ESCALATED = "escalated", "Escalated"
+        # Every job had nothing to do (e.g. an empty segment): not measured, not evidence either way.
+        NO_OP = "no_op", "Nothing to do"
+        CANCELLED = "cancelled", "Cancelled"
 
     play = models.ForeignKey(Play, on_delete=models.PROTECT, related_name="missions")
     # The play as it was when the mission was created: edits never change running missions.
     play_version = models.PositiveIntegerField(default=1)
     play_snapshot = models.JSONField(default=dict)
+    # The whole playbook (KPIs, plays, agents) the mission was suggested under.
+    playbook_version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="missions")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
     score = models.DecimalField(max_digits=5, decimal_places=4, default=0)
     score_factors = models.JSONField(default=dict)
@@ -105,6 +134,8 @@ class Mission(CompanyOwned):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    # What came of it when it ended without evidence (e.g. no_op: why nothing was done).
+    outcome = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     measure_due_at = models.DateTimeField(null=True, blank=True)
@@ -137,6 +168,8 @@ class Job(CompanyOwned):
         FAILED = "failed", "Failed"
         STUCK = "stuck", "Stuck"
         CANCELLED = "cancelled", "Cancelled"
+        # The bot did nothing (nothing to do, or its side effect could not happen): not a success.
+        SKIPPED = "skipped", "Skipped"
 
     mission = models.ForeignKey(Mission, on_delete=models.CASCADE, related_name="jobs")
     type = models.CharField(max_length=64)

@@ -125,6 +125,12 @@ def mission_story(*, company: Company, pk: int, role: str) -> dict | None:
     if evidence:
         events.append({"at": evidence.recorded_at, "kind": "evidence", "title": f"Evidence: {view['label']}",
                        "evidence": view})
+    if mission.status == Mission.Status.NO_OP and mission.completed_at:
+        events.append({"at": mission.completed_at, "kind": "no_op", "title": "Nothing done: not measured, no evidence",
+                       "text": mission.outcome})
+    elif mission.status == Mission.Status.CANCELLED and mission.completed_at:
+        events.append({"at": mission.completed_at, "kind": "cancelled", "title": "Cancelled",
+                       "text": mission.decision_reason})
     return {"card": card, "mission": mission, "evidence": evidence, "evidence_view": view,
             "measure_plan": mission.measure_plan,
             "events": sorted(events, key=lambda e: e["at"]),

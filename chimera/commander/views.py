@@ -94,18 +94,21 @@ def mission_decide(request, pk: int, decision: str):
 @login_required
 @require_POST
 def company_switches(request):
-    """Autopilot and the company kill switch (operators/owners); the global switch (superusers)."""
+    """The company kill switch (operators/owners), autopilot (owners, with a reason), the global switch
+    (superusers)."""
     membership = request_membership(request)
     if not can_operate(membership):
         return HttpResponse("Your role in this company does not allow this action.", status=403)
     company = membership.company
-    reason = request.POST.get("reason", "")[:500] or "from the Command Center"
+    given = request.POST.get("reason", "").strip()[:500]
+    reason = given or "from the Command Center"
     switch, on = request.POST.get("switch"), request.POST.get("on") == "1"
     try:
         if switch == "halt":
             company_halt_switch(company=company, halted=on, actor=request.user, reason=reason)
         elif switch == "autopilot":
-            company_autopilot_set(company=company, on=on, actor=request.user, reason=reason)
+            # Owners only, and turning it on takes the person's own reason (the service refuses otherwise).
+            company_autopilot_set(company=company, on=on, actor=request.user, reason=given or ("" if on else reason))
         elif switch == "halt_all":
             global_halt_set(halted=on, actor=request.user, reason=reason)
         else:

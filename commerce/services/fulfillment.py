@@ -155,9 +155,27 @@ def download_consume(*, token: str) -> DownloadGrant:
         raise DownloadUnavailable("This download link has been used the maximum number of times.",
                                   code="limit_reached")
     if not grant.product.asset:
-        raise AppError("The file for this product is missing; support has been told.", code="asset_missing",
-                       status=404)
+        raise AppError(_asset_missing_escalate(grant=grant), code="asset_missing", status=404)
     return grant
+
+
+def _asset_missing_escalate(*, grant: DownloadGrant) -> str:
+    """Tell the owners (once a day per order and product) that a buyer cannot get their file; return what the
+    buyer is told, which says someone was told only when someone was."""
+    from autonomax.alerts import owners_alert  # noqa: PLC0415
+
+    order, product = grant.order, grant.product
+    told = owners_alert(
+        company=grant.company, subject=f"A buyer cannot download '{product.name}': the file is missing",
+        body=(f"Order {order.pk} ({order.total} {order.currency}, buyer "
+              f"{order.customer.email if order.customer_id else 'unknown'}) paid for '{product.name}' "
+              f"(product {product.pk}), which has no file to deliver.\n\nUpload the file to the product, "
+              f"then send the buyer their download link from the order page.\n"),
+        once_key=f"asset-missing:{order.pk}:{product.pk}")
+    if told:
+        return "The file for this product is missing. The shop owners have been told and will send it to you."
+    contact = support_address(grant.company)
+    return f"The file for this product is missing. Please write to {contact} with your order number {order.pk}."
 
 
 def support_address(company) -> str:

@@ -207,8 +207,14 @@ def kpis_load_config(*, company, path=None, actor=None, reason: str = "") -> lis
     except OSError as exc:
         raise KPIConfigError([ConfigProblem(file=str(path), line=1, reason=f"cannot read: {exc.strerror}")]) from exc
     specs, externals = kpi_config_parse(text=text, file=str(path))
-    actor_label = "" if getattr(actor, "is_authenticated", False) else "load_kpis"
-    reason = reason or f"loaded from {path.name}"
+    return kpis_apply(company=company, specs=specs, externals=externals, actor=actor,
+                      reason=reason or f"loaded from {path.name}")
+
+
+def kpis_apply(*, company, specs: list[KPISpec], externals: list[dict], actor=None, actor_label: str = "",
+               reason: str) -> list[KPIDefinition]:
+    """Write parsed KPI specs for `company` (see kpi_config_parse): create/update, deactivate the ones gone."""
+    actor_label = "" if getattr(actor, "is_authenticated", False) else (actor_label or "load_kpis")
     with transaction.atomic():
         existing = {k.key: k for k in KPIDefinition.objects.select_for_update().filter(company=company)}
         for spec in specs:
@@ -259,3 +265,21 @@ def kpi_definition_save(*, kpi: KPIDefinition, actor=None, reason: str = "", exp
         _save_with_log(kpi=kpi, actor=actor, actor_label="" if actor else "admin", reason=reason or "edited in admin",
                        expected_effect=expected_effect)
     return kpi
+
+
+def _plain(number: Decimal):
+    number = Decimal(number).normalize()
+    return int(number) if number == number.to_integral() else float(number)
+
+
+def kpis_export(*, company) -> str:
+    """The company's active KPIs (and declared external metrics) as a kpis.yml text that loads back."""
+    externals = [{"name": e.name, "label": e.label} for e in ExternalMetric.objects.filter(company=company)
+                 .order_by("name")]
+    kpis = [{"key": k.key, "label": k.label, "unit": k.unit, "metric": k.metric, "direction": k.direction,
+             "target": _plain(k.target), "warning": _plain(k.warning_threshold),
+             "critical": _plain(k.critical_threshold), "window": f"{k.window_days}d",
+             "freshness": f"{k.freshness_minutes}m"}
+            for k in KPIDefinition.objects.filter(company=company, is_active=True).order_by("key")]
+    return yaml.safe_dump({**({"external_metrics": externals} if externals else {}), "kpis": kpis},
+                          sort_keys=False, allow_unicode=True, default_flow_style=False)

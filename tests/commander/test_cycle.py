@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from autonomax.models import Company, Event
+from autonomax.models import Company, Event, Invitation, Membership, Role
 from chimera.commander.models import CycleLock, Mission, Play
 from chimera.commander.services.cycle import (
     LOCK_SECONDS,
@@ -19,7 +19,7 @@ from chimera.commander.services.cycle import (
     cycle_run_company,
 )
 from kpis.services import kpis_load_config
-from tests.factories import CompanyFactory, OrderFactory
+from tests.factories import CompanyFactory, OrderFactory, UserFactory
 
 from .factories import load_playbook
 
@@ -185,12 +185,15 @@ def test_auto_plays_run_only_while_autopilot_is_on(db, django_capture_on_commit_
 
 
 def test_run_cycle_and_onboard_company_commands(db, capsys):
-    # when a new company is onboarded
-    call_command("onboard_company", "Bright Templates")
+    # when a new company is onboarded with an existing user as owner
+    user = UserFactory(username="ada", email="ada@example.com")
+    call_command("onboard_company", "Bright Templates", owner="ada@example.com")
 
-    # then it has the base configs, its silent cycle report is printed, and nothing was proposed
+    # then it has its owner and the base configs, its silent cycle report is printed, and nothing was proposed
     out = capsys.readouterr().out
     company = Company.objects.get(slug="bright-templates")
+    assert Membership.objects.get(company=company).user == user
+    assert Membership.objects.get(company=company).role == Role.OWNER and "ada is the owner" in out
     assert Play.objects.filter(company=company).count() >= 8
     assert "dry run: nothing was changed" in out and "suggested missions:" in out
     assert not Mission.objects.filter(company=company).exists()
@@ -208,3 +211,29 @@ def test_the_cycle_is_on_the_beat_schedule_every_15_minutes():
     from autonomax.celery import app
 
     assert "chimera.tasks.run_commander_cycle" in app.tasks
+
+
+def test_onboarding_an_unknown_email_invites_them_as_owner(db, mailoutbox, django_capture_on_commit_callbacks):
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("onboard_company", "Night Owl", owner="Owl@Example.com", stdout=open("/dev/null", "w"))
+
+    # then an owner invitation went out, and the owners' alerts have somewhere to go meanwhile
+    company = Company.objects.get(slug="night-owl")
+    invitation = Invitation.objects.get(company=company)
+    assert (invitation.email, invitation.role) == ("owl@example.com", Role.OWNER)
+    assert [m.to for m in mailoutbox] == [["owl@example.com"]] and "as owner" in mailoutbox[0].body
+    from chimera.commander.services.alerts import owner_emails
+
+    assert owner_emails(company=company) == ["owl@example.com"]
+
+
+def test_onboarding_needs_an_owner_and_writes_nothing_without_one(db):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="not an email to invite"):
+        call_command("onboard_company", "Nobody Ltd", owner="nobody")
+    with pytest.raises(CommandError):
+        call_command("onboard_company", "Nobody Ltd")
+
+    assert not Company.objects.filter(slug="nobody-ltd").exists()

@@ -26,7 +26,7 @@ from chimera.tasks import job_execute
 from commerce.models import OrderItem, Product, ProductDraft
 from growth.models import EmailDelivery, Lead
 from support.models import Macro
-from tests.ai.conftest import _fresh_engine_state, models_file  # noqa: F401 - the AI engine's fixtures
+from tests.ai.conftest import _fresh_engine_state, models_file, openai_server  # noqa: F401 - the AI engine's fixtures
 from tests.conftest import _api_client
 from tests.factories import (
     LeadFactory,
@@ -214,14 +214,93 @@ def test_a_bot_raising_escalates_the_mission_with_context(company, store, owner)
     assert [m.to for m in mail.outbox] == [["boss@example.com"]] and "escalated" in mail.outbox[0].subject
 
 
-def test_support_bot_writes_macros_for_frequent_intents_once(company, store, owner):
+def _support_answers(openai_server, models_file, *answers):  # noqa: F811 - the fixtures, passed on
+    import json
+
+    from tests.ai.openai_server import ok
+
+    server = openai_server().queue(*[ok(json.dumps(a)) for a in answers])
+    models_file(providers={"local": server.url}, route=["local"])
+    return server
+
+
+def test_support_bot_keeps_only_confident_parsed_answers_once(company, store, owner, openai_server,  # noqa: F811
+                                                              models_file):  # noqa: F811
+    # given the model answers one intent confidently and is unsure of the other
+    _support_answers(openai_server, models_file,
+                     {"answer": "Open the link in your receipt; it works 5 times.", "confidence": 0.9,
+                      "escalate": False},
+                     {"answer": "Not sure.", "confidence": 0.3, "escalate": True},
+                     {"answer": "Still not sure.", "confidence": 0.3, "escalate": True})
     mission, job = start(company, "faq-macros", owner)
 
+    # when the job runs, then again as a redelivery (only the intent without a macro is asked again)
     run_twice_as_if_redelivered(job)
 
-    assert set(Macro.objects.filter(company=company).values_list("intent", flat=True)) == {"download_issue",
-                                                                                           "refund_request"}
-    assert AICall.objects.filter(company=company, task_type="support_answer").count() == 2
+    # then only the real answer is a macro: its parsed text, never the raw JSON
+    [macro] = Macro.objects.filter(company=company)
+    assert macro.intent == "download_issue" and macro.body == "Open the link in your receipt; it works 5 times."
+    assert macro.confidence == Decimal("0.90") and "{" not in macro.body
+    assert job.status == Job.Status.SUCCEEDED and "refund_request" in job.result["not_written"]
+    assert "asked to escalate" in job.result["not_written"]["refund_request"]
+    assert AICall.objects.filter(company=company, task_type="support_answer").count() == 3
+
+
+def test_support_bot_below_the_company_threshold_writes_nothing_and_says_why(
+        company, store, owner, openai_server, models_file):  # noqa: F811
+    # given a company that wants 0.95 and answers at 0.9
+    company.support_min_confidence = Decimal("0.95")
+    company.save(update_fields=["support_min_confidence"])
+    answer = {"answer": "Here is how.", "confidence": 0.9, "escalate": False}
+    _support_answers(openai_server, models_file, answer, answer)
+    mission, job = start(company, "faq-macros", owner)
+
+    # when
+    assert job_run(job_id=job.pk) == "skipped"
+
+    # then no macro, the job is skipped (not a success) with the reason, the mission did nothing
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert not Macro.objects.filter(company=company).exists()
+    assert job.status == Job.Status.SKIPPED and "below the company's minimum 0.95" in job.result["skipped"]
+    assert mission.status == Mission.Status.NO_OP and "no FAQ macro written" in mission.outcome
+    assert mission.measure_due_at is None
+
+
+def test_support_bot_with_the_offline_provider_stores_no_macro(company, store, owner):
+    # given the offline provider, which has no confident answer without knowledge snippets
+    mission, job = start(company, "faq-macros", owner)
+
+    # when
+    job_run(job_id=job.pk)
+
+    # then nothing stored, and the job says why per intent
+    job.refresh_from_db()
+    assert not Macro.objects.filter(company=company).exists()
+    assert job.status == Job.Status.SKIPPED
+    assert set(job.result["not_written"]) == {"download_issue", "refund_request"}
+
+
+def test_support_bot_never_overwrites_a_macro_a_person_edited(company, store, owner, openai_server,  # noqa: F811
+                                                             models_file):  # noqa: F811
+    from support.services import macro_edit
+
+    # given a macro a person corrected
+    old = Macro.objects.create(company=company, intent="download_issue", title="FAQ", body="AI text")
+    macro_edit(macro=old, actor=owner, title="Downloads", body="Use the link in your receipt.")
+    answer = {"answer": "Another answer.", "confidence": 0.9, "escalate": False}
+    _support_answers(openai_server, models_file, answer, answer)
+    mission, job = start(company, "faq-macros", owner)
+
+    # when
+    job_run(job_id=job.pk)
+
+    # then the person's text stays
+    old.refresh_from_db()
+    job.refresh_from_db()
+    assert old.body == "Use the link in your receipt." and old.edited_by == owner
+    assert "edited" in job.result["not_written"]["download_issue"]
+    assert Macro.objects.get(company=company, intent="refund_request").body == "Another answer."
 
 
 def test_ai_routing_bot_sets_cost_optimized_once(company, store, owner):
@@ -235,17 +314,64 @@ def test_ai_routing_bot_sets_cost_optimized_once(company, store, owner):
     assert ConfigChange.objects.filter(object_type="ai.routing_preference").count() == 1
 
 
-def test_shopify_bot_says_plainly_when_not_connected(company, store, owner, django_capture_on_commit_callbacks):
-    # given a bundle mission, run to the end (on_commit callbacks run the chained jobs)
+def test_shopify_bot_not_connected_is_skipped_never_a_success(company, store, owner,
+                                                               django_capture_on_commit_callbacks):
+    # given a bundle mission on a shop that does not sell on Shopify, run to the end
     with django_capture_on_commit_callbacks(execute=True):
         mission, _ = start(company, "bundle-offer", owner)
 
-    # then
+    # then the sync did nothing and says so: skipped, not succeeded
     sync = mission.jobs.get(type="shopify_sync")
-    assert sync.status == Job.Status.SUCCEEDED and sync.result["status"] == "not_connected"
-    assert "Shopify is not connected" in sync.log
+    assert sync.status == Job.Status.SKIPPED and sync.result["status"] == "not_connected"
+    assert "Shopify is not connected" in sync.result["skipped"] and "Shopify is not connected" in sync.log
+    # the bundle itself was made (the platform's checkout sells it), so the mission is measured on that
     mission.refresh_from_db()
+    assert mission.jobs.get(type="bundle_create").status == Job.Status.SUCCEEDED
     assert mission.status == Mission.Status.MEASURING and mission.measure_due_at
+
+
+def test_shopify_bot_fails_when_the_products_are_sold_on_shopify_but_it_is_not_connected(
+        company, store, owner, django_capture_on_commit_callbacks):
+    from commerce.models import Listing
+
+    # given the best seller is listed on Shopify, and the connection is gone
+    best = store[0]
+    Listing.objects.create(company=company, product=best, channel="shopify", external_id="gid://1", status="active")
+
+    # when the price test runs to the end
+    with django_capture_on_commit_callbacks(execute=True):
+        mission, _ = start(company, "price-test-best-seller", owner)
+
+    # then the sync failed (the store buyers see was not changed) and the mission went to a person
+    sync = mission.jobs.get(type="shopify_sync")
+    mission.refresh_from_db()
+    assert sync.status == Job.Status.FAILED and "still shows the old version" in sync.error
+    assert mission.status == Mission.Status.ESCALATED and mission.measure_due_at is None
+
+
+def test_email_to_an_empty_segment_ends_the_mission_no_op_and_never_measured(company, owner,
+                                                                              django_capture_on_commit_callbacks):
+    from chimera.commander.models import EvidenceRecord
+    from chimera.commander.services.evidence import evidence_log_due
+
+    from .factories import ALL_OK
+
+    # given no pending checkouts at all
+    load_playbook(company)
+    with django_capture_on_commit_callbacks(execute=True):
+        mission, _ = start(company, "pending-checkout-reminder", owner)
+
+    # then the job sent nothing and the mission says so
+    job = mission.jobs.get()
+    mission.refresh_from_db()
+    assert job.status == Job.Status.SKIPPED and "has no one to email" in job.result["skipped"]
+    assert mission.status == Mission.Status.NO_OP and "nothing was done" in mission.outcome
+    assert mission.measure_due_at is None and mission.completed_at
+    assert not mail.outbox
+
+    # when time passes beyond the measure window: no evidence either way
+    assert evidence_log_due(company=company, kpis=ALL_OK, now=timezone.now() + timedelta(days=30)) == []
+    assert not EvidenceRecord.objects.filter(mission=mission).exists()
 
 
 def test_company_kill_switch_holds_for_a_job_already_queued(company, store, owner):

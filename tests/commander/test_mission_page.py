@@ -109,3 +109,21 @@ def test_page_shows_the_verdict_with_its_interval_and_chart(company, chart):
     assert '<svg class="evidence-chart"' in html
     assert ("bar-control" in html) if chart["kind"] == "groups" else ('class="band"' in html)
     assert mission.measure_plan["note"] in html
+
+
+def test_a_mission_that_did_nothing_says_so_on_its_page(company, django_capture_on_commit_callbacks):
+    # given an approved reminder to a segment with nobody in it
+    load_playbook(company)
+    mission = propose(company, "pending-checkout-reminder")
+    client, operator = _client(company, Role.OPERATOR)
+    with django_capture_on_commit_callbacks(execute=True):
+        mission_approve(mission=mission, actor=operator, reason="checkouts are down")
+
+    # when
+    response = client.get(f"/missions/{mission.pk}/")
+
+    # then the person's reason stays, and the outcome is plain
+    html = response.content.decode()
+    assert [e["kind"] for e in response.context["events"]][-1] == "no_op"
+    assert "checkouts are down" in html and "Nothing done: not measured, no evidence" in html
+    assert "has no one to email" in html

@@ -16,7 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 @pytest.fixture
 def config_dir(tmp_path):
-    for name in ("agents.yml", "plays.yml"):
+    for name in ("kpis.yml", "agents.yml", "plays.yml"):
         shutil.copy(CONFIGS / name, tmp_path / name)
     return tmp_path
 
@@ -209,3 +209,158 @@ def test_the_measure_is_loaded_and_exported(db, config_dir):
     assert play.measure["method"] == "holdout" and play.measure["holdout_pct"] == 20
     assert "measure: {method: holdout" not in playbook_export(company=company)["plays.yml"]  # block style
     assert "method: holdout" in playbook_export(company=company)["plays.yml"]
+
+
+def _line_of(path, needle: str, after: str = "") -> int:
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line) if after else 0
+    return next(i for i, line in enumerate(lines) if i >= start and needle in line) + 1
+
+
+def test_strategic_play_on_autopilot_is_refused_with_file_line_and_reason(company, config_dir):
+    # given the strategic price test switched to autonomy: auto
+    load_playbook(company)
+    path = config_dir / "plays.yml"
+    text = path.read_text()
+    start = text.index("key: price-test-best-seller")
+    text = text[:start] + text[start:].replace("autonomy: suggest", "autonomy: auto", 1)
+    path.write_text(text)
+    line = _line_of(path, "autonomy: auto", after="key: price-test-best-seller")
+
+    # when
+    with pytest.raises(PlaybookError) as excinfo:
+        playbook_load(companies=[company], directory=config_dir)
+
+    # then
+    [error] = excinfo.value.errors
+    assert error.startswith(f"{path}:{line}: play 'price-test-best-seller' is strategic: only operational plays")
+    assert Play.objects.get(company=company, key="price-test-best-seller").autonomy == "suggest"
+
+
+def test_a_misspelt_kpi_in_a_play_is_refused_wherever_it_is_named(company, config_dir):
+    # given typos in a trigger, a kpis list and a success criterion
+    path = config_dir / "plays.yml"
+    text = path.read_text()
+    text = text.replace("{kpi: aov-30d, status:", "{kpi: aov-30days, status:", 1)
+    text = text.replace("kpis: [repeat-customers-30d]", "kpis: [repeat-customer-30d]", 1)
+    text = text.replace("success: {kpi: first-response-p50,", "success: {kpi: first-respons-p50,", 1)
+    path.write_text(text)
+
+    # when
+    with pytest.raises(PlaybookError) as excinfo:
+        playbook_load(companies=[company], directory=config_dir)
+
+    # then each one is named with its line, and nothing was loaded
+    errors = excinfo.value.errors
+    assert f"{path}:{_line_of(path, 'aov-30days')}: play 'bundle-offer' trigger names KPI 'aov-30days'" in errors[0]
+    assert any(f":{_line_of(path, 'repeat-customer-30d')}: play 'win-back-email' kpis names KPI "
+               f"'repeat-customer-30d', which kpis.yml does not define" in e for e in errors)
+    assert any("play 'faq-macros' success names KPI 'first-respons-p50'" in e for e in errors)
+    assert len(errors) == 3 and not Play.objects.exists()
+
+
+def test_a_kpi_removed_from_kpis_yml_that_a_play_needs_is_refused(company, config_dir):
+    path = config_dir / "kpis.yml"
+    text = path.read_text()
+    start = text.index("  - key: aov-30d")
+    end = text.index("  - key:", start + 5)
+    path.write_text(text[:start] + text[end:])
+
+    with pytest.raises(PlaybookError) as excinfo:
+        playbook_load(companies=[company], directory=config_dir)
+
+    assert any("names KPI 'aov-30d', which kpis.yml does not define" in e for e in excinfo.value.errors)
+
+
+def test_a_bot_handling_a_job_type_no_code_runs_is_refused(company, config_dir):
+    path = config_dir / "agents.yml"
+    path.write_text(path.read_text().replace("handles: [faq_macros]", "handles: [faq_macros, tweet]", 1))
+
+    with pytest.raises(PlaybookError) as excinfo:
+        playbook_load(companies=[company], directory=config_dir)
+
+    line = _line_of(path, "tweet")
+    assert any(e.startswith(f"{path}:{line}: bot 'support_bot' handles 'tweet', but no bot code runs")
+               for e in excinfo.value.errors)
+
+
+def test_kpis_yml_errors_reject_the_whole_playbook(company, config_dir):
+    load_playbook(company)
+    plays_before = ConfigChange.objects.count()
+    path = config_dir / "kpis.yml"
+    path.write_text(path.read_text().replace("direction: up", "direction: sideways", 1))
+    text = (config_dir / "plays.yml").read_text().replace("measure_after_hours: 72", "measure_after_hours: 96", 1)
+    (config_dir / "plays.yml").write_text(text)
+
+    with pytest.raises(PlaybookError) as excinfo:
+        playbook_load(companies=[company], directory=config_dir)
+
+    assert any("kpis.yml" in e and "direction must be `up` or `down`" in e for e in excinfo.value.errors)
+    assert ConfigChange.objects.count() == plays_before  # the valid plays.yml change was not applied either
+
+
+def test_one_playbook_version_for_the_whole_set_with_who_and_why(company, config_dir):
+    from chimera.commander.models import PlaybookVersion
+
+    from .factories import propose
+
+    # given the first load
+    user = UserFactory()
+    counts = playbook_load(companies=[company], directory=config_dir, actor=user, reason="first")
+    assert counts["versions"] == {company.slug: 1}
+
+    # when the same files load again: no new version
+    assert playbook_load(companies=[company], directory=config_dir)["versions"] == {company.slug: 1}
+
+    # when only kpis.yml changes: a new version of the whole set
+    path = config_dir / "kpis.yml"
+    path.write_text(path.read_text().replace("target: 35", "target: 36", 1))
+    playbook_load(companies=[company], directory=config_dir, actor=user, reason="higher AOV target")
+
+    # then
+    first, second = PlaybookVersion.objects.filter(company=company).order_by("number")
+    assert (first.number, first.reason, first.actor) == (1, "first", user)
+    assert (second.number, second.reason) == (2, "higher AOV target")
+    assert first.files["kpis.yml"] != second.files["kpis.yml"]
+    assert first.files["plays.yml"] == second.files["plays.yml"] and set(first.files) == {"kpis.yml", "agents.yml",
+                                                                                           "plays.yml"}
+    # and a mission suggested now is pinned to version 2
+    assert propose(company, "bundle-offer").playbook_version == second
+
+
+def test_a_play_removed_from_the_file_stops_being_suggested_and_comes_back(company, config_dir):
+    from .factories import kpi, kpis_with
+
+    # given a loaded playbook, then plays.yml without the bundle offer
+    load_playbook(company)
+    path = config_dir / "plays.yml"
+    original = path.read_text()
+    start = original.index("  - key: bundle-offer")
+    end = original.index("  - key:", start + 5)
+    path.write_text(original[:start] + original[end:])
+
+    # when
+    counts = playbook_load(companies=[company], directory=config_dir, reason="drop bundles")
+
+    # then it is disabled and not suggested even when its trigger holds
+    from chimera.commander.services.missions import missions_suggest
+
+    play = Play.objects.get(company=company, key="bundle-offer")
+    assert counts["removed"] == 1 and play.status == Play.Status.DISABLED
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "15")})
+    assert "bundle-offer" not in [m.play.key for m in missions_suggest(company=company, kpis=kpis)]
+
+    # when it is back in the file, it is active again
+    path.write_text(original)
+    playbook_load(companies=[company], directory=config_dir)
+    play.refresh_from_db()
+    assert play.status == Play.Status.ACTIVE
+
+
+def test_admin_edit_cannot_put_a_strategic_play_on_autopilot(company):
+    plays = load_playbook(company)
+    with pytest.raises(Exception, match="only operational plays run on autopilot"):
+        play_update(play=plays["price-test-best-seller"], actor=UserFactory(), reason="faster",
+                    expected_effect="", autonomy="auto")
+    plays["price-test-best-seller"].refresh_from_db()
+    assert plays["price-test-best-seller"].autonomy == "suggest"

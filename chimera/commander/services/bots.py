@@ -3,14 +3,20 @@
 A bot gets its job and a BotContext; it calls `ctx.guard()` before each side
 effect (kill switches), logs what it does with `ctx.log`, and makes every
 side effect idempotent with the job's `idempotency_key`. It returns the job's
-result (a dict with a human `summary`).
+result (a dict with a human `summary`) only when it did its work: a bot that
+did nothing (nothing to do, or its effect could not happen) raises NothingDone
+with the reason, and a bot whose effect was needed but impossible raises an
+error (the job fails and the mission goes to a person). Never report success
+without the effect.
 """
 
 from contextlib import contextmanager
 from decimal import Decimal
 
+from autonomax.errors import AppError
+
 from ..models import Job
-from .jobs import BotContext, TransientJobError
+from .jobs import BotContext, NothingDone, TransientJobError
 
 
 @contextmanager
@@ -78,7 +84,7 @@ def price_change(*, job: Job, ctx: BotContext) -> dict:
     params = job.params
     products = catalog_products_pick(company=ctx.company, pick=params.get("product", "best_seller"), limit=1)
     if not products:
-        return {"summary": "no active product to reprice", "product_ids": []}
+        raise NothingDone("no active product to reprice", product_ids=[])
     product = products[0]
     floor = Decimal(str(params.get("floor", "1")))
     new = max(floor, product.price * (100 + Decimal(str(params.get("change_pct", 0)))) / 100)
@@ -152,26 +158,43 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
             f"{len(held_out)} held out")
     for skipped in result["not_sent"]:
         ctx.log(f"not sent to {skipped['email']}: {skipped['reason']}")
+    if not result["sent"] and not result["already_sent"]:
+        raise NothingDone(f"segment {result['segment']} has no one to email ({result['recipients']} recipient(s), "
+                          f"0 sent)", **result)
     extra = {"discount_id": discount.pk, "discount_code": discount.code} if discount else {}
     return {"summary": f"{result['sent']} email(s) sent to {result['segment']}", **result, **extra}
 
 
 def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
-    """shopify_bot: push the products earlier jobs changed to Shopify, or say plainly it is not connected."""
+    """shopify_bot: push the products earlier jobs changed to Shopify.
+
+    Not connected: when those products are listed on Shopify, the store buyers see cannot change, so the
+    job fails (the mission goes to a person); when the shop does not sell them there, nothing is synced and
+    the job is skipped with that reason (the change holds on the platform's own checkout only).
+    """
     from commerce.channels.base import ChannelError, ChannelNotConnected  # noqa: PLC0415
+    from commerce.selectors import products_listed_on  # noqa: PLC0415
     from commerce.services.catalog import products_by_ids  # noqa: PLC0415
     from commerce.services.publishing import product_sync_to_channel  # noqa: PLC0415
 
     ids = sorted({pk for r in ctx.previous_results() for pk in r.get("product_ids", [])})
+    if not ids:
+        raise NothingDone("no product was changed by the earlier jobs: nothing to sync", product_ids=[])
     synced = []
     for product in products_by_ids(company=ctx.company, ids=ids):
         ctx.guard()
         try:
             listing = product_sync_to_channel(product=product, channel="shopify")
         except ChannelNotConnected as exc:
+            listed = products_listed_on(company=ctx.company, ids=ids, channel="shopify")
             ctx.log(f"Shopify is not connected for {ctx.company.name}: nothing synced ({exc.message})")
-            return {"summary": "Shopify is not connected: nothing synced", "status": "not_connected",
-                    "product_ids": ids}
+            if listed or synced:
+                raise AppError(f"Shopify is not connected, but products {listed or ids} are sold there: the "
+                               f"store still shows the old version ({exc.message})", code="channel_not_connected"
+                               ) from exc
+            raise NothingDone("Shopify is not connected and these products are not listed there: nothing "
+                              "synced; the change holds on the platform's own checkout only",
+                              status="not_connected", product_ids=ids) from exc
         except ChannelError as exc:  # the channel says it is safe to retry
             raise TransientJobError(exc.message) from exc
         synced.append(listing.external_id)
@@ -181,7 +204,11 @@ def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
 
 
 def faq_macros(*, job: Job, ctx: BotContext) -> dict:
-    """support_bot: FAQ macros for the most frequent ticket intents."""
+    """support_bot: FAQ macros for the most frequent ticket intents.
+
+    A macro is kept only for a real answer (parsed text above the company's
+    `support_min_confidence`); when no intent gets one, the job did nothing and says why per intent.
+    """
     from support.services import macros_write_for_frequent_intents  # noqa: PLC0415
 
     p = job.params
@@ -191,6 +218,11 @@ def faq_macros(*, job: Job, ctx: BotContext) -> dict:
             min_tickets=int(p.get("min_tickets", 2)), top=int(p.get("top", 5)), guard=ctx.guard,
             correlation_id=str(ctx.mission.correlation_id))
     ctx.log(f"macros written for {result['written'] or 'no'} intents; already written: {result['already_written']}")
+    for intent, why in result["not_written"].items():
+        ctx.log(f"no macro for {intent}: {why}")
+    if not result["written"] and not result["already_written"]:
+        reasons = "; ".join(f"{intent}: {why}" for intent, why in result["not_written"].items())
+        raise NothingDone(f"no FAQ macro written ({reasons or 'no intent with enough tickets'})", **result)
     return {"summary": f"{len(result['written'])} FAQ macro(s) written", **result}
 
 

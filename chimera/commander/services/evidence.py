@@ -25,6 +25,7 @@ from django.utils import timezone
 from autonomax.models import Company
 
 from ..models import EvidenceRecord, HoldoutAssignment, Mission, Play
+from ..transitions import SYSTEM, mission_move
 from . import effects
 from .alerts import owners_alert
 
@@ -308,9 +309,7 @@ def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[Evidence
     records = []
     for mission in due:
         records.append(mission_measure(mission=mission, kpis=kpis))
-        mission.status = Mission.Status.COMPLETED
-        mission.completed_at = now
-        mission.save(update_fields=["status", "completed_at", "updated_at"])
+        mission_move(mission=mission, to=Mission.Status.COMPLETED, by=SYSTEM, completed_at=now)
     if due:
         plays_review(company=company, plays={m.play for m in due}, now=now)
     return records

@@ -20,6 +20,7 @@ from autonomax.models import Company
 from autonomax.services import company_set_halt, config_change_record
 
 from ..models import Job, Mission
+from ..transitions import JOB_TRANSITIONS, SYSTEM, job_move, mission_move
 from .missions import measure_due, mission_escalate
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,19 @@ MAX_ATTEMPTS = 5
 
 class TransientJobError(Exception):
     """A failure worth retrying (network, provider busy); anything else fails the job at once."""
+
+
+class NothingDone(Exception):  # noqa: N818 - it is an outcome, not an error
+    """The bot did nothing: nothing to do (an empty segment) or its side effect could not happen.
+
+    The job ends `skipped` with this reason, which is not a success; a mission whose
+    jobs all did nothing ends `no_op` and is neither measured nor counted as evidence.
+    """
+
+    def __init__(self, reason: str, **result):
+        super().__init__(reason)
+        self.reason = reason
+        self.result = result
 
 
 class ExecutionHalted(Exception):
@@ -89,16 +103,21 @@ def _enqueue(job: Job) -> None:
 
 @transaction.atomic
 def mission_continue(*, mission: Mission) -> Job | None:
-    """Queue the mission's next unfinished job, or move it to measuring when every job succeeded."""
+    """Queue the mission's next unfinished job; when every job is done, measure the mission if at least
+    one job did its work, or end it `no_op` (with the jobs' reasons) when none did."""
     mission = Mission.objects.select_for_update().get(pk=mission.pk)
     if mission.status not in (Mission.Status.PLANNED, Mission.Status.RUNNING):
         return None
     jobs = list(mission.jobs.all())
-    pending = [j for j in jobs if j.status != Job.Status.SUCCEEDED]
+    pending = [j for j in jobs if j.status not in (Job.Status.SUCCEEDED, Job.Status.SKIPPED)]
     if not pending:
-        mission.status = Mission.Status.MEASURING
-        mission.measure_due_at = measure_due(mission=mission)
-        mission.save(update_fields=["status", "measure_due_at", "updated_at"])
+        if any(j.status == Job.Status.SUCCEEDED for j in jobs):
+            mission_move(mission=mission, to=Mission.Status.MEASURING, by=SYSTEM,
+                         measure_due_at=measure_due(mission=mission))
+        else:
+            reasons = "; ".join(f"{j.type}: {j.result.get('skipped') or j.result.get('summary', '')}" for j in jobs)
+            mission_move(mission=mission, to=Mission.Status.NO_OP, by=SYSTEM, completed_at=timezone.now(),
+                         outcome=f"nothing was done: {reasons or 'the play has no jobs'}")
         return None
     job = pending[0]
     if job.status not in (Job.Status.PENDING,):
@@ -106,13 +125,11 @@ def mission_continue(*, mission: Mission) -> Job | None:
     blocked = execution_blocked(company_id=mission.company_id)
     if blocked:
         return job  # stays pending; the next cycle queues it once the switch is off
-    job.status = Job.Status.QUEUED
     job.queued_at = timezone.now()
     _log(job, f"queued on '{job.queue}'")
-    job.save(update_fields=["status", "queued_at", "log"])
+    job_move(job=job, to=Job.Status.QUEUED, save=("queued_at", "log"))
     if mission.status != Mission.Status.RUNNING:
-        mission.status = Mission.Status.RUNNING
-        mission.save(update_fields=["status", "updated_at"])
+        mission_move(mission=mission, to=Mission.Status.RUNNING, by=SYSTEM)
     _enqueue(job)
     return job
 
@@ -156,19 +173,24 @@ class BotContext:
 
 
 def job_run(*, job_id: int) -> str:
-    """Run one job once. Returns what happened: done / noop / halted / failed. Transient errors propagate."""
+    """Run one job once. Returns what happened: done / skipped / noop / halted / failed.
+
+    Transient errors propagate (the task retries them).
+    """
     from .bots import BOTS  # noqa: PLC0415 - bots import app services lazily
 
     job = Job.objects.select_related("company", "mission").filter(pk=job_id).first()
-    if job is None or job.status in (Job.Status.SUCCEEDED, Job.Status.CANCELLED, Job.Status.FAILED):
+    if job is None or job.status in (Job.Status.SUCCEEDED, Job.Status.SKIPPED, Job.Status.CANCELLED,
+                                       Job.Status.FAILED):
         return "noop"
     blocked = execution_blocked(company_id=job.company_id)
     if blocked:
         _job_halted(job_id=job.pk, reason=blocked)
         return "halted"
-    claimed = Job.objects.filter(pk=job.pk).filter(
-        Q(status__in=[Job.Status.PENDING, Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.STUCK])
-    ).update(status=Job.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
+    # A conditional UPDATE claims the job (two deliveries never both run it), from the table's sources.
+    claimable = [source for (source, target) in JOB_TRANSITIONS if target == Job.Status.RUNNING]
+    claimed = Job.objects.filter(pk=job.pk).filter(Q(status__in=claimable)).update(
+        status=Job.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
     if not claimed:
         return "noop"
     job.refresh_from_db()
@@ -178,6 +200,9 @@ def job_run(*, job_id: int) -> str:
         if bot is None:
             raise AppError(f"no bot handles job type '{job.type}'", code="unknown_job_type")
         result = bot(job=job, ctx=ctx)
+    except NothingDone as exc:
+        _job_skip(job_id=job.pk, reason=exc.reason, result=exc.result, lines=ctx.lines)
+        return "skipped"
     except ExecutionHalted as exc:
         _job_halted(job_id=job.pk, reason=str(exc), lines=ctx.lines)
         return "halted"
@@ -201,11 +226,24 @@ def _job_succeed(*, job_id: int, result: dict, lines: list[str]) -> None:
     for line in lines:
         _log(job, line)
     _log(job, f"succeeded: {result.get('summary', '')}")
-    job.status = Job.Status.SUCCEEDED
-    job.result = result
     job.error = ""
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "result", "error", "finished_at", "log"])
+    job_move(job=job, to=Job.Status.SUCCEEDED, result=result, finished_at=timezone.now(), save=("error", "log"))
+    mission_continue(mission=job.mission)
+
+
+@transaction.atomic
+def _job_skip(*, job_id: int, reason: str, result: dict, lines: list[str]) -> None:
+    """The bot did nothing, and says why: `skipped` is not a success and never counts as evidence."""
+    job = Job.objects.select_for_update().get(pk=job_id)
+    if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
+        return
+    for line in lines:
+        _log(job, line)
+    _log(job, f"skipped (nothing done): {reason}")
+    job.error = ""
+    job_move(job=job, to=Job.Status.SKIPPED, result={**result, "summary": f"nothing done: {reason}",
+                                                      "skipped": reason},
+             finished_at=timezone.now(), save=("error", "log"))
     mission_continue(mission=job.mission)
 
 
@@ -214,13 +252,12 @@ def _job_note(*, job_id: int, status: str, error: str = "", lines: list[str] = (
     job = Job.objects.select_for_update().get(pk=job_id)
     for line in lines:
         _log(job, line)
-    job.status = status
     job.error = error or job.error
-    fields = ["status", "error", "log"]
+    save = ("error", "log")
     if status == Job.Status.QUEUED:
         job.queued_at = timezone.now()
-        fields.append("queued_at")
-    job.save(update_fields=fields)
+        save += ("queued_at",)
+    job_move(job=job, to=status, save=save)
 
 
 def _job_halted(*, job_id: int, reason: str, lines: list[str] = ()) -> None:
@@ -232,15 +269,12 @@ def _job_halted(*, job_id: int, reason: str, lines: list[str] = ()) -> None:
 def job_fail(*, job_id: int, error: str, lines: list[str] = ()) -> None:
     """A terminal failure (or retries used up): the job fails and its mission goes to a person."""
     job = Job.objects.select_for_update().select_related("mission").get(pk=job_id)
-    if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
+    if (job.status, Job.Status.FAILED) not in JOB_TRANSITIONS:
         return
     for line in lines:
         _log(job, line)
     _log(job, f"failed after {job.attempts} attempt(s): {error}")
-    job.status = Job.Status.FAILED
-    job.error = error
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "finished_at", "log"])
+    job_move(job=job, to=Job.Status.FAILED, error=error, finished_at=timezone.now(), save=("log",))
     mission_escalate(mission=job.mission, reason=f"job '{job.type}' by {job.bot} failed: {error}",
                      context={"job_id": job.pk, "attempts": job.attempts, "params": job.params,
                               "log": job.log[-2000:]})
@@ -275,8 +309,7 @@ def jobs_mark_stuck(*, now=None) -> list[int]:
                 reason = f"job '{job.type}' is stuck in the queue (its task was lost)"
             else:
                 continue
-            job.status = Job.Status.STUCK
-            job.save(update_fields=["status", "log"])
+            job_move(job=job, to=Job.Status.STUCK, save=("log",))
             mission_escalate(mission=job.mission, reason=reason,
                              context={"job_id": job.pk, "started_at": str(job.started_at),
                                       "queued_at": str(job.queued_at)})

@@ -12,7 +12,8 @@ from autonomax.errors import AppError, ConflictError
 from autonomax.models import Company, Event, EventName, Membership, Role
 from autonomax.services import config_change_record
 
-from ..models import Agent, EvidenceRecord, Job, Mission, Play
+from ..models import Agent, EvidenceRecord, Job, Mission, Play, PlaybookVersion
+from ..transitions import AUTOPILOT, PERSON, SYSTEM, job_move, mission_can_move, mission_move
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]
     posteriors = play_posteriors(company=company, plays=plays, now=now)
     bots = bot_handles(company=company)
     audiences: dict = {}
+    version = PlaybookVersion.objects.filter(company=company).order_by("-number").first()
     new = []
     for play in plays:
         if play.pk in open_play_ids:
@@ -180,6 +182,7 @@ def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]
         plan = measure_plan(company=company, snapshot=snapshot, kpis=kpis, audiences=audiences)
         new.append(Mission(
             company=company, play=play, play_version=play.version, play_snapshot=snapshot,
+            playbook_version=version,
             score=score, score_factors={k: str(v) for k, v in factors.items()}, measure_plan=plan,
             explanation=explain(play=play, triggered=triggered, score=score, factors=factors, learned=learned,
                                 plan=plan),
@@ -228,12 +231,8 @@ def _decide(*, mission: Mission, actor, reason: str, to: str) -> Mission:
         raise ConflictError(f"Mission {mission.pk} is {mission.status}, not proposed: it cannot be "
                             f"{'approved' if to == Mission.Status.APPROVED else 'rejected'}.",
                             code=f"mission_{mission.status}")
-    mission.status = to
-    mission.decided_by = actor
-    mission.decided_at = timezone.now()
-    mission.decision_reason = reason
-    mission.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "updated_at"])
-    return mission
+    return mission_move(mission=mission, to=to, by=PERSON, decided_by=actor, decided_at=timezone.now(),
+                        decision_reason=reason)
 
 
 @transaction.atomic
@@ -252,19 +251,19 @@ def mission_reject(*, mission: Mission, actor, reason: str = "") -> Mission:
 
 @transaction.atomic
 def missions_auto_approve(*, company: Company) -> list[Mission]:
-    """`autonomy: auto` plays skip approval, but only while the company's autopilot is on, and never a
-    strategic one: that is an owner's decision whatever the play file says."""
-    if not company.autopilot:
+    """Only operational `autonomy: auto` plays skip approval, and only while the company's autopilot is on.
+
+    Tactical and strategic missions always wait for a person, whatever their play says.
+    """
+    if not Company.objects.filter(pk=company.pk, autopilot=True).exists():
         return []
     missions = list(Mission.objects.select_for_update().filter(
         company=company, status=Mission.Status.PROPOSED, play_snapshot__autonomy=Play.Autonomy.AUTO,
-    ).exclude(play_snapshot__level=Play.Level.STRATEGIC))
+        play_snapshot__level=Play.Level.OPERATIONAL))
     now = timezone.now()
     for mission in missions:
-        mission.status = Mission.Status.APPROVED
-        mission.decided_at = now
-        mission.decision_reason = "autopilot: auto play"
-        mission.save(update_fields=["status", "decided_at", "decision_reason", "updated_at"])
+        mission_move(mission=mission, to=Mission.Status.APPROVED, by=AUTOPILOT, decided_at=now,
+                     decision_reason="autopilot: operational auto play")
     return missions
 
 
@@ -282,8 +281,7 @@ def mission_plan(*, mission: Mission) -> list[Job]:
     from .evidence import mission_measure_start  # noqa: PLC0415 - evidence imports this module
 
     mission_measure_start(mission=mission)  # "before" is the play's start; a holdout is split now
-    mission.status = Mission.Status.PLANNED
-    mission.save(update_fields=["status", "updated_at"])
+    mission_move(mission=mission, to=Mission.Status.PLANNED, by=SYSTEM)
     return jobs
 
 
@@ -309,11 +307,9 @@ def missions_start(*, company: Company) -> list[Mission]:
 def mission_escalate(*, mission: Mission, reason: str, context: dict | None = None) -> Mission:
     """Hand the mission to a person, with what happened."""
     mission = Mission.objects.select_for_update().get(pk=mission.pk)
-    if mission.status in (Mission.Status.COMPLETED, Mission.Status.FAILED, Mission.Status.ESCALATED):
-        return mission
-    mission.status = Mission.Status.ESCALATED
-    mission.decision_reason = f"escalated: {reason}"
-    mission.save(update_fields=["status", "decision_reason", "updated_at"])
+    if not mission_can_move(mission=mission, to=Mission.Status.ESCALATED, by=SYSTEM):
+        return mission  # already escalated, finished or cancelled
+    mission_move(mission=mission, to=Mission.Status.ESCALATED, by=SYSTEM, decision_reason=f"escalated: {reason}")
     logger.error("mission %s escalated: %s %s", mission.pk, reason, context or {})
     from .alerts import owners_alert  # noqa: PLC0415
 
@@ -342,8 +338,15 @@ def play_set_under_review(*, play: Play, reason: str) -> Play:
 
 @transaction.atomic
 def company_autopilot_set(*, company: Company, on: bool, actor, reason: str = "") -> Company:
-    """Autopilot: `autonomy: auto` plays run without approval while it is on."""
+    """Autopilot: operational `autonomy: auto` plays run without approval while it is on.
+
+    Only an owner switches it, and turning it on needs a reason: the change log records who and why.
+    """
     company = Company.objects.select_for_update().get(pk=company.pk)
+    if _role(company=company, actor=actor) != Role.OWNER:
+        raise AppError("Only an owner of this company may switch autopilot.", code="permission_denied", status=403)
+    if on and not company.autopilot and not reason.strip():
+        raise AppError("Say why you turn autopilot on (reason).", code="reason_required")
     if company.autopilot != on:
         config_change_record(company=company, actor=actor, object_type="company.autopilot", object_id=company.slug,
                              changes={"autopilot": [company.autopilot, on]}, reason=reason,
@@ -371,11 +374,35 @@ def mission_retry(*, mission: Mission, actor, reason: str = "") -> Mission:
     if mission.status != Mission.Status.ESCALATED:
         raise ConflictError(f"Mission {mission.pk} is {mission.status}, not escalated: nothing to retry.",
                             code=f"mission_{mission.status}")
-    retried = mission.jobs.filter(status__in=[Job.Status.FAILED, Job.Status.STUCK, Job.Status.RUNNING])
-    retried.update(status=Job.Status.PENDING, error="", requeues=0)
-    mission.status = Mission.Status.RUNNING
-    mission.decision_reason = f"retried by {actor}: {reason}".strip()
-    mission.save(update_fields=["status", "decision_reason", "updated_at"])
+    for job in mission.jobs.select_for_update().filter(
+            status__in=[Job.Status.FAILED, Job.Status.STUCK, Job.Status.RUNNING]).order_by("pk"):
+        job.error, job.requeues = "", 0
+        job_move(job=job, to=Job.Status.PENDING, by=PERSON, save=("error", "requeues"))
+    mission_move(mission=mission, to=Mission.Status.RUNNING, by=PERSON,
+                 decision_reason=f"retried by {actor}: {reason}".strip())
     mission_continue(mission=mission)
     mission.refresh_from_db()
     return mission
+
+
+@transaction.atomic
+def mission_cancel(*, mission: Mission, actor, reason: str = "") -> Mission:
+    """A person stops a mission that has not finished: jobs not yet run are cancelled, nothing is measured.
+
+    A job already running on a worker finishes its current step (its side effects are
+    keyed by the job), but the mission does not continue.
+    """
+    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+    allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
+    if not allowed:
+        raise AppError(why, code="permission_denied", status=403)
+    if not mission_can_move(mission=mission, to=Mission.Status.CANCELLED, by=PERSON):
+        raise ConflictError(f"Mission {mission.pk} is {mission.status}: it cannot be cancelled.",
+                            code=f"mission_{mission.status}")
+    now = timezone.now()
+    for job in mission.jobs.select_for_update().filter(
+            status__in=[Job.Status.PENDING, Job.Status.QUEUED, Job.Status.STUCK, Job.Status.FAILED]).order_by("pk"):
+        job.log = f"{job.log}{now:%Y-%m-%d %H:%M:%S} cancelled with its mission by {actor}\n"
+        job_move(job=job, to=Job.Status.CANCELLED, by=PERSON, save=("log",))
+    return mission_move(mission=mission, to=Mission.Status.CANCELLED, by=PERSON,
+                        decision_reason=f"cancelled by {actor}: {reason}".strip(), completed_at=now)

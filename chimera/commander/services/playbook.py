@@ -1,10 +1,17 @@
-"""The playbook: plays.yml and agents.yml validated with file/line errors, loaded per company, exported back.
+"""The playbook: kpis.yml, agents.yml and plays.yml validated together with file/line errors, loaded per
+company as one numbered version, exported back.
 
-Loading is all-or-nothing: every file is parsed and validated before anything
-is written, and the writes for all companies happen in one transaction.
+Loading is all-or-nothing: the three files are parsed and cross-validated
+(every KPI a play names exists in kpis.yml, every bot a play uses is in
+agents.yml and handles the step's job type, every job type a bot handles has
+code that runs it, no play below operational level runs on autopilot) before
+anything is written, and the writes for all companies happen in one transaction.
+Each load that changes a file is a new PlaybookVersion (who, why, the files'
+hashes); missions are pinned to the version they were suggested under.
 """
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +23,7 @@ from autonomax.errors import AppError
 from autonomax.models import Company
 from autonomax.services import config_change_record, model_changes
 
-from ..models import Agent, Play
+from ..models import Agent, Play, PlaybookVersion
 
 LEVELS = {c.value for c in Play.Level}
 AUTONOMY = {c.value for c in Play.Autonomy}
@@ -41,10 +48,17 @@ def default_dir() -> Path:
     return Path(getattr(settings, "AUTONOMAX_CONFIG_DIR", settings.BASE_DIR / "configs"))
 
 
+PLAYBOOK_FILES = ("kpis.yml", "agents.yml", "plays.yml")
+REMOVED_REASON = "removed from plays.yml"
+
+
 @dataclass
 class Playbook:
     agents: list[dict]
     plays: list[dict]
+    kpis: list = field(default_factory=list)
+    external_metrics: list[dict] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 class _Checker:
@@ -124,6 +138,15 @@ def _check_agents(checker: _Checker, node, data) -> tuple[set, dict]:
                 checker.error(fields["queue"][1], f"unknown queue '{queue}' (one of {sorted(QUEUES)})")
             if "timeout_minutes" in fields:
                 _number(checker, fields["timeout_minutes"][1], raw["timeout_minutes"], "timeout_minutes", 1, 1440)
+            from .bots import BOTS  # noqa: PLC0415 - the code that runs each job type
+
+            handles_nodes = fields["handles"][1].value if "handles" in fields and isinstance(
+                fields["handles"][1], yaml.SequenceNode) else []
+            for h_index, job_type in enumerate(handles):
+                if job_type not in BOTS:
+                    node_at = handles_nodes[h_index] if h_index < len(handles_nodes) else item
+                    checker.error(node_at, f"bot '{agent_id}' handles '{job_type}', but no bot code runs that job "
+                                           f"type (known: {sorted(BOTS)})")
             bots[agent_id] = set(handles)
             reports_to = raw.get("commander")
             if reports_to is not None and reports_to not in {c for c in commanders}:
@@ -131,7 +154,13 @@ def _check_agents(checker: _Checker, node, data) -> tuple[set, dict]:
     return commanders, bots
 
 
-def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> None:
+def _check_kpi_ref(checker: _Checker, node, key, kpi_keys: set | None, where: str) -> None:
+    if kpi_keys is not None and key not in kpi_keys:
+        checker.error(node, f"{where} names KPI '{key}', which kpis.yml does not define "
+                            f"(known: {', '.join(sorted(kpi_keys))})")
+
+
+def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict, kpi_keys: set | None = None) -> None:
     top = checker.mapping(node)
     if "plays" not in top:
         checker.error(node, "missing 'plays'")
@@ -158,6 +187,11 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> 
             checker.error(fields["level"][1], f"level must be one of {sorted(LEVELS)}")
         if raw.get("autonomy", "suggest") not in AUTONOMY:
             checker.error(fields["autonomy"][1], f"autonomy must be one of {sorted(AUTONOMY)}")
+        elif raw.get("autonomy") == Play.Autonomy.AUTO and raw.get("level", "operational") != Play.Level.OPERATIONAL:
+            checker.error(fields["autonomy"][1],
+                          f"play '{raw.get('key', '?')}' is {raw.get('level')}: only operational plays may be "
+                          f"autonomy: auto ({raw.get('level')} missions always need "
+                          f"{'an owner' if raw.get('level') == Play.Level.STRATEGIC else 'a person'} to approve)")
         for name in ("impact", "effort"):
             if name in fields:
                 _number(checker, fields[name][1], raw[name], name, 0, 1)
@@ -174,6 +208,9 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> 
         kpis = raw.get("kpis")
         if "kpis" in fields and (not isinstance(kpis, list) or not kpis):
             checker.error(fields["kpis"][1], "kpis must be a non-empty list of KPI keys")
+        elif "kpis" in fields:
+            for k_node, key_ in zip(fields["kpis"][1].value, kpis, strict=False):
+                _check_kpi_ref(checker, k_node, key_, kpi_keys, f"play '{raw.get('key', '?')}' kpis")
         if "trigger" in fields:
             conditions = checker.seq(fields["trigger"][1], "trigger")
             if not conditions:
@@ -184,6 +221,8 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> 
                 if not isinstance(cond, dict) or "kpi" not in cond:
                     checker.error(cond_node, "a condition needs 'kpi'")
                     continue
+                _check_kpi_ref(checker, cond_fields["kpi"][1], cond["kpi"], kpi_keys,
+                               f"play '{raw.get('key', '?')}' trigger")
                 if "status" in cond:
                     status = cond["status"]
                     status = status if isinstance(status, list) else [status]
@@ -204,6 +243,9 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict) -> 
             if isinstance(success, dict):
                 if "kpi" not in success:
                     checker.error(fields["success"][1], "success needs 'kpi'")
+                else:
+                    _check_kpi_ref(checker, s_fields["kpi"][1], success["kpi"], kpi_keys,
+                                   f"play '{raw.get('key', '?')}' success")
                 if "min_change_pct" not in success:
                     checker.error(fields["success"][1], "success needs 'min_change_pct'")
                 else:
@@ -252,30 +294,43 @@ def _check_measure(checker: _Checker, node, measure) -> None:
 
 
 def playbook_read(*, directory: Path | str | None = None) -> Playbook:
-    """Parse and validate agents.yml + plays.yml; raise PlaybookError listing every problem."""
+    """Parse and cross-validate kpis.yml + agents.yml + plays.yml; raise PlaybookError listing every problem."""
+    from kpis.services.config import KPIConfigError, kpi_config_parse  # noqa: PLC0415 - the kpis app's parser
+
     directory = Path(directory or default_dir())
     errors: list[str] = []
-    parsed = {}
-    for name in ("agents.yml", "plays.yml"):
+    parsed, texts = {}, {}
+    for name in PLAYBOOK_FILES:
         path = directory / name
-        checker = _Checker(str(path))
         if not path.exists():
             errors.append(f"{path}:0: file not found")
             continue
-        node, data = checker.parse(path.read_text())
+        texts[name] = path.read_text()
+        if name == "kpis.yml":
+            continue
+        checker = _Checker(str(path))
+        node, data = checker.parse(texts[name])
         parsed[name] = (checker, node, data)
         errors.extend(checker.errors)
+    specs, externals, kpi_keys = [], [], None
+    if "kpis.yml" in texts:
+        try:
+            specs, externals = kpi_config_parse(text=texts["kpis.yml"], file=str(directory / "kpis.yml"))
+            kpi_keys = {spec.key for spec in specs}
+        except KPIConfigError as exc:
+            errors.extend(str(problem) for problem in exc.problems)
     if errors:
         raise PlaybookError(errors)
     a_checker, a_node, a_data = parsed["agents.yml"]
     commanders, bots = _check_agents(a_checker, a_node, a_data)
     p_checker, p_node, p_data = parsed["plays.yml"]
-    _check_plays(p_checker, p_node, p_data, commanders, bots)
+    _check_plays(p_checker, p_node, p_data, commanders, bots, kpi_keys)
     errors = a_checker.errors + p_checker.errors
     if errors:
         raise PlaybookError(errors)
     agents = [{**a, "kind": "commander"} for a in a_data["commanders"]] + [{**b, "kind": "bot"} for b in a_data["bots"]]
-    return Playbook(agents=agents, plays=p_data["plays"])
+    hashes = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in texts.items()}
+    return Playbook(agents=agents, plays=p_data["plays"], kpis=specs, external_metrics=externals, hashes=hashes)
 
 
 def _play_fields(raw: dict, bots: dict) -> dict:
@@ -307,16 +362,22 @@ def _play_fields(raw: dict, bots: dict) -> dict:
 @transaction.atomic
 def playbook_load(*, companies, directory: Path | str | None = None, actor=None, actor_label: str = "load_playbook",
                   reason: str = "playbook loaded from files") -> dict:
-    """Load the validated playbook into each company. Returns counts of created/updated/unchanged plays.
+    """Load the validated playbook (KPIs, agents, plays) into each company, as one new playbook version when
+    any file changed. Returns counts of created/updated/unchanged/removed plays and the version numbers.
 
     A play whose definition changes gets a new version (running missions keep
-    their snapshot). Plays in the database but not in the file are left alone:
-    removing a play is a person's decision in the admin.
+    their snapshot). A play no longer in plays.yml is disabled (it stops being
+    suggested); it is active again when it comes back to the file.
     """
+    from kpis.services.config import kpis_apply  # noqa: PLC0415 - KPIs are the kpis app's to write
+
     book = playbook_read(directory=directory)
     bots = {a["id"]: a for a in book.agents if a["kind"] == "bot"}
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "agents": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0, "agents": 0, "versions": {}}
     for company in companies:
+        latest = PlaybookVersion.objects.select_for_update().filter(company=company).order_by("-number").first()
+        kpis_apply(company=company, specs=book.kpis, externals=book.external_metrics, actor=actor,
+                   actor_label=actor_label, reason=reason)
         for raw in book.agents:
             Agent.objects.update_or_create(
                 company=company, key=raw["id"],
@@ -349,7 +410,45 @@ def playbook_load(*, companies, directory: Path | str | None = None, actor=None,
                                  object_id=play.key, changes=changes, reason=reason,
                                  expected_effect=raw.get("expected_effect", ""))
             counts["updated"] += 1
+        counts["removed"] += _plays_sync_presence(company=company, existing=existing,
+                                                  keys={r["key"] for r in book.plays}, actor=actor,
+                                                  actor_label=actor_label)
+        if latest is None or latest.files != book.hashes:
+            latest = PlaybookVersion.objects.create(
+                company=company, number=(latest.number + 1) if latest else 1, files=book.hashes,
+                counts={k: v for k, v in counts.items() if k != "versions"},
+                actor=actor if getattr(actor, "is_authenticated", False) else None, actor_label=actor_label,
+                reason=reason)
+        counts["versions"][company.slug] = latest.number
     return counts
+
+
+def _plays_sync_presence(*, company: Company, existing: dict, keys: set, actor, actor_label: str) -> int:
+    """Disable the plays gone from the file; re-activate those that came back after such a removal."""
+    removed = 0
+    for key, play in existing.items():
+        if key not in keys and play.status == Play.Status.ACTIVE:
+            config_change_record(company=company, actor=actor, actor_label=actor_label, object_type="play",
+                                 object_id=key, changes={"status": [play.status, Play.Status.DISABLED]},
+                                 reason=REMOVED_REASON, expected_effect="the play is no longer suggested")
+            play.status = Play.Status.DISABLED
+            play.save(update_fields=["status", "updated_at"])
+            removed += 1
+        elif key in keys and play.status == Play.Status.DISABLED and _last_status_change_reason(play) == REMOVED_REASON:
+            config_change_record(company=company, actor=actor, actor_label=actor_label, object_type="play",
+                                 object_id=key, changes={"status": [play.status, Play.Status.ACTIVE]},
+                                 reason="back in plays.yml", expected_effect="the play is suggested again")
+            play.status = Play.Status.ACTIVE
+            play.save(update_fields=["status", "updated_at"])
+    return removed
+
+
+def _last_status_change_reason(play: Play) -> str:
+    from autonomax.models import ConfigChange  # noqa: PLC0415
+
+    change = (ConfigChange.objects.filter(company=play.company_id, object_type="play", object_id=play.key,
+                                          changes__has_key="status").order_by("-created_at", "-pk").first())
+    return change.reason if change else ""
 
 
 @transaction.atomic
@@ -363,6 +462,9 @@ def play_update(*, play: Play, actor, reason: str, expected_effect: str, **field
     play = Play.objects.select_for_update().get(pk=play.pk)
     for name, value in fields.items():
         setattr(play, name, value)
+    if play.autonomy == Play.Autonomy.AUTO and play.level != Play.Level.OPERATIONAL:
+        raise AppError(f"A {play.level} play cannot be autonomy: auto: only operational plays run on autopilot.",
+                       code="autonomy_too_wide")
     changes = model_changes(play, list(fields))
     if not changes:
         return play
@@ -381,7 +483,8 @@ def play_review_clear(*, play: Play, actor, reason: str) -> Play:
 
 
 def playbook_export(*, company: Company) -> dict[str, str]:
-    """The company's playbook as YAML texts {'agents.yml': ..., 'plays.yml': ...}, loadable again."""
+    """The company's whole playbook as YAML texts {'kpis.yml', 'agents.yml', 'plays.yml'}, loadable again."""
+    from kpis.services.config import kpis_export  # noqa: PLC0415
     agents = list(Agent.objects.filter(company=company))
     commanders = [{"id": a.key, "label": a.label, "role": a.role, "values": a.values}
                   for a in agents if a.kind == Agent.Kind.COMMANDER]
@@ -402,6 +505,7 @@ def playbook_export(*, company: Company) -> dict[str, str]:
         })
     dump = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False}
     return {
+        "kpis.yml": kpis_export(company=company),
         "agents.yml": yaml.safe_dump({"commanders": commanders, "bots": bots}, **dump),
         "plays.yml": yaml.safe_dump({"plays": plays}, **dump),
     }

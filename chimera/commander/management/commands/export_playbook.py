@@ -7,7 +7,7 @@ from chimera.commander.services.playbook import playbook_export
 
 
 class Command(BaseCommand):
-    help = "Write a company's playbook (as edited in the admin) back to agents.yml and plays.yml in DIR."
+    help = "Write a company's playbook (as edited in the admin) back to kpis.yml, agents.yml and plays.yml in DIR."
 
     def add_arguments(self, parser):
         parser.add_argument("directory")

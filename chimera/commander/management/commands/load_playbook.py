@@ -5,7 +5,8 @@ from chimera.commander.services.playbook import PlaybookError, playbook_load
 
 
 class Command(BaseCommand):
-    help = "Load configs/agents.yml and plays.yml (or DIR) into every company (or one): all or nothing."
+    help = ("Load the whole playbook, configs/kpis.yml + agents.yml + plays.yml (or DIR), into every company "
+            "(or one) as one new playbook version: all or nothing.")
 
     def add_arguments(self, parser):
         parser.add_argument("directory", nargs="?", default=None)
@@ -24,4 +25,5 @@ class Command(BaseCommand):
             raise CommandError("\n".join(["playbook rejected; nothing was changed:", *exc.errors])) from exc
         self.stdout.write(self.style.SUCCESS(
             f"playbook loaded: {counts['created']} play(s) created, {counts['updated']} updated (new version), "
-            f"{counts['unchanged']} unchanged, {counts['agents']} agent row(s)"))
+            f"{counts['unchanged']} unchanged, {counts['removed']} removed (disabled), {counts['agents']} agent "
+            f"row(s); playbook version {', '.join(f'{k} v{v}' for k, v in counts['versions'].items()) or '-'}"))
