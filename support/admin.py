@@ -39,7 +39,7 @@ class TicketAdmin(CompanyScopedAdmin):
     list_filter = ["status", "priority", "channel", "auto_resolved", "escalated", "company"]
     search_fields = ["subject", "customer_email", "intent", "token"]
     date_hierarchy = "created_at"
-    readonly_fields = ["token", "status", "intent", "intent_confidence", "answer_confidence", "language",
+    readonly_fields = ["token", "created_at", "status", "intent", "intent_confidence", "answer_confidence", "language",
                        "handed_off_at", "handoff_reason", "escalation_context", "first_response_at", "resolved_at",
                        "first_response_due", "resolution_due", "waiting_since", "first_response_breached_at",
                        "resolution_breached_at", "auto_resolved", "escalated", "flags"]

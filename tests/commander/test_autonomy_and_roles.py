@@ -35,7 +35,7 @@ def _mark_snapshot(mission, **fields):
 def test_autopilot_approves_only_auto_plays_and_never_a_strategic_one(company, other_company, plays):
     # given autopilot on, an auto play, a suggest play, and a strategic play marked auto in its file
     owner = MembershipFactory(company=company, role=Role.OWNER).user
-    company_autopilot_set(company=company, on=True, actor=owner)
+    company_autopilot_set(company=company, on=True, actor=owner, reason="routine FAQ upkeep")
     auto = propose(company, "faq-macros")
     suggest = propose(company, "bundle-offer")
     strategic = _mark_snapshot(propose(company, "price-test-best-seller"), autonomy=Play.Autonomy.AUTO)
@@ -54,7 +54,7 @@ def test_autopilot_approves_only_auto_plays_and_never_a_strategic_one(company, o
     assert statuses[auto.pk] == Mission.Status.APPROVED
     assert statuses[suggest.pk] == statuses[strategic.pk] == statuses[theirs.pk] == Mission.Status.PROPOSED
     auto.refresh_from_db()
-    assert auto.decision_reason == "autopilot: auto play" and auto.decided_at is not None
+    assert auto.decision_reason == "autopilot: operational auto play" and auto.decided_at is not None
 
 
 def test_autopilot_off_approves_nothing(company, plays):

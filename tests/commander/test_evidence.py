@@ -60,6 +60,13 @@ def win_back_mission(company, *, detectable_pct=200, baseline_rate=0.3) -> Missi
     return propose(company, "win-back-email")
 
 
+def approved(mission):
+    """The mission as a person approved it (planning starts from approved)."""
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.APPROVED)
+    mission.refresh_from_db()
+    return mission
+
+
 def run_jobs(mission):
     for job in mission.jobs.order_by("order"):
         assert job_run(job_id=job.pk) == "done"
@@ -84,7 +91,7 @@ def test_a_holdout_is_split_once_stored_and_never_contacted(company, plays):
     assert "20% holdout: 20 of 100 people get nothing" in mission.explanation
 
     # when it is planned twice (a retry) and its email job runs
-    mission_plan(mission=mission)
+    mission_plan(mission=approved(mission))
     first = dict(HoldoutAssignment.objects.filter(mission=mission).values_list("subject", "group"))
     mission_measure_start(mission=Mission.objects.get(pk=mission.pk))
     run_jobs(mission)
@@ -104,7 +111,7 @@ def test_a_planted_lift_on_the_treated_is_a_win_with_its_interval(company, plays
     # given a win-back run where 60% of the treated bought again and 10% of the held out
     lapsed_customers(company, 200)
     mission = win_back_mission(company)
-    mission_plan(mission=mission)
+    mission_plan(mission=approved(mission))
     run_jobs(mission)
     finish_window(mission)
     groups = dict(HoldoutAssignment.objects.filter(mission=mission).values_list("subject", "group"))
@@ -131,7 +138,7 @@ def test_no_difference_between_groups_is_not_a_win(company, plays):
     # given both groups buying at the same 30% rate
     lapsed_customers(company, 200)
     mission = win_back_mission(company)
-    mission_plan(mission=mission)
+    mission_plan(mission=approved(mission))
     finish_window(mission)
     groups = dict(HoldoutAssignment.objects.filter(mission=mission).values_list("subject", "group"))
     treated = sorted(s for s, g in groups.items() if g == "treated")
@@ -152,7 +159,7 @@ def test_an_audience_too_small_is_said_before_approval_and_runs_unmeasured(compa
     assert "cannot be measured on 14 people" in mission.explanation and "run unmeasured" in mission.explanation
 
     # when it runs: everyone is contacted, and the record is inconclusive, never a win
-    mission_plan(mission=mission)
+    mission_plan(mission=approved(mission))
     run_jobs(mission)
     finish_window(mission)
     buys(company, [f"c{i}@example.com" for i in range(14)], at=mission.started_at + timedelta(days=1))
@@ -267,12 +274,12 @@ def test_before_is_taken_when_the_play_starts_not_when_suggested(company, plays)
     assert mission.started_at is None and mission.kpi_at_start == {}
     from kpis.models import KPIDefinition  # noqa: PLC0415
 
-    KPIDefinition.objects.create(company=company, key="net-revenue-7d", label="Net revenue", metric="revenue.net",
-                                 direction="up", target=1500, warning_threshold=1500,
-                                 critical_threshold=1200, window_days=7)
+    KPIDefinition.objects.update_or_create(company=company, key="net-revenue-7d", defaults=dict(
+        label="Net revenue", metric="revenue.net", direction="up", target=1500, warning_threshold=1500,
+        critical_threshold=1200, window_days=7))
 
     # when it is planned
-    mission_plan(mission=mission)
+    mission_plan(mission=approved(mission))
 
     # then "before" is what the KPI reads at the start (not yet evaluated here: no value, UNKNOWN)
     mission.refresh_from_db()
