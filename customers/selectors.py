@@ -37,10 +37,10 @@ def _entries(apps: dict):
             f"(score {lead['score']}, {lead['status']})", None
         if lead["converted_at"]:
             yield lead["converted_at"], "lead", "Lead converted to a customer", None
-    for email in growth.get("emails", []):
-        yield email["sent_at"] or email["created_at"], "email", f"Email “{email['subject']}” {email['status']}", None
-    for unsub in growth.get("unsubscribed", []):
-        yield unsub["created_at"], "email", "Unsubscribed from marketing email", None
+    for email in growth.get("email_deliveries", []):
+        yield email["sent_at"], "email", f"Email “{email['subject']}” {email['status']}", None
+    for at in growth.get("unsubscribed", []):
+        yield at, "email", "Unsubscribed from marketing email", None
     for ticket in apps.get("support", {}).get("data", {}).get("tickets", []):
         yield ticket["created_at"], "ticket", f"Ticket “{ticket['subject']}” ({ticket['status']}, " \
             f"{len(ticket['messages'])} messages)", None

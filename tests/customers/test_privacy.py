@@ -107,7 +107,7 @@ def test_export_holds_every_registered_apps_data_and_nothing_of_the_other_compan
     assert [o["id"] for o in data["commerce"]["orders"]] == list(Order.objects.filter(company=company)
                                                                  .values_list("id", flat=True))
     assert data["commerce"]["webhook_events"][0]["event_id"] == "evt_acme"
-    assert data["growth"]["leads"][0]["email"] == EMAIL and data["growth"]["emails"]
+    assert data["growth"]["leads"][0]["email"] == EMAIL and data["growth"]["email_deliveries"]
     assert data["support"]["tickets"][0]["messages"][0]["body"].startswith("Hi, I am Ada")
     assert data["customers"]["profile"][0]["orders"] == 1
     assert data["autonomax"]["events"][0]["name"] == "order.paid"
