@@ -16,13 +16,16 @@ from .services.privacy import customer_erase, customer_export
 
 class CustomerSerializer(serializers.ModelSerializer):
     rfm = serializers.SerializerMethodField()
-    segment = serializers.SerializerMethodField()
-    p_alive = serializers.SerializerMethodField()
-    expected_purchases_90d = serializers.SerializerMethodField()
-    expected_order_value = serializers.SerializerMethodField()
-    predicted_value_12m = serializers.SerializerMethodField()
+    segment = serializers.CharField(source="profile.segment", read_only=True, allow_null=True)
+    p_alive = serializers.FloatField(source="profile.p_alive", read_only=True, allow_null=True)
+    expected_purchases_90d = serializers.FloatField(source="profile.expected_purchases_90d", read_only=True,
+                                                    allow_null=True)
+    expected_order_value = serializers.DecimalField(source="profile.expected_order_value", max_digits=12,
+                                                    decimal_places=2, read_only=True, allow_null=True)
+    predicted_value_12m = serializers.DecimalField(source="profile.predicted_value_12m", max_digits=12,
+                                                   decimal_places=2, read_only=True, allow_null=True)
     history_note = serializers.SerializerMethodField()
-    model_version = serializers.SerializerMethodField()
+    model_version = serializers.IntegerField(source="profile.model.version", read_only=True, allow_null=True)
 
     class Meta:
         model = Customer
@@ -43,36 +46,16 @@ class CustomerSerializer(serializers.ModelSerializer):
         return {"recency": p.recency_days, "frequency": p.orders, "monetary": str(p.monetary),
                 "score": p.rfm_score}
 
-    def get_segment(self, customer) -> str | None:
-        p = self._profile(customer)
-        return (p.segment or None) if p else None
-
-    def _value(self, customer, name):
-        p = self._profile(customer)
-        value = getattr(p, name) if p else None
-        return str(value) if value is not None and name in ("expected_order_value", "predicted_value_12m") else value
-
-    def get_p_alive(self, customer) -> float | None:
-        return self._value(customer, "p_alive")
-
-    def get_expected_purchases_90d(self, customer) -> float | None:
-        return self._value(customer, "expected_purchases_90d")
-
-    def get_expected_order_value(self, customer) -> str | None:
-        return self._value(customer, "expected_order_value")
-
-    def get_predicted_value_12m(self, customer) -> str | None:
-        return self._value(customer, "predicted_value_12m")
-
     def get_history_note(self, customer) -> str:
         p = self._profile(customer)
         if p is None:
             return "not scored yet"
         return p.history_note or ("" if p.p_alive is not None else "no lifetime model fitted yet (nightly)")
 
-    def get_model_version(self, customer) -> int | None:
-        p = self._profile(customer)
-        return p.model.version if p and p.model_id else None
+    def to_representation(self, customer):
+        data = super().to_representation(customer)
+        data["segment"] = data["segment"] or None  # "" until the first paid order
+        return data
 
 
 class EraseRequestSerializer(serializers.Serializer):

@@ -77,3 +77,14 @@ def test_admin_exports_one_customer_as_json(shop, client):
                                                                   "_selected_action": [profile.pk]})
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     assert response.json()["apps"]["commerce"]["data"]["customer"][0]["email"] == "ada@example.com"
+
+
+@pytest.mark.django_db
+def test_a_customer_not_scored_yet_has_nulls_and_says_why():
+    company = CompanyFactory(slug="acme")
+    customer = CustomerFactory(company=company)
+    _, key = member_with_token(company=company, role=Role.VIEWER)
+    body = _api_client(key).get(f"/api/v1/customers/{customer.pk}/").json()
+    assert body["rfm"] is None and body["segment"] is None and body["p_alive"] is None
+    assert body["predicted_value_12m"] is None and body["model_version"] is None
+    assert body["history_note"] == "not scored yet"
