@@ -8,7 +8,8 @@ from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Customer, CustomerConsent, Discount, DownloadGrant, Listing, Order, Product
+from .models import Customer, CustomerConsent, Discount, DownloadGrant, IncomeStream, Listing, Order, Product
+from .streams import stream_input_kinds, stream_inputs
 
 PAID = [Order.Status.PAID, Order.Status.FULFILLED, Order.Status.REFUNDED]
 ZERO = Decimal("0")
@@ -107,19 +108,48 @@ AUTOMATION_TARGET_PCT = {"digital_products": 100, "subscriptions": 100, "consult
                          "affiliates": 100}
 
 
+def _orders_of_streams(paid, kinds: set[str]) -> dict[str, list[dict]]:
+    """{stream kind: [{id, email, paid_at, automated}]} of these paid orders (one query; none for no kinds)."""
+    orders: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    if not kinds:
+        return orders
+    for o in (paid.filter(income_stream__kind__in=kinds).annotate(tasks=Count("service_tasks"))
+              .values("id", "income_stream__kind", "customer__email", "paid_at", "fulfilled_at", "tasks")):
+        orders[o["income_stream__kind"]].append(
+            {"id": o["id"], "email": (o["customer__email"] or "").lower(), "paid_at": o["paid_at"],
+             "automated": o["fulfilled_at"] is not None and not o["tasks"]})
+    return orders
+
+
 def income_stream_automation(*, company, since: datetime) -> list[dict]:
-    """Per income stream: paid orders since `since`, how many were fulfilled with no person's step (no
-    service task), the actual automation level in percent and its target."""
-    rows = (Order.objects.filter(company=company, status__in=PAID, paid_at__gte=since, income_stream__isnull=False)
-            .values("income_stream__kind", "income_stream__name")
-            .annotate(orders=Count("id", distinct=True),
-                      automated=Count("id", distinct=True, filter=Q(fulfilled_at__isnull=False,
-                                                                    service_tasks__isnull=True))))
+    """Per income stream: paid orders since `since`, how many were fulfilled with no person's step, the actual
+    automation level in percent and its target, and what fed it (commerce.streams: e.g. lead hand-offs).
+
+    A person's step is a service task on the order, or work another app records before the sale (a lead
+    handed off to a person who then sold). A stream with inputs but no orders yet is shown with no level."""
+    automated = Q(fulfilled_at__isnull=False, service_tasks__isnull=True)
+    paid = Order.objects.filter(company=company, status__in=PAID, paid_at__gte=since, income_stream__isnull=False)
+    rows = {r["income_stream__kind"]: {"kind": r["income_stream__kind"], "name": r["income_stream__name"],
+                                       "orders": r["orders"], "automated": r["automated"], "inputs": []}
+            for r in paid.values("income_stream__kind", "income_stream__name")
+            .annotate(orders=Count("id", distinct=True), automated=Count("id", distinct=True, filter=automated))}
+    fed = stream_input_kinds()
+    orders = _orders_of_streams(paid, rows.keys() & set(fed))
+    for kind in fed:
+        inputs = stream_inputs(kind=kind, company=company, since=since, orders=orders.get(kind, []))
+        if kind not in rows:  # no orders yet: shown when something came in
+            stream = (IncomeStream.objects.filter(company=company, kind=kind).first()
+                      if any(i.counts.get("total") for i in inputs) else None)
+            if stream is None:
+                continue
+            rows[kind] = {"kind": kind, "name": stream.name, "orders": 0, "automated": 0}
+        person = frozenset().union(*(i.person_step_orders for i in inputs))
+        rows[kind]["automated"] = sum(1 for o in orders.get(kind, []) if o["automated"] and o["id"] not in person)
+        rows[kind]["inputs"] = inputs
     return [
-        {"kind": r["income_stream__kind"], "name": r["income_stream__name"], "orders": r["orders"],
-         "automated": r["automated"], "actual_pct": round(100 * r["automated"] / r["orders"], 1),
-         "target_pct": AUTOMATION_TARGET_PCT.get(r["income_stream__kind"])}
-        for r in sorted(rows, key=lambda r: r["income_stream__kind"])
+        {**row, "actual_pct": round(100 * row["automated"] / row["orders"], 1) if row["orders"] else None,
+         "target_pct": AUTOMATION_TARGET_PCT.get(row["kind"])}
+        for _, row in sorted(rows.items())
     ]
 
 

@@ -3,7 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from autonomax.admin import CompanyScopedAdmin
 
@@ -39,11 +39,22 @@ class CustomerProfileAdmin(CompanyScopedAdmin):
 @admin.register(LifetimeModel)
 class LifetimeModelAdmin(CompanyScopedAdmin):
     list_display = ["version", "status", "fitted_at", "customers", "repeat_customers", "holdout_mae"]
-    readonly_fields = [f.name for f in LifetimeModel._meta.fields]
+    readonly_fields = [*(f.name for f in LifetimeModel._meta.fields), "calibration"]
 
-    @admin.display(description="Holdout MAE (purchases / customer / 90 days)")
+    @admin.display(description="Holdout MAE (purchases per customer over the held-out days)")
     def holdout_mae(self, obj):
         return obj.holdout.get("mae", obj.holdout.get("note", "—"))
+
+    @admin.display(description="Calibration by decile of prediction (held-out days)")
+    def calibration(self, obj):
+        rows = obj.holdout.get("calibration") or []
+        if not rows:
+            return obj.holdout.get("note", "—")
+        return format_html(
+            '<table class="calibration"><tr><th>Decile</th><th>Customers</th><th>Predicted</th><th>Bought</th></tr>'
+            "{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                             ((d["decile"], d["customers"], d["predicted"], d["actual"]) for d in rows)))
 
 
 @admin.register(SegmentMove)

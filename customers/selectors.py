@@ -38,7 +38,7 @@ def _entries(apps: dict):
         if lead["converted_at"]:
             yield lead["converted_at"], "lead", "Lead converted to a customer", None
     for email in growth.get("email_deliveries", []):
-        yield email["sent_at"], "email", f"Email “{email['subject']}” {email['status']}", None
+        yield email["sent_at"], "email", f"Email “{email['subject']}” {_email_fate(email)}", None
     for at in growth.get("unsubscribed", []):
         yield at, "email", "Unsubscribed from marketing email", None
     for ticket in apps.get("support", {}).get("data", {}).get("tickets", []):
@@ -46,6 +46,16 @@ def _entries(apps: dict):
             f"{len(ticket['messages'])} messages)", None
     for move in apps.get("customers", {}).get("data", {}).get("segment_history", []):
         yield move["moved_at"], "segment", f"Segment {move['from_segment'] or '—'} → {move['to_segment']}", None
+
+
+def _email_fate(email: dict) -> str:
+    """"sent 2026-11-02 10:00, opened 2026-11-02 18:30" (or not opened yet, or opens not tracked)."""
+    if email["status"] != "sent" or not email["sent_at"]:
+        return email["status"]
+    text = f"sent {_when(email['sent_at']):%Y-%m-%d %H:%M}"
+    if email.get("opened_at"):
+        return f"{text}, opened {_when(email['opened_at']):%Y-%m-%d %H:%M}"
+    return f"{text}, {'not opened yet' if email.get('opens_tracked') else 'opens not tracked'}"
 
 
 def _when(value):

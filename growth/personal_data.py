@@ -1,5 +1,5 @@
 """What growth holds about a person: the lead with its touches, events, score changes and hand-off tasks,
-the marketing emails sent to them, their unsubscribe.
+the marketing emails sent to them (and whether they were opened), their unsubscribe.
 
 Erasure deletes the lead and everything hanging off it, anonymises the email deliveries (campaign counts
 stay right) and keeps the unsubscribe only as a hash of the address, so marketing never reaches that
@@ -13,7 +13,7 @@ from django.db.models import Q
 from autonomax.models import Company
 from autonomax.privacy import Person, erased_email, register, scrub
 
-from .models import EmailDelivery, HandoffTask, Lead, LeadEvent, LeadScoreChange, LeadTouch, Unsubscribe
+from .models import EmailDelivery, HandoffTask, Lead, LeadEvent, LeadScoreChange, LeadTouch, StepSend, Unsubscribe
 
 
 def suppressed_address(email: str) -> str:
@@ -31,6 +31,29 @@ def unsubscribed(company_id: int, email: str):
 
 def _iso(value):
     return value.isoformat() if value else None
+
+
+def _emails_with_opens(*, company: Company, email: str, leads: list[Lead]) -> list[dict]:
+    """Every marketing email to the address (segment and campaign sends, sequence steps) with its first open.
+
+    Opens come from the tracking pixel, which reports per lead and message: a campaign's message is
+    "<send_key>:<variant>", a sequence step's "step:<id>". Segment sends carry no pixel: `opens_tracked` is
+    False and `opened_at` says nothing about them."""
+    opens = [(e.lead_id, (e.properties or {}).get("message", ""), e.occurred_at)
+             for e in LeadEvent.objects.filter(lead__in=leads, type=LeadEvent.Type.EMAIL_OPEN)]
+
+    def first_open(lead_id, key: str) -> str | None:
+        return _iso(min((at for lead, message, at in opens
+                         if lead == lead_id and (message == key or message.startswith(f"{key}:"))), default=None))
+
+    emails = [{"subject": d.subject, "status": d.status, "sent_at": _iso(d.sent_at),
+               "opens_tracked": bool(d.lead_id) and d.send_key.startswith("campaign:"),
+               "opened_at": first_open(d.lead_id, d.send_key) if d.lead_id else None}
+              for d in EmailDelivery.objects.filter(company=company, email__iexact=email)]
+    emails += [{"subject": s.step.subject, "status": s.status, "sent_at": _iso(s.sent_at), "opens_tracked": True,
+                "opened_at": first_open(s.lead_id, f"step:{s.step_id}")}
+               for s in StepSend.objects.filter(lead__in=leads).select_related("step")]
+    return emails
 
 
 def export_personal_data(company: Company, email: str) -> dict:
@@ -56,9 +79,7 @@ def export_personal_data(company: Company, email: str) -> dict:
             "handoff_tasks": [{"title": h.title, "status": h.status, "at": _iso(h.created_at)}
                               for h in HandoffTask.objects.filter(lead=lead)],
         })
-    out["email_deliveries"] = [
-        {"subject": d.subject, "status": d.status, "sent_at": _iso(d.sent_at)}
-        for d in EmailDelivery.objects.filter(company=company, email__iexact=email)]
+    out["email_deliveries"] = _emails_with_opens(company=company, email=email, leads=leads)
     out["unsubscribed"] = [_iso(u.created_at) for u in Unsubscribe.objects.filter(company=company,
                                                                                    email__iexact=email)]
     return out

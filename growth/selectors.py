@@ -1,6 +1,6 @@
 """Reads for the growth pages and API: tenant-filtered, with their related rows fetched up front."""
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from autonomax.models import Company
 
@@ -69,3 +69,29 @@ def sequences_with_performance(*, company: Company) -> list[dict]:
         by_status = dict(Enrolment.objects.filter(sequence=sequence).values_list("status").annotate(n=Count("id")))
         rows.append({"sequence": sequence, "enrolments": by_status, "steps": sequence_performance(sequence=sequence)})
     return rows
+
+
+def handoff_stream_input(*, company: Company, since, orders: list[dict]):
+    """What lead hand-offs fed the consulting stream (commerce.streams): the hand-offs created since `since`,
+    their outcomes, and which of the stream's `orders` a person worked on before the sale (the buyer was
+    handed off to a person before paying and the hand-off was not dismissed). Two queries at most."""
+    from commerce.streams import StreamInput  # noqa: PLC0415 - commerce owns the registry
+
+    emails = {o["email"] for o in orders if o["email"]}
+    tasks = list(HandoffTask.objects.filter(company=company, stream="consulting")
+                 .filter(Q(created_at__gte=since) | Q(lead__email__in=emails))
+                 .values("status", "created_at", "lead__email"))
+    worked = [(t["lead__email"].lower(), t["created_at"]) for t in tasks
+              if t["status"] != HandoffTask.Status.DISMISSED]
+    person = frozenset(o["id"] for o in orders
+                       if any(email == o["email"] and at <= o["paid_at"] for email, at in worked))
+    recent = [t for t in tasks if t["created_at"] >= since]
+    won = sum(1 for t in recent if t["status"] != HandoffTask.Status.DISMISSED and any(
+        o["email"] == t["lead__email"].lower() and o["paid_at"] >= t["created_at"] for o in orders))
+    counts = {"total": len(recent), "won": won,
+              **{status: sum(1 for t in recent if t["status"] == status) for status in HandoffTask.Status.values}}
+    return StreamInput(
+        label="lead hand-offs", counts=counts, person_step_orders=person,
+        summary=f"{counts['total']} lead hand-off{'s' if counts['total'] != 1 else ''} to a person "
+                f"({counts['open']} open, {counts['done']} done, {counts['dismissed']} dismissed); "
+                f"{won} led to an order")

@@ -55,7 +55,9 @@ class KPIEvaluationAdmin(ReadOnlyAdmin):
 
 @admin.register(MetricAnomaly)
 class MetricAnomalyAdmin(ReadOnlyAdmin):
-    list_display = ["at", "metric", "kind", "value", "baseline", "score", "company"]
+    list_display = ["at", "metric", "kind", "value", "expected_low", "expected_high", "score", "noticed_at",
+                    "company"]
+    readonly_fields = ["noticed_at"]  # not editable, so a form would leave it out
     list_filter = ["kind", "company"]
 
 

@@ -1,5 +1,7 @@
 """KPI definitions (from configs/kpis.yml, per company) and metric snapshots."""
 
+from datetime import timedelta
+
 from django.db import models
 
 from autonomax.models import CompanyOwned
@@ -120,7 +122,13 @@ class MetricAnomaly(CompanyOwned):
     mad = models.DecimalField(max_digits=18, decimal_places=4)
     score = models.DecimalField(max_digits=10, decimal_places=2, help_text="Robust z-score")
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    detected_at = models.DateTimeField()
+    # The values the detector would not have flagged that day (inside the trailing days' range, or within
+    # the z-score threshold of their median): what "normal" meant.
+    expected_low = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    expected_high = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    detected_at = models.DateTimeField(help_text="Latest detection (re-scored every cycle)")
+    # When a cycle first took it up (an input to suggestions, an alert for revenue): it is new only once.
+    noticed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-at"]
@@ -128,24 +136,30 @@ class MetricAnomaly(CompanyOwned):
         constraints = [models.UniqueConstraint(fields=["company", "metric", "at"], name="metricanomaly_unique_point")]
 
     def __str__(self) -> str:
-        return f"{self.kind} of {self.metric} on {self.at:%Y-%m-%d}"
+        return f"{self.kind} of {self.metric} on {self.at - timedelta(seconds=1):%Y-%m-%d}"  # `at` ends the day
 
 
 class Alert(CompanyOwned):
-    """A KPI went CRITICAL (triggered) or came back from it (resolved)."""
+    """A KPI went CRITICAL (triggered) or came back from it (resolved), or a revenue KPI's metric had a new
+    anomaly (one alert per anomaly)."""
 
     class Kind(models.TextChoices):
         TRIGGERED = "triggered", "Triggered"
         RESOLVED = "resolved", "Resolved"
+        ANOMALY = "anomaly", "Anomaly"
 
     kpi = models.ForeignKey(KPIDefinition, on_delete=models.CASCADE, related_name="alerts")
     evaluation = models.ForeignKey(KPIEvaluation, on_delete=models.CASCADE, related_name="alerts")
+    anomaly = models.ForeignKey(MetricAnomaly, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="alerts")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     message = models.TextField()
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["anomaly"], condition=models.Q(anomaly__isnull=False),
+                                               name="alert_unique_anomaly")]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:60]}"

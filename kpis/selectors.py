@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from . import registry
 from .models import Alert, KPIDefinition, KPIEvaluation, KPIStatus, MetricAnomaly, MetricSnapshot
-from .services.ingest import PLATFORM, daily_point_ends, day_start
+from .services.anomalies import REVENUE_METRIC_PREFIX, TRAILING_DAYS
+from .services.evaluate import num
+from .services.ingest import DAILY_REFRESH_DAYS, PLATFORM, daily_point_ends, day_start
 
 SPARKLINE_DAYS = 30
 TREND_DAYS = 7
@@ -32,6 +34,47 @@ def kpi_current(*, company) -> dict[str, dict]:
     """Each active KPI's latest evaluation, by key (one query)."""
     kpis = KPIDefinition.objects.filter(company=company, is_active=True).select_related("last_evaluation")
     return {kpi.key: _current(kpi) for kpi in kpis}
+
+
+def _harmful(*, direction: str, kind: str) -> bool:
+    """A drop of a KPI where higher is better, or a spike where lower is better."""
+    return (kind == MetricAnomaly.Kind.DROP) == (direction == KPIDefinition.Direction.UP)
+
+
+def anomaly_sentence(*, anomaly: MetricAnomaly, kpis: list[dict]) -> str:
+    """The anomaly in plain words: which KPI, the day, its value, what was expected."""
+    unit = next((f" {k['unit']}" for k in kpis if k["unit"]), "")
+    names = ", ".join(f"{k['label']} ({k['key']})" for k in kpis)
+    day = (anomaly.at - timedelta(seconds=1)).date().isoformat()
+    return (f"{names}: on {day} the daily {anomaly.metric} was {num(anomaly.value)}{unit}, a "
+            f"{anomaly.get_kind_display().lower()} outside the expected range {num(anomaly.expected_low)} to "
+            f"{num(anomaly.expected_high)}{unit} (median of the {TRAILING_DAYS} days before: {num(anomaly.baseline)})")
+
+
+def anomalies_new(*, company, now=None) -> list[dict]:
+    """Anomalies of the last DAILY_REFRESH_DAYS completed days on an active KPI's metric that no cycle has
+    taken up yet, oldest first (2 queries). Older flags (a first backfill's) are history, not news.
+
+    Each: id, metric, day, value, expected_low/high, baseline, kind, `revenue` (a revenue.* metric: alerts),
+    `kpis` [{key, label, unit, direction, harmful}] (harmful: the move is in the KPI's bad direction), text.
+    """
+    day_ends = daily_point_ends(now=now or timezone.now(), days=DAILY_REFRESH_DAYS)
+    by_metric: dict[str, list[dict]] = {}
+    for kpi in (KPIDefinition.objects.filter(company=company, is_active=True).order_by("window_days", "key")
+                .values("key", "label", "unit", "metric", "direction")):
+        by_metric.setdefault(kpi["metric"], []).append(kpi)
+    rows = []
+    for anomaly in MetricAnomaly.objects.filter(company=company, noticed_at__isnull=True, metric__in=by_metric,
+                                                at__gte=day_ends[0], at__lte=day_ends[-1]).order_by("at", "metric"):
+        kpis = [{**k, "harmful": _harmful(direction=k["direction"], kind=anomaly.kind)}
+                for k in by_metric[anomaly.metric]]
+        rows.append({"id": anomaly.pk, "metric": anomaly.metric, "at": anomaly.at,
+                     "day": (anomaly.at - timedelta(seconds=1)).date().isoformat(),
+                     "value": anomaly.value, "expected_low": anomaly.expected_low,
+                     "expected_high": anomaly.expected_high, "baseline": anomaly.baseline, "kind": anomaly.kind,
+                     "revenue": anomaly.metric.startswith(REVENUE_METRIC_PREFIX), "kpis": kpis,
+                     "text": anomaly_sentence(anomaly=anomaly, kpis=kpis)})
+    return rows
 
 
 def _trend(points: list[dict]) -> dict:

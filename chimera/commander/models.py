@@ -128,6 +128,9 @@ class Mission(CompanyOwned):
     score_factors = models.JSONField(default=dict)
     explanation = models.TextField()
     trigger_values = models.JSONField(default=dict, help_text="KPI values and thresholds that triggered it")
+    anomaly = models.JSONField(default=dict, blank=True,
+                               help_text="the new KPI anomaly that proposed it: kpi, metric, day, value, expected "
+                                         "range (empty when only the trigger did)")
     correlation_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -171,3 +171,20 @@ def _predict(bgf, ggf, summary: pd.DataFrame) -> dict:
                       "value_12m": Decimal(str(total)).quantize(CENT)}
         for customer_id, alive, purchases, value, total in zip(summary.index, *columns, strict=True)
     }
+
+
+def holdout_text(model: LifetimeModel) -> str:
+    """The model's check against the future as plain text: MAE, totals and the calibration by decile."""
+    holdout = model.holdout or {}
+    lines = [f"model v{model.version} ({model.status}), {model.customers} customers, "
+             f"{model.repeat_customers} repeat customers"]
+    if "mae" not in holdout:
+        return "\n".join([*lines, f"holdout: {holdout.get('note') or model.note or 'not evaluated'}"])
+    lines += [f"holdout: fit before {holdout['cutoff']}, predict the {holdout['days']} days after, "
+              f"{holdout['customers']} customers",
+              f"mean absolute error: {holdout['mae']} purchases per customer; predicted "
+              f"{holdout['predicted_total']}, bought {holdout['actual_total']}",
+              "decile  customers  predicted  actual  (mean purchases per customer; 10 = highest predicted)"]
+    lines += [f"{d['decile']:>6}  {d['customers']:>9}  {d['predicted']:>9.3f}  {d['actual']:>6.3f}"
+              for d in holdout.get("calibration", [])]
+    return "\n".join(lines)

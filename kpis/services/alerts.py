@@ -1,4 +1,5 @@
-"""Alerts: a KPI going into CRITICAL alerts once; coming back says so once.
+"""Alerts: a KPI going into CRITICAL alerts once; coming back says so once; a new anomaly in a revenue
+KPI's metric alerts once (anomalies_notice).
 
 Each alert has one delivery row per channel (Slack incoming webhook from
 SLACK_WEBHOOK_URL, email to the company's owners). Deliveries are sent by a
@@ -69,6 +70,29 @@ def alerts_raise(*, company, kpis: list[KPIDefinition], evaluations: list[KPIEva
             continue
         alerts.append(Alert(company=company, kpi=kpi, evaluation=evaluation, kind=kind, created_at=now,
                             message=alert_message(kpi=kpi, evaluation=evaluation, kind=kind)))
+    return alerts_send(company=company, alerts=alerts)
+
+
+def anomaly_alerts_raise(*, company, anomalies: list[dict], kpis: dict[str, KPIDefinition], now: datetime
+                         ) -> list[Alert]:
+    """One alert per new anomaly of a revenue metric (`anomalies`: anomalies_new's rows, taken up now), tied
+    to its first revenue KPI's latest evaluation; a KPI never evaluated has nothing to tie to and is skipped."""
+    alerts = []
+    for anomaly in anomalies:
+        if not anomaly["revenue"]:
+            continue
+        kpi = next((kpis[k["key"]] for k in anomaly["kpis"] if kpis[k["key"]].last_evaluation_id), None)
+        if kpi is None:
+            continue
+        alerts.append(Alert(company=company, kpi=kpi, evaluation_id=kpi.last_evaluation_id,
+                            anomaly_id=anomaly["id"], kind=Alert.Kind.ANOMALY, created_at=now,
+                            message=f"Anomaly: {anomaly['text']}."))
+    return alerts_send(company=company, alerts=alerts)
+
+
+def alerts_send(*, company, alerts: list[Alert]) -> list[Alert]:
+    """Store the alerts and one delivery per channel (Slack when configured, email to the owners), sent by
+    a task queued on commit and retried."""
     if not alerts:
         return []
     alerts = Alert.objects.bulk_create(alerts)
@@ -106,7 +130,7 @@ def _send_slack(*, text: str) -> None:
 
 
 def _send_email(*, alert: Alert, recipients: list[str]) -> None:
-    headline = "CRITICAL" if alert.kind == Alert.Kind.TRIGGERED else "Resolved"
+    headline = {Alert.Kind.TRIGGERED: "CRITICAL", Alert.Kind.ANOMALY: "Anomaly"}.get(alert.kind, "Resolved")
     subject = f"[{alert.company.name}] {headline}: {alert.kpi.label}"
     link = f"{settings.SITE_URL.rstrip('/')}/kpis/{alert.kpi.key}/"
     try:

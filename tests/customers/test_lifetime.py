@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from autonomax.models import Company
 from customers.models import CustomerProfile, LifetimeModel
-from customers.services.lifetime import fit, lifetime_refit
+from customers.services.lifetime import fit, holdout_text, lifetime_refit
 from customers.services.segments import profiles_refresh
 from tests.factories import CompanyFactory, CustomerFactory, OrderFactory
 
@@ -61,8 +61,8 @@ def test_fit_on_the_demo_shop_is_checked_against_what_customers_did_later(demo_c
     assert model.status == LifetimeModel.Status.FITTED, model.note
     assert model.version == 1 and model.customers > 300 and model.repeat_customers > 50
     holdout = model.holdout
-    print(f"\ndemo holdout: {holdout['customers']} customers, {holdout['days']} days, MAE {holdout['mae']} "
-          f"purchases/customer, predicted {holdout['predicted_total']} vs actual {holdout['actual_total']}")
+    with capsys.disabled():
+        print(f"\ndemo (fit at {NOW:%Y-%m-%d}):\n{holdout_text(model)}")
     assert 0 < holdout["mae"] < 1
     assert len(holdout["calibration"]) == 10
     # The model ranks customers: those it expects most from bought more in the holdout than those it
@@ -73,4 +73,26 @@ def test_fit_on_the_demo_shop_is_checked_against_what_customers_did_later(demo_c
     assert 0 <= profile.p_alive <= 1 and profile.expected_purchases_90d > 0
     assert profile.predicted_value_12m > 0 and profile.model == model
     assert not CustomerProfile.objects.filter(company=company, customer=whale).exists()
-    assert lifetime_refit(company=company).version == 2
+    # the command refits (version 2) and prints the same check: MAE and the ten deciles
+    capsys.readouterr()
+    call_command("lifetime_fit", "--company", "demo")
+    printed = capsys.readouterr().out
+    assert printed.startswith("== demo\nmodel v2 (fitted)") and f"mean absolute error: {holdout['mae']} " in printed
+    assert len([line for line in printed.splitlines() if line.strip()[:2].strip().isdigit()]) == 10
+    assert LifetimeModel.objects.filter(company=company).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_model_admin_shows_the_calibration_by_decile(client, company):
+    from django.contrib.auth import get_user_model
+
+    # given a fitted model's holdout check
+    calibration = [{"decile": d, "customers": 10, "predicted": round(0.05 * d, 3), "actual": round(0.04 * d, 3)}
+                   for d in range(1, 11)]
+    model = LifetimeModel.objects.create(company=company, version=1, status=LifetimeModel.Status.FITTED,
+                                         fitted_at=NOW, holdout={"mae": 0.31, "days": 29, "calibration": calibration})
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-long-enough-1"))
+    # when
+    page = client.get(f"/admin/customers/lifetimemodel/{model.pk}/change/").content.decode()
+    # then the deciles are a table, not raw JSON
+    assert '<table class="calibration">' in page and "<tr><td>10</td><td>10</td><td>0.5</td><td>0.4</td></tr>" in page

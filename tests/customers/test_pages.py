@@ -88,3 +88,38 @@ def test_a_customer_not_scored_yet_has_nulls_and_says_why():
     assert body["rfm"] is None and body["segment"] is None and body["p_alive"] is None
     assert body["predicted_value_12m"] is None and body["model_version"] is None
     assert body["history_note"] == "not scored yet"
+
+
+@pytest.mark.django_db
+def test_customer_page_says_which_emails_were_opened(shop, client, other_company):
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from growth.models import EmailDelivery, LeadEvent
+    from tests.factories import LeadFactory
+
+    # given Ada is also a lead: a campaign email she opened (pixel message "campaign:<id>:<variant>"), one
+    # she did not open yet, and a win-back email (segment sends carry no pixel); another company's lead with
+    # her address opened an email with the same message key
+    company, customer, _ = shop
+    sent = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    lead = LeadFactory(company=company, email="ada@example.com")
+    for key, subject in (("campaign:7", "New templates"), ("campaign:8", "Last call"), ("9f1c", "Welcome back")):
+        EmailDelivery.objects.create(company=company, send_key=key, email="ada@example.com", lead=lead,
+                                     subject=subject, status=EmailDelivery.Status.SENT, sent_at=sent)
+    for at_hour, key in ((18, "open:a"), (20, "open:b")):  # two opens recorded: the first one counts
+        LeadEvent.objects.create(company=company, lead=lead, type=LeadEvent.Type.EMAIL_OPEN, idempotency_key=key,
+                                 occurred_at=sent.replace(hour=at_hour), properties={"message": "campaign:7:b"})
+    theirs = LeadFactory(company=other_company, email="ada@example.com")
+    LeadEvent.objects.create(company=other_company, lead=theirs, type=LeadEvent.Type.EMAIL_OPEN, idempotency_key="x",
+                             occurred_at=sent, properties={"message": "campaign:8:a"})
+    membership, _ = member_with_token(company=company, role=Role.VIEWER)
+    client.force_login(membership.user)
+    # when
+    with time_machine.travel(datetime(2026, 11, 7, 10, 0, tzinfo=UTC), tick=False):
+        text = client.get(f"/customers/{customer.pk}/").content.decode()
+    # then
+    assert "Email “New templates” sent 2026-11-02 10:00, opened 2026-11-02 18:00" in text
+    assert "Email “Last call” sent 2026-11-02 10:00, not opened yet" in text
+    assert "Email “Welcome back” sent 2026-11-02 10:00, opens not tracked" in text

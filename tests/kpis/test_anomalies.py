@@ -4,7 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from kpis.models import MetricAnomaly
+from kpis.models import MetricAnomaly, MetricSnapshot
 from kpis.selectors import kpi_board
 from kpis.services import anomalies_detect, kpis_evaluate
 from kpis.services.anomalies import series_anomalies
@@ -86,3 +86,43 @@ def test_a_sparse_series_flags_only_what_leaves_its_usual_range():
     # then
     assert ordinary == []
     assert [(f["at"], f["kind"]) for f in extreme] == [(MIDNIGHT, "spike")]
+
+
+def test_a_flag_says_what_was_expected():
+    # given noise around 100 and a spike of 180
+    points = noisy_series()
+    points[-1] = (points[-1][0], 180.0)
+    # when
+    [flag] = series_anomalies(points=points, since=MIDNIGHT - timedelta(days=29))
+    # then the range holds every trailing day, is wider than 3.5 robust deviations, and leaves 180 out
+    trailing = [v for _, v in points[-29:-1]]
+    assert flag["expected_low"] <= min(trailing) and max(trailing) <= flag["expected_high"] < 180
+    assert flag["expected_high"] - flag["baseline"] >= 3.5 * flag["mad"] * 1.4826 - 1e-9
+    # and a drop to zero of a series that was never negative does not expect negative values
+    points[-1] = (points[-1][0], 0.0)
+    [drop] = series_anomalies(points=points, since=MIDNIGHT - timedelta(days=29))
+    assert drop["kind"] == "drop" and 0 <= drop["expected_low"] <= min(trailing)
+
+
+def test_a_flag_found_again_keeps_its_row_and_one_that_is_gone_loses_it(company, other_company):
+    # given a stored daily series with a spike yesterday, taken up by a cycle; the other company's flag too
+    points = noisy_series()
+    points[-1] = (points[-1][0], 260.0)
+    for owner in (company, other_company):
+        for at, value in points:
+            MetricSnapshotFactory(company=owner, metric="revenue.gross", window_days=1, at=at,
+                                  value=Decimal(str(round(value, 4))))
+        anomalies_detect(company=owner, now=NOW)
+    first = MetricAnomaly.objects.get(company=company)
+    MetricAnomaly.objects.filter(pk=first.pk).update(noticed_at=NOW)
+    # when detection runs again
+    anomalies_detect(company=company, now=NOW + timedelta(minutes=15))
+    # then the same row stands, still noticed, its detection time renewed
+    again = MetricAnomaly.objects.get(company=company)
+    assert (again.pk, again.noticed_at, again.detected_at) == (first.pk, NOW, NOW + timedelta(minutes=15))
+    # when the day is recomputed to an ordinary value
+    MetricSnapshot.objects.filter(company=company, at=points[-1][0], window_days=1).update(value=Decimal("100"))
+    anomalies_detect(company=company, now=NOW + timedelta(minutes=30))
+    # then its flag is gone, and the other company's stays
+    assert not MetricAnomaly.objects.filter(company=company).exists()
+    assert MetricAnomaly.objects.filter(company=other_company).count() == 1

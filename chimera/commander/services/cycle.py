@@ -1,4 +1,5 @@
-"""The commander cycle for each company: ingest -> evaluate -> suggest -> start approved -> log due evidence.
+"""The commander cycle for each company: ingest -> evaluate -> take up new anomalies -> suggest -> start
+approved -> log due evidence.
 
 One company's failure never stops the others; a company whose cycle is
 already running is skipped (a CycleLock row claimed with one conditional
@@ -45,8 +46,8 @@ def cycle_lock_release(*, company: Company, token: str) -> None:
 
 def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> dict:
     """Run one company's cycle; returns its report."""
-    from kpis.selectors import kpi_current  # noqa: PLC0415 - the commander reads KPIs through their services
-    from kpis.services import kpis_evaluate, metrics_ingest  # noqa: PLC0415
+    from kpis.selectors import anomalies_new, kpi_current  # noqa: PLC0415 - KPIs are read through their services
+    from kpis.services import anomalies_notice, kpis_evaluate, metrics_ingest  # noqa: PLC0415
 
     now = now or timezone.now()
     token = uuid.uuid4().hex
@@ -58,7 +59,10 @@ def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> d
             metrics_ingest(company=company, now=now)
             kpis_evaluate(company=company, now=now, send_alerts=not dry_run)
             kpis = kpi_current(company=company)
-            suggested = missions_suggest(company=company, kpis=kpis, now=now)
+            # Each anomaly is new once: this cycle takes it up (revenue ones alert), later cycles never see it.
+            anomalies = anomalies_notice(company=company, anomalies=anomalies_new(company=company, now=now),
+                                         now=now, send_alerts=not dry_run)
+            suggested = missions_suggest(company=company, kpis=kpis, now=now, anomalies=anomalies)
             auto = missions_auto_approve(company=company)
             started = missions_start(company=company)
             resumed = missions_resume(company=company)
@@ -67,6 +71,7 @@ def cycle_run_company(*, company: Company, now=None, dry_run: bool = False) -> d
                 "company": company.slug, "dry_run": dry_run, "at": now.isoformat(),
                 "kpis": {k: {"status": v.get("status"), "value": None if v.get("value") is None else str(v["value"])}
                          for k, v in sorted(kpis.items())},
+                "anomalies": [a["text"] for a in anomalies],
                 "suggested": [{"mission": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
                                "factors": m.score_factors, "explanation": m.explanation, "policy": m.policy,
                                "rank": m.policy_rank,
@@ -110,6 +115,8 @@ def cycle_report_text(report: dict) -> str:
         return "\n".join([*lines, f"   skipped: {report['skipped']}"])
     lines.append("   KPIs: " + ", ".join(f"{k}={v['value']} {str(v['status']).upper()}"
                                          for k, v in report["kpis"].items()) or "none")
+    for text in report.get("anomalies", []):
+        lines.append(f"   new anomaly: {text}")
     lines.append(f"   suggested missions: {len(report['suggested'])}")
     for s in report["suggested"]:
         lines.append(f"   - {s['play']} score {s['score']}: {s['explanation']}")

@@ -45,13 +45,17 @@ def _condition_holds(cond: dict, kpi: dict) -> bool:
     return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[cond["op"]]
 
 
+def _depends_on_unknown(*, play: Play, kpis: dict) -> bool:
+    needed = {c["kpi"] for c in play.trigger} | set(play.kpis)
+    return any(_status(kpis.get(key)) == "unknown" for key in needed)
+
+
 def play_matches(*, play: Play, kpis: dict) -> tuple[bool, list[dict]]:
     """Whether every trigger condition holds and no KPI the play depends on is UNKNOWN.
 
     Returns (matches, the KPI rows that triggered it).
     """
-    needed = {c["kpi"] for c in play.trigger} | set(play.kpis)
-    if any(_status(kpis.get(key)) == "unknown" for key in needed):
+    if _depends_on_unknown(play=play, kpis=kpis):
         return False, []
     triggered = []
     for cond in play.trigger:
@@ -60,6 +64,27 @@ def play_matches(*, play: Play, kpis: dict) -> tuple[bool, list[dict]]:
             return False, []
         triggered.append(kpi)
     return True, triggered
+
+
+def play_anomaly(*, play: Play, kpis: dict, anomalies: list[dict]) -> tuple[dict | None, list[dict]]:
+    """The first new anomaly (kpis.selectors.anomalies_new's rows) that moved a KPI this play should move in
+    that KPI's bad direction, with those KPIs' rows; (None, []) when none did or the play depends on an
+    UNKNOWN KPI."""
+    if _depends_on_unknown(play=play, kpis=kpis):
+        return None, []
+    for anomaly in anomalies:
+        moved = [k["key"] for k in anomaly["kpis"] if k["harmful"] and k["key"] in play.kpis]
+        if moved:
+            return anomaly, [kpis[key] for key in moved]
+    return None, []
+
+
+def _anomaly_record(anomaly: dict, kpi_keys: list[str]) -> dict:
+    """What the mission keeps of the anomaly that proposed it (JSON)."""
+    numbers = {name: f"{Decimal(anomaly[name]).normalize():f}"
+               for name in ("value", "expected_low", "expected_high", "baseline")}
+    return {"id": anomaly["id"], "kpis": kpi_keys, "metric": anomaly["metric"], "day": anomaly["day"],
+            "kind": anomaly["kind"], **numbers, "text": anomaly["text"]}
 
 
 def _fmt(value) -> str:
@@ -101,8 +126,9 @@ def score_play(*, play: Play, triggered: list[dict], kpis: dict, learned, bots: 
     return score, factors
 
 
-def explain(*, play: Play, triggered: list[dict], score: Decimal, factors: dict, learned, plan: dict) -> str:
-    parts = []
+def explain(*, play: Play, triggered: list[dict], score: Decimal, factors: dict, learned, plan: dict,
+            anomaly: dict | None = None) -> str:
+    parts = [f"a new anomaly: {anomaly['text']}"] if anomaly else []
     for kpi in triggered:
         unit = f" {kpi.get('unit')}" if kpi.get("unit") else ""
         parts.append(
@@ -144,10 +170,13 @@ def play_snapshot(play: Play) -> dict:
 
 
 @transaction.atomic
-def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]:
+def missions_suggest(*, company: Company, kpis: dict, now=None, anomalies: list[dict] = ()) -> list[Mission]:
     """Match KPI states to active plays; create a proposed Mission per new match, ranked by score.
 
-    A play with an open mission, or one a person rejected within REJECTION_COOLDOWN, is skipped.
+    A play also matches when one of this cycle's new `anomalies` (kpis.selectors.anomalies_new, taken up
+    once) moved a KPI it should move in the bad direction; the anomaly is in its explanation. Either way a
+    play with an open mission, one a person rejected within REJECTION_COOLDOWN, or one that depends on an
+    UNKNOWN KPI is skipped.
 
     A constant number of queries whatever the number of plays: plays, open
     missions, evidence stats and bots are read once; missions and their
@@ -174,8 +203,10 @@ def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]
         if play.pk in open_play_ids:
             continue
         matches, triggered = play_matches(play=play, kpis=kpis)
-        if not matches:
+        anomaly, moved = play_anomaly(play=play, kpis=kpis, anomalies=anomalies)
+        if not matches and anomaly is None:
             continue
+        triggered = triggered + [k for k in moved if k not in triggered]
         learned = posteriors[play.pk]
         score, factors = score_play(play=play, triggered=triggered, kpis=kpis, learned=learned, bots=bots)
         snapshot = play_snapshot(play)
@@ -185,8 +216,9 @@ def missions_suggest(*, company: Company, kpis: dict, now=None) -> list[Mission]
             playbook_version=version,
             score=score, score_factors={k: str(v) for k, v in factors.items()}, measure_plan=plan,
             explanation=explain(play=play, triggered=triggered, score=score, factors=factors, learned=learned,
-                                plan=plan),
+                                plan=plan, anomaly=anomaly),
             trigger_values=_kpi_rows(kpis, [c["kpi"] for c in play.trigger] + list(play.kpis)),
+            anomaly=_anomaly_record(anomaly, [k["key"] for k in moved]) if anomaly else {},
         ))
     new = policy_rank(company=company, missions=new, posteriors=posteriors, now=now)
     if not new:
