@@ -27,8 +27,8 @@ class MissionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Mission
         fields = ["id", "play", "label", "level", "play_version", "status", "score", "score_factors", "explanation",
-                  "trigger_values", "correlation_id", "decided_by", "decided_at", "decision_reason", "outcome",
-                  "created_at", "measure_due_at", "completed_at", "jobs", "started_at", "kpi_at_start",
+                  "trigger_values", "anomaly", "correlation_id", "decided_by", "decided_at", "decision_reason",
+                  "outcome", "created_at", "measure_due_at", "completed_at", "jobs", "started_at", "kpi_at_start",
                   "measure_plan", "policy", "policy_rank", "propensity"]
         read_only_fields = fields
 

@@ -180,12 +180,17 @@ def revenue_drop(**kpi_changes) -> dict:
                     "outside the expected range 36.2 to 134.8 USD (median of the 28 days before: 85.5)"}
 
 
-def test_an_anomaly_proposes_each_play_that_moves_its_kpi(company, other_company):
+def test_an_anomaly_proposes_each_play_that_moves_its_kpi(company, other_company, owner_api):
     load_playbook(company)
     load_playbook(other_company)
     suggested = missions_suggest(company=company, kpis=ALL_OK, anomalies=[revenue_drop()])
     assert {m.play.key for m in suggested} == {"price-test-best-seller", "bundle-offer"}
     assert not Mission.objects.filter(company=other_company).exists()
+    # the API gives each mission's anomaly
+    _, api = owner_api
+    listed = api.get("/api/v1/missions/?status=proposed").json()["results"]
+    assert {(m["play"], m["anomaly"]["day"], m["anomaly"]["expected_high"]) for m in listed} == {
+        ("price-test-best-seller", "2026-03-14", "134.8"), ("bundle-offer", "2026-03-14", "134.8")}
 
 
 def test_a_spike_in_the_good_direction_proposes_nothing(company):
