@@ -55,3 +55,35 @@ def test_lead_page_shows_breakdown_and_timeline(owner_api, company):
     assert "+25 pricing page visit just now" in html and 'data-kind="event"' in html
     other = LeadFactory(company=CompanyFactory())
     assert client.get(f"/leads/{other.pk}/").status_code == 404
+
+
+def test_export_says_when_a_sequence_email_was_first_opened(company, other_company, mailoutbox):
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    from growth.models import Sequence, SequenceStep
+    from growth.sequences import sequence_enrol, sequences_dispatch
+
+    # given a one-step sequence sent to Ada (the real dispatcher), and another company's Ada
+    now = datetime(2026, 11, 7, 12, 0, tzinfo=UTC)
+    sequence = Sequence.objects.create(company=company, name="Welcome", kind=Sequence.Kind.MARKETING)
+    SequenceStep.objects.create(company=company, sequence=sequence, position=1, delay_hours=0, subject="Welcome",
+                                body="Hello {name}.")
+    lead = LeadFactory(company=company, email="ada@example.com", name="Ada", consent=True, timezone="UTC")
+    _lead_with_history(other_company, "ada@example.com")
+    with time_machine.travel(now, tick=False):
+        sequence_enrol(sequence=sequence, lead=lead, now=now)
+        sequences_dispatch(now=now, company=company)
+    [message] = mailoutbox
+    pixel = re.search(r'<img src="https?://[^/]+(/[^"]+)"', message.alternatives[0][0]).group(1)
+    assert export_personal_data(company, "ada@example.com")["email_deliveries"][-1]["opened_at"] is None
+    # when she opens it twice, the second time a day later
+    for later in (timedelta(hours=3), timedelta(days=1)):
+        with time_machine.travel(now + later, tick=False):
+            assert Client().get(pixel).status_code == 200
+    # then the export says it was sent and first opened three hours later
+    [email] = export_personal_data(company, "ada@example.com")["email_deliveries"]
+    assert email["subject"] == "Welcome" and email["status"] == "sent" and email["opens_tracked"]
+    assert email["opened_at"] == (now + timedelta(hours=3)).isoformat()
