@@ -69,8 +69,9 @@ class MissionAdmin(CompanyScopedAdmin):
     # Every field is the workflow's record: statuses move only through the actions below (the services and
     # their transition table), never by editing a field.
     fields = ["company", "play", "status", "playbook_version", "play_version", "score", "score_factors",
-              "explanation", "trigger_values", "anomaly", "correlation_id", "decided_by", "decided_at", "decision_reason",
-              "outcome", "created_at", "updated_at", "measure_due_at", "completed_at", "play_snapshot"]
+              "explanation", "trigger_values", "anomaly", "correlation_id", "decided_by", "decided_at",
+              "decision_reason", "outcome", "created_at", "updated_at", "measure_due_at", "completed_at",
+              "play_snapshot"]
     readonly_fields = fields
     inlines = [JobInline]
     actions = ["approve", "reject", "retry", "cancel"]
