@@ -4,11 +4,12 @@ model instance and walking DRF's field machinery per row and per field.
 
 `Rows(SomeModelSerializer)` knows the serializer's plain fields (model columns, no nesting, no method
 fields): `columns(prefix)` are the names to ask `.values()` for, `render(row, prefix)` gives the dict the
-serializer would have given. Nested parts are put together by the view, from their own `Rows`.
+serializer would have given (`render_many(rows, prefix)` for a list). Nested parts are put together by the
+view, from their own `Rows`.
 """
 
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -51,14 +52,26 @@ class Rows:
         return [prefix + column for _, column, _ in self._fields]
 
     def render(self, row: dict, prefix: str = "") -> dict:
-        result = {}
-        for name, column, formatter in self._fields:
-            value = row[prefix + column]
-            result[name] = value if formatter is None or value is None else formatter(value)
-        return result
+        return self.render_many([row], prefix)[0]
+
+    def render_many(self, rows, prefix: str = "") -> list[dict]:
+        """`render` of each row. The current time zone is read once for all of them (a context-local read
+        per datetime value was 40% of the time of a list)."""
+        tz = timezone.get_current_timezone()
+        fields = [(name, prefix + column, partial(_iso_datetime, tz=tz) if formatter is _iso_datetime else formatter)
+                  for name, column, formatter in self._fields]
+        rendered = []
+        for row in rows:
+            result = {}
+            for name, column, formatter in fields:
+                value = row[column]
+                result[name] = value if formatter is None or value is None else formatter(value)
+            rendered.append(result)
+        return rendered
 
 
-def _iso_datetime(value: datetime) -> str:
-    """What DRF's DateTimeField gives for an aware datetime, without its per-call settings look-ups."""
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+def _iso_datetime(value: datetime, *, tz) -> str:
+    """What DRF's DateTimeField gives for an aware datetime in the current time zone `tz`, without its
+    per-call settings look-ups."""
+    text = value.astimezone(tz).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text

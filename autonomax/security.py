@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework import exceptions
 
+from .throttling import window_count
+
 
 def client_ip(request) -> str | None:
     """REMOTE_ADDR, or behind DJANGO_TRUSTED_PROXY_COUNT proxies the address the outermost one saw."""
@@ -52,8 +54,4 @@ def token_failure_record(request) -> None:
     count_key, since_key = _keys(request)
     window = settings.API_TOKEN_FAILURE_WINDOW
     cache.add(since_key, time.time(), timeout=window)
-    cache.add(count_key, 0, timeout=window)
-    try:
-        cache.incr(count_key)
-    except ValueError:  # expired between the two calls
-        cache.set(count_key, 1, timeout=window)
+    window_count(count_key, window)

@@ -80,15 +80,15 @@ class OrderViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
         queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
         page = self.paginate_queryset(queryset.values(*ORDER_ROWS.columns(), "customer_id",
                                                       *CUSTOMER_ROWS.columns("customer__")))
+        item_rows = list(OrderItem.objects.filter(order_id__in=[o["id"] for o in page]).order_by("pk").values(
+            "order_id", *ITEM_ROWS.columns()))
         items = {}
-        for row in OrderItem.objects.filter(order_id__in=[o["id"] for o in page]).order_by("pk").values(
-                "order_id", *ITEM_ROWS.columns()):
-            items.setdefault(row["order_id"], []).append(ITEM_ROWS.render(row))
+        for row, item in zip(item_rows, ITEM_ROWS.render_many(item_rows), strict=True):
+            items.setdefault(row["order_id"], []).append(item)
+        customers = CUSTOMER_ROWS.render_many(page, "customer__")
         return self.get_paginated_response([
-            {**ORDER_ROWS.render(order),
-             "customer": CUSTOMER_ROWS.render(order, "customer__") if order["customer_id"] else None,
-             "items": items.get(order["id"], [])}
-            for order in page
+            {**order, "customer": customer if row["customer_id"] else None, "items": items.get(row["id"], [])}
+            for row, order, customer in zip(page, ORDER_ROWS.render_many(page), customers, strict=True)
         ])
 
     @extend_schema(request=RefundRequestSerializer, responses={201: RefundSerializer})

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 
 from autonomax.models import Company
 from autonomax.services import config_change_record, model_changes
@@ -189,7 +190,34 @@ def _check_inputs(*, config: ModelsConfig, task_type, prompt, max_tokens, temper
     return max_tokens, float(temperature)
 
 
+# Read on every AI call, changed rarely: the shared cache holds it, replaced when a change commits. The time to
+# live only bounds a change made behind the service's back.
+PREFERENCE_CACHE_SECONDS = 300
+
+
+def _preference_cache_key(company: Company) -> str:
+    # With the creation time a key never outlives its company, even where ids are reused (test databases).
+    return f"ai:routing-preference:{company.pk}:{company.created_at.timestamp() if company.created_at else ''}"
+
+
 def ai_routing_preference_get(*, company: Company) -> str:
+    """The company's routing preference: from the cache, else the database.
+
+    Inside a transaction the database answers (it may hold an uncommitted change of this transaction), and
+    nothing is cached from it.
+    """
+    if connection.in_atomic_block:
+        return _preference_read(company)
+    key = _preference_cache_key(company)
+    preference = cache.get(key)
+    if preference is None:
+        preference = _preference_read(company)
+        # add, not set: a change committed meanwhile has set the new value, which this read must not replace.
+        cache.add(key, preference, PREFERENCE_CACHE_SECONDS)
+    return preference
+
+
+def _preference_read(company: Company) -> str:
     preference = AIRoutingPreference.objects.filter(company_id=company.pk).values_list("preference", flat=True)[:1]
     return next(iter(preference), AIRoutingPreference.Preference.DEFAULT)
 
@@ -492,4 +520,6 @@ def ai_routing_preference_set(*, company: Company, preference: str, actor=None, 
         if preference == AIRoutingPreference.Preference.COST_OPTIMIZED else "AI tasks use their own routes again",
     )
     row.save(update_fields=["preference", "updated_at"])
+    key = _preference_cache_key(company)
+    transaction.on_commit(lambda: cache.set(key, preference, PREFERENCE_CACHE_SECONDS))
     return preference

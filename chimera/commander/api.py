@@ -59,14 +59,15 @@ class MissionViewSet(CompanyScopedAPIMixin, viewsets.ReadOnlyModelViewSet):
         """The same JSON as MissionSerializer, rendered from `.values()` (lists are the hot path)."""
         queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
         page = self.paginate_queryset(queryset.values(*MISSION_ROWS.columns(), "play_snapshot"))
+        job_rows = list(Job.objects.filter(mission_id__in=[m["id"] for m in page]).values(
+            "mission_id", *JOB_ROWS.columns()))
         jobs = {}
-        for row in Job.objects.filter(mission_id__in=[m["id"] for m in page]).values(
-                "mission_id", *JOB_ROWS.columns()):
-            jobs.setdefault(row["mission_id"], []).append(JOB_ROWS.render(row))
+        for row, job in zip(job_rows, JOB_ROWS.render_many(job_rows), strict=True):
+            jobs.setdefault(row["mission_id"], []).append(job)
         return self.get_paginated_response([
-            {**MISSION_ROWS.render(m), "label": m["play_snapshot"].get("label", ""),
+            {**mission, "label": m["play_snapshot"].get("label", ""),
              "level": m["play_snapshot"].get("level", ""), "jobs": jobs.get(m["id"], [])}
-            for m in page
+            for m, mission in zip(page, MISSION_ROWS.render_many(page), strict=True)
         ])
 
     def _decide(self, request, service):

@@ -1,8 +1,9 @@
 """INGEST_METRICS: compute every registered metric from the platform's tables and store snapshots."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kpis import registry
@@ -38,8 +39,9 @@ def metrics_compute(*, company, windows: list[Window]) -> list[dict]:
     return results
 
 
-def metrics_ingest(*, company, now: datetime | None = None) -> list[MetricSnapshot]:
-    """Snapshot every metric over each active KPI window ending `now`, plus the daily series.
+def metrics_ingest(*, company, now: datetime | None = None) -> int:
+    """Snapshot every metric over each active KPI window ending `now`, plus the daily series; returns the number
+    of points written.
 
     Daily points (window 1 day, ending at UTC midnight) feed the sparklines and
     the anomaly detector; missing ones are backfilled, the latest two recomputed.
@@ -63,16 +65,42 @@ def metrics_ingest(*, company, now: datetime | None = None) -> list[MetricSnapsh
             windows.append((1, Window(start=end - timedelta(days=1), end=end)))
 
     values_per_window = metrics_compute(company=company, windows=[w for _, w in windows])
-    rows = [
-        MetricSnapshot(company=company, metric=name, window_days=days, value=value, at=window.end, source=PLATFORM)
+    points = [
+        (name, days, value, window.end)
         for (days, window), values in zip(windows, values_per_window, strict=True)
         for name, value in sorted(values.items())
         if value is not None  # no data is not zero: no snapshot, the KPI reads UNKNOWN
     ]
     with transaction.atomic():
-        snapshots = MetricSnapshot.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["company", "metric", "window_days", "at", "source"],
-            update_fields=["value", "computed_at"],
-        )
+        snapshots_write(company=company, points=points)
         anomalies_detect(company=company, now=now)
-    return snapshots
+    return len(points)
+
+
+_UPSERT_FROM_ARRAYS = """
+INSERT INTO {table} (company_id, metric, window_days, value, at, computed_at, source)
+SELECT %s, metric, window_days, value, at, %s, %s
+FROM unnest(%s::varchar[], %s::smallint[], %s::numeric[], %s::timestamptz[]) AS p(metric, window_days, value, at)
+ON CONFLICT (company_id, metric, window_days, at, source)
+DO UPDATE SET value = EXCLUDED.value, computed_at = EXCLUDED.computed_at
+"""
+
+
+def snapshots_write(*, company, points: list[tuple[str, int, Decimal, datetime]]) -> None:
+    """Insert or update the platform's points `(metric, window_days, value, at)` in ONE statement.
+
+    On PostgreSQL the points travel as four arrays through unnest(): a first cycle writes about 2,000 points,
+    which bulk_create would prepare value by value (three times the time of the statement itself).
+    """
+    if connection.vendor == "postgresql":
+        columns = list(zip(*points, strict=True)) or [[], [], [], []]
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT_FROM_ARRAYS.format(table=MetricSnapshot._meta.db_table),
+                           [company.pk, timezone.now(), PLATFORM, *(list(column) for column in columns)])
+        return
+    MetricSnapshot.objects.bulk_create(
+        [MetricSnapshot(company=company, metric=metric, window_days=days, value=value, at=at, source=PLATFORM)
+         for metric, days, value, at in points],
+        update_conflicts=True, unique_fields=["company", "metric", "window_days", "at", "source"],
+        update_fields=["value", "computed_at"],
+    )
