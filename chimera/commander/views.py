@@ -9,7 +9,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from autonomax.connections import connection_warnings
 from autonomax.errors import AppError
+from autonomax.services import company_halt_change
 from autonomax.tenancy import can_operate, request_membership
 
 from .selectors import command_center, evidence_view, mission_card, mission_for_company, mission_story, portfolio
@@ -34,6 +36,8 @@ def _panels(request) -> dict:
     import waffle  # noqa: PLC0415
 
     context["global_halt"] = waffle.switch_is_active(GLOBAL_HALT_SWITCH)
+    context["halt_change"] = company_halt_change(company=company)
+    context["connection_warnings"] = connection_warnings(company=company)
     return context
 
 
