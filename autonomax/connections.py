@@ -181,6 +181,11 @@ def connections_overview(*, company: Company) -> list[dict]:
     return overview
 
 
+def connection_configured(*, company: Company, kind: str) -> bool:
+    """Every required field has a value, the company's or the environment's."""
+    return all(connection_value(company=company, kind=kind, name=f.name) for f in _kind(kind).fields if f.required)
+
+
 def connection_warnings(*, company: Company) -> list[str]:
     """What the Command Center warns about: a connection that failed its check, something needed but unset."""
     warnings = []

@@ -27,6 +27,8 @@ class Company(models.Model):
     # An AI-written support answer (e.g. an FAQ macro) is kept only above this confidence (0-1).
     support_min_confidence = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.60"),
                                                  validators=[MinValueValidator(0), MaxValueValidator(1)])
+    # The owner's onboarding in the browser: the silent cycle's report (when, by whom) and when it was reviewed.
+    onboarding = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

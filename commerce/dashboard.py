@@ -14,6 +14,7 @@ from .selectors import order_for_company, orders_overview
 from .services.drafts import draft_gate_override, draft_promote, draft_reject, draft_update
 from .services.publishing import listing_publish, shopify_connected
 
+
 def _draft_or_404(company, pk) -> ProductDraft:
     draft = ProductDraft.objects.filter(company=company, pk=pk).select_related(
         "product", "gate_override_by", "edited_by").first()
