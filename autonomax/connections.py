@@ -53,6 +53,7 @@ class ConnectionKind:
     # Called inside the save/remove transaction, e.g. commerce keeps its Shopify channel row in step.
     saved: Callable[..., None] | None = None
     removed: Callable[..., None] | None = None
+    order: int = 50  # place on the page
 
 
 class ConnectionCheckFailed(AppError):
@@ -167,7 +168,7 @@ def connections_overview(*, company: Company) -> list[dict]:
     """Each kind with its connection and, per field, where its value comes from (never a secret itself)."""
     rows = {c.kind: c for c in Connection.objects.filter(company=company).select_related("updated_by")}
     overview = []
-    for kind in KINDS.values():
+    for kind in sorted(KINDS.values(), key=lambda k: k.order):
         connection = rows.get(kind.key)
         fields = []
         for field in kind.fields:
@@ -177,7 +178,9 @@ def connections_overview(*, company: Company) -> list[dict]:
                 "shown": (connection.secret_hints.get(field.name) if field.secret else connection.options.get(
                     field.name, "")) if own else "",
             })
-        overview.append({"kind": kind, "connection": connection, "fields": fields})
+        overview.append({"kind": kind, "connection": connection, "fields": fields,
+                         "from_environment": connection is None and all(
+                             field_default(f) for f in kind.fields if f.required)})
     return overview
 
 
@@ -314,7 +317,7 @@ def _email_check(*, company: Company, values: dict) -> str:
 
 
 connection_kind_register(ConnectionKind(
-    key="email", label="Email provider", check=_email_check,
+    key="email", label="Email provider", check=_email_check, order=30,
     fields=(ConnectionField("email_url", "SMTP URL", default_setting="EMAIL_URL", required=True,
                             help="e.g. smtp+tls://user:password@smtp.example.com:587"),
             ConnectionField("from_email", "From address", secret=False, default_setting="DEFAULT_FROM_EMAIL")),

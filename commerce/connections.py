@@ -57,7 +57,7 @@ def _shopify_removed(*, company) -> None:
 
 
 connection_kind_register(ConnectionKind(
-    key="stripe", label="Stripe", check=_stripe_check, needed_for="checkout",
+    key="stripe", label="Stripe", check=_stripe_check, needed_for="checkout", order=10,
     fields=(ConnectionField("secret_key", "Secret key", default_setting="STRIPE_SECRET_KEY", required=True,
                             help="sk_live_… or sk_test_… (Stripe → Developers → API keys)"),
             ConnectionField("webhook_secret", "Webhook signing secret", default_setting="STRIPE_WEBHOOK_SECRET",
@@ -65,7 +65,7 @@ connection_kind_register(ConnectionKind(
 ))
 
 connection_kind_register(ConnectionKind(
-    key="shopify", label="Shopify", check=_shopify_check, saved=_shopify_saved, removed=_shopify_removed,
+    key="shopify", label="Shopify", check=_shopify_check, saved=_shopify_saved, removed=_shopify_removed, order=20,
     fields=(ConnectionField("shop_domain", "Shop domain", secret=False, required=True,
                             help="my-shop.myshopify.com"),
             ConnectionField("access_token", "Admin API access token", default_setting="SHOPIFY_ACCESS_TOKEN",

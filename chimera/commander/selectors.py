@@ -203,4 +203,6 @@ def onboarding_checklist(*, company: Company) -> dict:
         {"key": "review", "label": "Review its report", "done": "reviewed_at" in done,
          "text": "The KPIs it read and the missions it would suggest."},
     ]
-    return {"steps": steps, "complete": all(s["done"] for s in steps), "report": cycle.get("report")}
+    done_count = sum(1 for s in steps if s["done"])
+    return {"steps": steps, "done_count": done_count, "complete": done_count == len(steps),
+            "report": cycle.get("report")}

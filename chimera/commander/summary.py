@@ -22,17 +22,26 @@ def _number(value) -> str:
     return f"{number:,.2f}".rstrip("0").rstrip(".") if number % 1 else f"{number:,.0f}"
 
 
+def _amount(value, unit: str) -> str:
+    """A KPI value as people read it: ratios as percentages, counts bare, other units after the number."""
+    if unit == "ratio":
+        try:
+            return f"{Decimal(str(value)) * 100:.1f}%".replace(".0%", "%")
+        except (InvalidOperation, TypeError, ValueError):
+            return str(value)
+    return f"{_number(value)} {unit}" if unit and unit != "count" else _number(value)
+
+
 def _why(trigger_values: dict) -> str:
     parts = []
     for key, kpi in list((trigger_values or {}).items())[:2]:
-        label = kpi.get("label") or key
-        unit = f" {kpi['unit']}" if kpi.get("unit") and kpi["unit"] not in ("count",) else ""
+        label, unit = kpi.get("label") or key, kpi.get("unit") or ""
         if kpi.get("value") is None:
             parts.append(f"{label} is unknown")
             continue
         side = "above" if (kpi.get("direction") or "up") == "down" else "below"
-        target = f", {side} the {_number(kpi['target'])}{unit} target" if kpi.get("target") is not None else ""
-        parts.append(f"{label} is {_number(kpi['value'])}{unit}{target}")
+        target = f", {side} the {_amount(kpi['target'], unit)} target" if kpi.get("target") is not None else ""
+        parts.append(f"{label} is {_amount(kpi['value'], unit)}{target}")
     return " and ".join(parts)
 
 
