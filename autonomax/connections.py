@@ -290,30 +290,49 @@ def connection_remove(*, company: Company, kind: str, actor) -> None:
 
 # --- the platform's own: the email provider ---------------------------------------------------------------------
 
-def _email_check(*, company: Company, values: dict) -> str:
-    """Open a session with the SMTP server and log in, as sending would."""
-    import smtplib  # noqa: PLC0415
-
+def _smtp_backend(url: str):
+    """Django's SMTP backend for an email URL (smtp://, smtp+tls://, smtp+ssl://)."""
     import environ  # noqa: PLC0415
     from django.core.mail.backends.smtp import EmailBackend  # noqa: PLC0415
 
     try:
-        config = environ.Env.email_url_config(values["email_url"])
+        config = environ.Env.email_url_config(url)
     except (KeyError, ValueError) as exc:
         raise ConnectionCheckFailed(f"Not an email URL ({exc}); e.g. smtp+tls://user:password@host:587.") from None
     if not config.get("EMAIL_BACKEND", "").endswith("smtp.EmailBackend"):
         raise ConnectionCheckFailed("Only SMTP servers can be connected here (smtp://, smtp+tls://, smtp+ssl://).")
-    backend = EmailBackend(host=config.get("EMAIL_HOST"), port=config.get("EMAIL_PORT"),
-                           username=config.get("EMAIL_HOST_USER") or None,
-                           password=config.get("EMAIL_HOST_PASSWORD") or None,
-                           use_tls=config.get("EMAIL_USE_TLS", False), use_ssl=config.get("EMAIL_USE_SSL", False),
-                           timeout=10, fail_silently=False)
+    return EmailBackend(host=config.get("EMAIL_HOST"), port=config.get("EMAIL_PORT"),
+                        username=config.get("EMAIL_HOST_USER") or None,
+                        password=config.get("EMAIL_HOST_PASSWORD") or None,
+                        use_tls=config.get("EMAIL_USE_TLS", False), use_ssl=config.get("EMAIL_USE_SSL", False),
+                        timeout=10, fail_silently=False)
+
+
+def _email_check(*, company: Company, values: dict) -> str:
+    """Open a session with the SMTP server and log in, as sending would."""
+    import smtplib  # noqa: PLC0415
+
+    backend = _smtp_backend(values["email_url"])
     try:
         backend.open()
     except (smtplib.SMTPException, OSError) as exc:
         raise ConnectionCheckFailed(f"The mail server did not accept the connection: {exc}") from None
     backend.close()
-    return f"Mail server {config.get('EMAIL_HOST')}:{config.get('EMAIL_PORT')} accepted the session."
+    return f"Mail server {backend.host}:{backend.port} accepted the session."
+
+
+def company_mail(*, company: Company) -> dict:
+    """EmailMessage keyword arguments for mail sent on the company's behalf: its own SMTP server and From
+    address when it connected them, else nothing (the platform's EMAIL_URL and DEFAULT_FROM_EMAIL)."""
+    try:
+        stored = connection_stored(company=company, kind="email")
+    except AppError as exc:
+        logger.error("email connection of company %s: %s", company.pk, exc.message)
+        return {}
+    mail = {"from_email": stored["from_email"]} if stored.get("from_email") else {}
+    if stored.get("email_url"):
+        mail["connection"] = _smtp_backend(stored["email_url"])
+    return mail
 
 
 connection_kind_register(ConnectionKind(

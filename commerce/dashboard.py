@@ -90,7 +90,8 @@ class DraftDetailView(CompanyViewMixin, View):
     def get(self, request, pk: int, *, error: str = "", status: int = 200):
         draft = _draft_or_404(self.company, pk)
         return render(request, "commerce/draft_detail.html", {
-            "draft": draft, "error": error, "rubric_rows": sorted((draft.rubric or {}).items()),
+            "draft": draft, "error": error, "rubric_rows": sorted((name.replace("_", " ").capitalize(), score)
+                                                                for name, score in (draft.rubric or {}).items()),
             "gate_min": ProductDraft.GATE_MIN_AVERAGE, "shopify_connected": shopify_connected(company=self.company),
         }, status=status)
 

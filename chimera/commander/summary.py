@@ -88,7 +88,8 @@ def _measured(mission: Mission, plan: dict) -> str:
         return (f"measured against a held-out {_number(plan.get('holdout_pct'))}% ({plan.get('control')} people "
                 f"get nothing) after {after}")
     if plan.get("method"):
-        return f"measured against a forecast of {plan.get('kpi')} after {after}"
+        label = ((mission.trigger_values or {}).get(plan.get("kpi")) or {}).get("label") or plan.get("kpi")
+        return f"measured against a forecast of {label} after {after}"
     return f"measured after {after}"
 
 

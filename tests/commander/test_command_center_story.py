@@ -103,6 +103,6 @@ def test_a_bundle_card_names_the_kpi_with_its_unit_and_the_forecast(company):
     mission = propose(company, "bundle-offer", kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "18", unit="USD")}))
     html = _client(company)[0].get("/").content.decode()
     assert "Aov 30D is 18 USD, below the 20 USD target" in html
-    assert ("offer a bundle of the 3 best sellers at 20% off; measured against a forecast of aov-30d after 7 days."
+    assert ("offer a bundle of the 3 best sellers at 20% off; measured against a forecast of Aov 30D after 7 days."
             in html)
     assert mission.explanation in html

@@ -2,19 +2,29 @@
 the local servers, stored encrypted, never shown again, and read before the environment's defaults."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from autonomax.connections import connection_value, connection_warnings
 from autonomax.models import ConfigChange, Connection, Role
-from commerce.models import ChannelConnection, WebhookEvent
+from commerce.models import ChannelConnection, DownloadGrant, Order, WebhookEvent
 from commerce.services.publishing import listing_publish
 from commerce.services.stripe_api import stripe_secret_key
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, OrderFactory, OrderItemFactory
 
 from .conftest import SHOPIFY_TOKEN
-from .factories import ProductDraftFactory, post_shopify, post_stripe, shopify_sign, stripe_event
+from .factories import (
+    ProductDraftFactory,
+    digital_product,
+    post_shopify,
+    post_stripe,
+    shopify_sign,
+    stripe_event,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +210,81 @@ def test_a_rotated_key_still_reads_what_the_old_one_wrote(company, stripe_server
     settings.CONNECTIONS_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), old]
     # then the secret still reads
     assert stripe_secret_key(company=company) == STRIPE_KEY
+
+
+class _SMTPServer:
+    """Just enough SMTP (no auth, no TLS) to accept a session and keep the messages it is given."""
+
+    def __init__(self):
+        import socketserver
+        import threading
+
+        owner = self
+        self.messages: list[bytes] = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 local ESMTP\r\n")
+                while line := self.rfile.readline():
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        self.wfile.write(b"250 local\r\n")
+                    elif verb == b"DATA":
+                        self.wfile.write(b"354 go on\r\n")
+                        data = b"".join(iter(lambda: self.rfile.readline(), b".\r\n"))
+                        owner.messages.append(data)
+                        self.wfile.write(b"250 queued\r\n")
+                    elif verb == b"QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_company_email_is_checked_and_the_buyers_mail_goes_through_it(company, other_company):
+    from commerce.services.fulfillment import digital_delivery_send
+
+    server = _SMTPServer()
+    try:
+        # given the owner connects the company's mail server
+        client = _client(company)
+        response = client.post("/settings/connections/", {
+            "kind": "email", "action": "save", "email_url": f"smtp://127.0.0.1:{server.port}",
+            "from_email": "Shop <hello@shop.example>"})
+        assert response.status_code == 302
+        assert "accepted the session" in Connection.objects.get(company=company, kind="email").status_message
+        # when the buyer's download email is sent for this company, and one for another company
+        grant, other = _grant_for(company), _grant_for(other_company)
+        digital_delivery_send(grant_id=grant.pk)
+        digital_delivery_send(grant_id=other.pk)
+    finally:
+        server.close()
+    # then this company's went through its server, from its address; the other's did not
+    [message] = server.messages
+    assert b"From: Shop <hello@shop.example>" in message and grant.product.name.encode() in message
+    [platform_mail] = mail.outbox
+    assert platform_mail.to == [other.order.customer.email]
+
+
+def _grant_for(company):
+    product = digital_product(company=company)
+    order = OrderFactory(company=company, status=Order.Status.FULFILLED)
+    OrderItemFactory(order=order, product=product)
+    return DownloadGrant.objects.create(company=company, order=order, product=product,
+                                        expires_at=timezone.now() + timedelta(hours=24))
+
+
+def test_an_unreachable_mail_server_is_not_stored(company):
+    response = _client(company).post("/settings/connections/", {
+        "kind": "email", "action": "save", "email_url": "smtp://127.0.0.1:9"})
+    assert response.status_code == 400 and "did not accept the connection" in response.content.decode()
+    assert not Connection.objects.exists()

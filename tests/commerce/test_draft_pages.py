@@ -33,7 +33,7 @@ def test_detail_shows_the_generated_content_and_rubric(company):
     html = page.content.decode()
     assert page.status_code == 200
     assert draft.title in html and "Weekly review included." in html and "Habit dashboard" in html
-    assert "Intentmatch" in html and "4.3" in html and "passes" in html
+    assert "Intent match" in html and "4.3" in html and "passes" in html
 
 
 def test_another_companys_draft_is_404(company, other_company):
