@@ -51,4 +51,5 @@ def test_the_company_is_preselected_for_a_person_in_one_company(company):
     user = MembershipFactory(company=company, role=Role.OPERATOR, user__is_staff=True).user
     MembershipFactory(company=second, user=user, role=Role.OPERATOR)
     client.force_login(user)
-    assert " selected>" not in client.get("/admin/commander/agent/add/").content.decode().split('name="company"')[1][:400]
+    form = client.get("/admin/commander/agent/add/").content.decode()
+    assert " selected>" not in form.split('name="company"')[1][:400]
