@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -27,6 +28,50 @@ def scoped_choices_queryset(user, model):
     if any(field.name == "company" for field in model._meta.fields):
         return model._default_manager.filter(company__in=company_ids)
     return model._default_manager.all()
+
+
+def json_table(value):
+    """A JSON value as people read it: objects as two-column tables, lists as bullet lists, nested as needed."""
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>",
+                                ((str(k).replace("_", " "), json_table(v)) for k, v in value.items()))
+        return format_html('<table class="json-table">{}</table>', rows)
+    if isinstance(value, list):
+        if not value:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((json_table(v),) for v in value)))
+    return "—" if value is None or value == "" else str(value)
+
+
+def json_field_display(name: str, label: str):
+    """A read-only admin field that shows the model's JSON field `name` as a table."""
+    @admin.display(description=label)
+    def show(self, obj):
+        return json_table(getattr(obj, name))
+    show.__name__ = f"{name}_table"
+    return show
+
+
+class ReadOnlyParentInline(TabularInline):
+    """A read-only inline that whoever may view the parent sees (the company role is the permission, not
+    Django's model permissions, which company members do not hold)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return self.admin_site._registry[self.parent_model].has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ScopedRelatedFieldListFilter(RelatedFieldListFilter):
@@ -80,6 +125,15 @@ class CompanyScopedAdmin(ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.company_field}__in": user_company_ids(request.user)})
+
+    def get_changeform_initial_data(self, request):
+        """A person in one company does not have to pick it."""
+        initial = super().get_changeform_initial_data(request)
+        if self.company_field == "company" and "company" not in initial and not request.user.is_superuser:
+            company_ids = user_company_ids(request.user, (Role.OWNER, Role.OPERATOR))
+            if len(company_ids) == 1:
+                initial["company"] = company_ids[0]
+        return initial
 
     def get_list_filter(self, request):
         # Relation filters list only the person's companies and what belongs to them.

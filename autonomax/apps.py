@@ -12,3 +12,5 @@ class AutonomaxConfig(AppConfig):
 
         # Each app registers what it holds about a person from its own personal_data.py.
         autodiscover_modules("personal_data")
+        # Each app declares the outside services a company connects at /settings/connections/.
+        autodiscover_modules("connections")

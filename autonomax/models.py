@@ -27,6 +27,8 @@ class Company(models.Model):
     # An AI-written support answer (e.g. an FAQ macro) is kept only above this confidence (0-1).
     support_min_confidence = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.60"),
                                                  validators=[MinValueValidator(0), MaxValueValidator(1)])
+    # The owner's onboarding in the browser: the silent cycle's report (when, by whom) and when it was reviewed.
+    onboarding = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -158,3 +160,33 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"Invitation of {self.email} to {self.company} as {self.role}"
+
+
+class Connection(CompanyOwned):
+    """A company's connection to an outside service (Stripe, Shopify, an email provider, AI providers).
+
+    Plain values (a shop domain) are in `options`; secrets only Fernet-encrypted in `secrets_encrypted`
+    and never shown again (`secret_hints` keeps their last characters so an owner can recognise them).
+    Environment variables remain the defaults for whatever a company has not set.
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok", "Working"
+        FAILING = "failing", "Failing"
+
+    kind = models.CharField(max_length=32)
+    options = models.JSONField(default=dict, blank=True)
+    secrets_encrypted = models.TextField(blank=True)
+    secret_hints = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
+    status_message = models.CharField(max_length=500, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "kind"], name="connection_unique_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} connection of company {self.company_id}"

@@ -82,6 +82,14 @@ def execution_resumed_register(handler) -> None:
         _EXECUTION_RESUMED.append(handler)
 
 
+def company_halt_change(*, company: Company) -> ConfigChange | None:
+    """The change-log entry that set the company's kill switch (who, when, why), while it is set."""
+    if not company.execution_halted:
+        return None
+    return (ConfigChange.objects.filter(company=company, object_type="company.execution_halted")
+            .select_related("actor").first())
+
+
 @transaction.atomic
 def company_set_halt(*, company: Company, halted: bool, actor=None, reason: str = "") -> Company:
     """The company kill switch: while halted, no job starts or makes a side effect; lifting it resumes the

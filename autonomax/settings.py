@@ -322,6 +322,10 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # tests point this at a local server
 SHOPIFY_API_SECRET = env.str("SHOPIFY_API_SECRET", default="")
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-07")
+# Fernet keys that encrypt the secrets of per-company connections (/settings/connections/), comma-separated:
+# the first encrypts, all decrypt (rotation). Required to save a connection unless debugging, where a key
+# derived from SECRET_KEY is used.
+CONNECTIONS_ENCRYPTION_KEYS = env.list("CONNECTIONS_ENCRYPTION_KEYS", default=[])
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
 GROQ_API_KEY = env.str("GROQ_API_KEY", default="")

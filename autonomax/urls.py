@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, team_views, views
+from . import connection_views, health, team_views, views
 
 admin.site.site_header = "AutonomaX Profit OS"
 admin.site.site_title = "AutonomaX"
@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("chimera.commander.urls")),
     path("company/switch/", views.company_switch, name="company-switch"),
     path("settings/team/", team_views.team, name="team"),
+    path("settings/connections/", connection_views.connections, name="connections"),
     path("invite/<str:token>/", team_views.invitation, name="invitation-accept"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

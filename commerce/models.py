@@ -192,6 +192,11 @@ class ProductDraft(CompanyOwned):
     gate_override_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                          blank=True, related_name="+")
     gate_override_at = models.DateTimeField(null=True, blank=True)
+    gate_override_reason = models.CharField(max_length=500, blank=True)
+    # Who last edited the generated content by hand (the AI's version is not kept apart).
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     GATE_MIN_AVERAGE = 4.0

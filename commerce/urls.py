@@ -3,7 +3,7 @@
 from django.urls import path
 
 from . import views
-from .dashboard import DraftReviewView, OrderDetailView, OrderListView
+from .dashboard import DraftDetailView, DraftReviewView, OrderDetailView, OrderListView
 
 app_name = "commerce"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("o/<str:token>/", views.order_status, name="order-status"),
     path("d/<str:token>/", views.download, name="download"),
     path("commerce/drafts/", DraftReviewView.as_view(), name="drafts"),
+    path("commerce/drafts/<int:pk>/", DraftDetailView.as_view(), name="draft"),
     path("commerce/orders/", OrderListView.as_view(), name="orders"),
     path("commerce/orders/<int:pk>/", OrderDetailView.as_view(), name="order"),
 ]

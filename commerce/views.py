@@ -4,6 +4,7 @@ import logging
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from autonomax.errors import AppError
@@ -69,7 +70,7 @@ def order_status(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such order.")
     grants = [{"grant": g, "url": download_url(grant=g)} for g in order_grants(order=order)]
     response = render(request, "commerce/order_status.html", {
-        "order": order, "grants": grants, "support_email": support_address(order.company)})
+        "order": order, "grants": grants, "support_email": support_address(order.company), "now": timezone.now()})
     response["X-Robots-Tag"] = "noindex"
     return response
 

@@ -21,3 +21,5 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY", "OLLAMA_BASE_URL", "SLACK_WEBHOOK_URL",
             "STRIPE_SECRET_KEY", "SENTRY_DSN"):
     os.environ.pop(key, None)
+# A throwaway Fernet key for the secrets of per-company connections (base64 of 32 zero characters).
+os.environ.setdefault("CONNECTIONS_ENCRYPTION_KEYS", "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=")

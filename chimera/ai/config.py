@@ -43,6 +43,8 @@ class ProviderConfig:
     timeout_s: float = 30.0
     models: dict[str, ModelPrice] = field(default_factory=dict)
     default_model: str = ""
+    # A company's own key (/settings/connections/), used instead of the environment variable's.
+    key_override: str = ""
 
     @property
     def is_offline(self) -> bool:
@@ -50,7 +52,7 @@ class ProviderConfig:
 
     def unavailable_reason(self) -> str:
         """Why this provider cannot be used right now ('' when it can): a missing key is a skip, not an error."""
-        if self.api_key_env and not os.environ.get(self.api_key_env):
+        if self.api_key_env and not (self.key_override or os.environ.get(self.api_key_env)):
             return f"{self.api_key_env} is not set"
         if self.base_url_env and not os.environ.get(self.base_url_env):
             return f"{self.base_url_env} is not set"
@@ -61,6 +63,8 @@ class ProviderConfig:
 
     def api_key(self) -> str:
         # Local servers (Ollama, vLLM) take any key; the client insists on one.
+        if self.key_override:
+            return self.key_override
         return os.environ.get(self.api_key_env, "") if self.api_key_env else "not-needed"
 
 

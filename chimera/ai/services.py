@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -244,6 +244,7 @@ class _Call:
         self.day = None
         self.budget = None
         self._redaction: Redaction | None = None
+        self._company_keys: dict[str, str] | None = None
         self.tokens_in = 0
         self.tokens_out = 0
         self.cost = Decimal(0)  # what the providers' reported usage costs
@@ -251,6 +252,18 @@ class _Call:
         self.overrun = Decimal(0)  # reported beyond the reservations (a misreporting provider)
         self.reserved = Decimal(0)
         self.misreported: dict[str, str] = {}
+
+    def provider(self, name: str) -> ProviderConfig:
+        """The provider with the company's own key (/settings/connections/) when it set one."""
+        from .connections import ai_keys_for  # noqa: PLC0415
+
+        provider = self.config.providers[name]
+        if provider.is_offline or not provider.api_key_env:
+            return provider
+        if self._company_keys is None:
+            self._company_keys = ai_keys_for(company=self.company)
+        key = self._company_keys.get(provider.api_key_env, "")
+        return replace(provider, key_override=key) if key else provider
 
     @property
     def redaction(self) -> Redaction:
@@ -320,7 +333,7 @@ def _finish(call: _Call, step: RouteStep, reply: ProviderReply, messages: list[d
             retry_messages = [*messages, {"role": "assistant", "content": reply.content},
                               {"role": "user", "content": f"That answer was rejected: {first_error}. "
                                                           "Reply again with corrected JSON only."}]
-            provider = call.config.providers[step.provider]
+            provider = call.provider(step.provider)
             retry = _hosted_attempt(call, provider, step.model, retry_messages)
             content = call.redaction.restore(retry.content)
             try:
@@ -419,7 +432,7 @@ def _walk_route(call: _Call, route_name: str) -> AIResult:
     messages = None
     last_step = None
     for step in config.route(route_name):
-        provider = config.providers[step.provider]
+        provider = call.provider(step.provider)
         if provider.is_offline:
             reply, hosted_messages = _offline_attempt(call), None
         else:

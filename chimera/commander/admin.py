@@ -1,8 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
-from unfold.admin import TabularInline
 
-from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin
+from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin, ReadOnlyParentInline, json_field_display
 from autonomax.errors import AppError
 
 from .models import Agent, EvidenceRecord, HoldoutAssignment, Job, Mission, Play
@@ -26,8 +25,11 @@ class PlayAdmin(CompanyScopedAdmin):
     list_display = ["key", "label", "owner", "level", "autonomy", "status", "version", "company"]
     list_filter = ["status", "level", "autonomy", "owner", "company"]
     search_fields = ["key", "label"]
-    readonly_fields = ["version", "updated_at"]
+    readonly_fields = ["version", "updated_at", "trigger_table", "job_plan_table"]
     actions = ["clear_review"]
+    # The editable JSON above, read as tables.
+    trigger_table = json_field_display("trigger", "trigger (as read)")
+    job_plan_table = json_field_display("job_plan", "job plan (as read)")
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -51,12 +53,17 @@ class AgentAdmin(CompanyScopedAdmin):
     list_filter = ["kind", "company"]
 
 
-class JobInline(TabularInline):
+class JobInline(ReadOnlyParentInline):
     model = Job
-    extra = 0
     fields = ["order", "type", "bot", "status", "attempts", "started_at", "finished_at", "error"]
     readonly_fields = fields
-    can_delete = False
+
+
+class EvidenceInline(ReadOnlyParentInline):
+    model = EvidenceRecord
+    fields = ["verdict", "method", "kpi", "effect_rel", "ci_low", "ci_high", "prob_improvement", "treated_n",
+              "control_n", "recorded_at", "notes"]
+    readonly_fields = fields
 
 
 @admin.register(Mission)
@@ -68,12 +75,18 @@ class MissionAdmin(CompanyScopedAdmin):
     list_select_related = ["play", "company", "decided_by"]
     # Every field is the workflow's record: statuses move only through the actions below (the services and
     # their transition table), never by editing a field.
-    fields = ["company", "play", "status", "playbook_version", "play_version", "score", "score_factors",
-              "explanation", "trigger_values", "anomaly", "correlation_id", "decided_by", "decided_at",
-              "decision_reason", "outcome", "created_at", "updated_at", "measure_due_at", "completed_at",
-              "play_snapshot"]
+    # JSON fields (score, trigger, measurement plan, the play then) are shown as tables.
+    fields = ["company", "play", "status", "playbook_version", "play_version", "score", "score_factors_table",
+              "explanation", "trigger_values_table", "anomaly_table", "measure_plan_table", "correlation_id",
+              "decided_by", "decided_at", "decision_reason", "outcome", "created_at", "updated_at",
+              "measure_due_at", "completed_at", "play_snapshot_table"]
     readonly_fields = fields
-    inlines = [JobInline]
+    inlines = [JobInline, EvidenceInline]
+    score_factors_table = json_field_display("score_factors", "score factors")
+    trigger_values_table = json_field_display("trigger_values", "KPIs that triggered it")
+    anomaly_table = json_field_display("anomaly", "the anomaly that raised it")
+    measure_plan_table = json_field_display("measure_plan", "measurement plan")
+    play_snapshot_table = json_field_display("play_snapshot", "the play when suggested")
     actions = ["approve", "reject", "retry", "cancel"]
 
     def has_add_permission(self, request):
@@ -116,9 +129,11 @@ class JobAdmin(CompanyScopedAdmin):
     list_filter = ["status", "bot", "type", "company"]
     search_fields = ["idempotency_key", "error"]
     # Read-only: a job's status moves with its mission (retry, cancel) through the services.
-    fields = ["company", "mission", "order", "type", "bot", "params", "status", "attempts", "queue",
-              "timeout_minutes", "idempotency_key", "started_at", "finished_at", "result", "error", "log"]
+    fields = ["company", "mission", "order", "type", "bot", "params_table", "status", "attempts", "queue",
+              "timeout_minutes", "idempotency_key", "started_at", "finished_at", "result_table", "error", "log"]
     readonly_fields = fields
+    params_table = json_field_display("params", "params")
+    result_table = json_field_display("result", "result")
 
     def has_add_permission(self, request):
         return False
@@ -134,7 +149,15 @@ class EvidenceRecordAdmin(ReadOnlyAdmin):
     list_filter = ["verdict", "method", "company"]
     search_fields = ["correlation_id", "notes"]
     date_hierarchy = "recorded_at"
-    readonly_fields = [f.name for f in EvidenceRecord._meta.fields]
+    # JSON (KPI before and after, the change, the chart's points) shown as tables.
+    readonly_fields = [f"{f.name}_table" if f.get_internal_type() == "JSONField" else f.name
+                       for f in EvidenceRecord._meta.fields]
+
+
+for _field in EvidenceRecord._meta.fields:
+    if _field.get_internal_type() == "JSONField":
+        setattr(EvidenceRecordAdmin, f"{_field.name}_table",
+                json_field_display(_field.name, _field.verbose_name))
 
 
 @admin.register(HoldoutAssignment)

@@ -1,12 +1,15 @@
 """Reads for the Command Center: a fixed number of queries whatever the number of missions."""
 
+from decimal import Decimal
+
 from django.db.models import Prefetch
 
 from autonomax.models import Company, Role
 
-from .models import EvidenceRecord, Job, Mission
+from .models import EvidenceRecord, Job, Mission, PlaybookVersion
 from .services.jobs import execution_blocked
 from .services.missions import mission_can_decide
+from .summary import mission_summary
 
 ACTIVE_VIEW = [Mission.Status.APPROVED, Mission.Status.PLANNED, Mission.Status.RUNNING, Mission.Status.MEASURING]
 
@@ -67,14 +70,34 @@ def evidence_view(*, record: EvidenceRecord) -> dict:
             "chart": evidence_chart(record=record)}
 
 
-def mission_card(*, mission: Mission, role: str) -> dict:
+def price_previews(*, company: Company, missions: list[Mission]) -> dict:
+    """pick -> {name, before, after} for the price changes proposed missions would make (one read per pick)."""
+    from commerce.services.catalog import catalog_products_pick  # noqa: PLC0415 - through commerce's services
+
+    from .services.bots import price_change_target  # noqa: PLC0415
+
+    previews = {}
+    for mission in missions:
+        for step in (mission.play_snapshot or {}).get("job_plan") or []:
+            params = step.get("params") or {}
+            pick = params.get("product", "best_seller")
+            if step.get("type") != "price_change" or pick in previews:
+                continue
+            products = catalog_products_pick(company=company, pick=pick, limit=1)
+            if products:
+                after = price_change_target(price=products[0].price, params=params).quantize(Decimal("0.01"))
+                previews[pick] = {"name": products[0].name, "before": products[0].price, "after": after}
+    return previews
+
+
+def mission_card(*, mission: Mission, role: str, prices: dict | None = None) -> dict:
     allowed, why = mission_can_decide(mission=mission, role=role)
     factors = [{"name": k.replace("_", " "), "value": v} for k, v in mission.score_factors.items()]
     jobs = list(mission.jobs.all())
     done = sum(1 for j in jobs if j.status == Job.Status.SUCCEEDED)
     return {"mission": mission, "factors": factors, "can_decide": allowed, "why_not": why, "jobs": jobs,
             "done": done, "total": len(jobs), "label": mission.play_snapshot.get("label", ""),
-            "level": mission.play_snapshot.get("level", "")}
+            "level": mission.play_snapshot.get("level", ""), "summary": mission_summary(mission=mission, prices=prices)}
 
 
 def command_center(*, company: Company, role: str) -> dict:
@@ -82,7 +105,8 @@ def command_center(*, company: Company, role: str) -> dict:
     missions = list(Mission.objects.filter(company=company, status__in=[Mission.Status.PROPOSED, *ACTIVE_VIEW,
                                                                           Mission.Status.ESCALATED])
                     .select_related("play").prefetch_related(jobs).order_by("-score", "-created_at")[:100])
-    cards = [mission_card(mission=m, role=role) for m in missions]
+    prices = price_previews(company=company, missions=[m for m in missions if m.status == Mission.Status.PROPOSED])
+    cards = [mission_card(mission=m, role=role, prices=prices) for m in missions]
     stuck_jobs = list(Job.objects.filter(company=company, status__in=[Job.Status.STUCK, Job.Status.FAILED])
                       .select_related("mission").order_by("-started_at")[:20])
     evidence = list(EvidenceRecord.objects.filter(company=company).select_related("play").order_by("-recorded_at")[:10])
@@ -107,9 +131,11 @@ def mission_story(*, company: Company, pk: int, role: str) -> dict | None:
                .prefetch_related(jobs).first())
     if mission is None:
         return None
-    card = mission_card(mission=mission, role=role)
+    prices = price_previews(company=company, missions=[mission]) if mission.status == Mission.Status.PROPOSED else {}
+    card = mission_card(mission=mission, role=role, prices=prices)
     evidence = EvidenceRecord.objects.filter(mission=mission).first()
-    events = [{"at": mission.created_at, "kind": "proposed", "title": "Proposed", "text": mission.explanation}]
+    events = [{"at": mission.created_at, "kind": "proposed", "title": "Proposed",
+               "text": card["summary"]["sentence"]}]
     if mission.decided_at:
         who = mission.decided_by.get_username() if mission.decided_by else "autopilot"
         verb = "Rejected" if mission.status == Mission.Status.REJECTED else "Approved"
@@ -155,3 +181,28 @@ def portfolio(*, user) -> list[dict]:
             "warning": sum(1 for k in kpis if k["status"] == "WARNING"),
         })
     return rows
+
+
+def onboarding_checklist(*, company: Company) -> dict:
+    """The owner's first steps, each done or not: connect payments, load the playbook, run the silent cycle,
+    review its report."""
+    from autonomax.connections import connection_configured  # noqa: PLC0415
+
+    version = PlaybookVersion.objects.filter(company=company).order_by("-number").first()
+    done = company.onboarding or {}
+    cycle = done.get("silent_cycle") or {}
+    steps = [
+        {"key": "payments", "label": "Connect payments", "done": connection_configured(company=company, kind="stripe"),
+         "text": "Stripe's keys, so buyers can pay (Connections)."},
+        {"key": "playbook", "label": "Load or edit the playbook", "done": version is not None,
+         "text": f"Version {version.number} loaded {version.loaded_at:%Y-%m-%d}." if version
+         else "The KPIs, plays and bots the commander works with."},
+        {"key": "silent_cycle", "label": "Run the silent cycle", "done": bool(cycle),
+         "text": f"Ran {cycle['at'][:16].replace('T', ' ')} by {cycle.get('by', '')}." if cycle
+         else "What the commander would do now, changing nothing."},
+        {"key": "review", "label": "Review its report", "done": "reviewed_at" in done,
+         "text": "The KPIs it read and the missions it would suggest."},
+    ]
+    done_count = sum(1 for s in steps if s["done"])
+    return {"steps": steps, "done_count": done_count, "complete": done_count == len(steps),
+            "report": cycle.get("report")}

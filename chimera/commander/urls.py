@@ -11,5 +11,6 @@ urlpatterns = [
     path("missions/<int:pk>/retry/", views.mission_decide, {"decision": "retry"}, name="cc-mission-retry"),
     path("command/switches/", views.company_switches, name="command-switches"),
     path("review/", views.review, name="weekly-review"),
+    path("onboarding/", views.onboarding, name="onboarding"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

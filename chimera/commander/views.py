@@ -9,13 +9,25 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from autonomax.connections import connection_warnings
 from autonomax.errors import AppError
+from autonomax.models import Role
+from autonomax.services import company_halt_change
 from autonomax.tenancy import can_operate, request_membership
 
-from .selectors import command_center, evidence_view, mission_card, mission_for_company, mission_story, portfolio
+from .selectors import (
+    command_center,
+    evidence_view,
+    mission_card,
+    mission_for_company,
+    mission_story,
+    onboarding_checklist,
+    portfolio,
+)
 from .services.evidence import weekly_review
 from .services.jobs import GLOBAL_HALT_SWITCH, company_halt_switch, global_halt_set
 from .services.missions import company_autopilot_set, mission_approve, mission_reject, mission_retry
+from .services.onboarding import onboarding_playbook_load, onboarding_report_reviewed, onboarding_silent_cycle
 
 
 def _panels(request) -> dict:
@@ -34,6 +46,9 @@ def _panels(request) -> dict:
     import waffle  # noqa: PLC0415
 
     context["global_halt"] = waffle.switch_is_active(GLOBAL_HALT_SWITCH)
+    context["halt_change"] = company_halt_change(company=company)
+    context["connection_warnings"] = connection_warnings(company=company)
+    context["onboarding"] = onboarding_checklist(company=company) if membership.role == Role.OWNER else None
     return context
 
 
@@ -139,3 +154,30 @@ def unsubscribe(request, token: str):
     except AppError as exc:
         return render(request, "commander/unsubscribe.html", {"error": exc.message}, status=400)
     return render(request, "commander/unsubscribe.html", {"done": True, "company": company, "email": email})
+
+
+ONBOARDING_ACTIONS = {"playbook": onboarding_playbook_load, "silent_cycle": onboarding_silent_cycle,
+                      "reviewed": onboarding_report_reviewed}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def onboarding(request):
+    """The owner's checklist with the silent cycle's report; the steps are the owner's to take."""
+    membership = request_membership(request)
+    if request.method == "POST":
+        action = ONBOARDING_ACTIONS.get(request.POST.get("action", ""))
+        if membership.role != Role.OWNER:
+            return HttpResponse("Only an owner takes the onboarding steps.", status=403)
+        if action is None:
+            return HttpResponse("Unknown step.", status=400)
+        try:
+            action(company=membership.company, actor=request.user)
+        except AppError as exc:
+            messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("onboarding"))
+    checklist = onboarding_checklist(company=membership.company)
+    report = checklist["report"]
+    return render(request, "commander/onboarding.html", {
+        "checklist": checklist, "report": report, "is_owner": membership.role == Role.OWNER,
+        "kpi_rows": sorted((report or {}).get("kpis", {}).items())})

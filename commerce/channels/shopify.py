@@ -46,15 +46,23 @@ DISCOUNT_CREATE = """mutation discountCodeBasicCreate($basicCodeDiscount: Discou
 class ShopifyChannel(Channel):
     name = "shopify"
 
-    def __init__(self, *, connection: ChannelConnection):
+    def __init__(self, *, connection: ChannelConnection, token: str = ""):
         self.connection = connection
+        self.token = token
 
     def _token(self) -> str:
-        token = os.environ.get(self.connection.access_token_env or "", "")
+        """The token given, else the company's own (/settings/connections/), else the environment variable
+        the channel connection names."""
+        from autonomax.connections import connection_value  # noqa: PLC0415
+
+        token = self.token or (connection_value(company=self.connection.company, kind="shopify",
+                                                name="access_token", default=False)
+                               if self.connection.company_id else "")
+        token = token or os.environ.get(self.connection.access_token_env or "", "")
         if not token:
             raise ChannelNotConnected(
-                f"The Shopify access token is missing: set the environment variable "
-                f"{self.connection.access_token_env!r} named by the company's connection.")
+                "The Shopify access token is missing: connect Shopify at /settings/connections/ or set the "
+                f"environment variable {self.connection.access_token_env!r} named by the company's connection.")
         return token
 
     @contextmanager
@@ -183,3 +191,11 @@ class ShopifyChannel(Channel):
                 return
             after = page.get("endCursor")
 
+
+SHOP = "query shopName { shop { name } }"
+
+
+def shop_name(*, shop_domain: str, token: str) -> str:
+    """The shop's name, asked with `token`: proves the domain and token work (a connection's live check)."""
+    channel = ShopifyChannel(connection=ChannelConnection(channel="shopify", shop_domain=shop_domain), token=token)
+    return str(((channel._execute(SHOP, {}) or {}).get("shop") or {}).get("name") or shop_domain)

@@ -35,7 +35,7 @@ def checkout_start(*, product: Product, customer_email: str = "", discount_code:
             raise AppError("Enter your email to use a discount code.", code="email_required", status=422)
         discount = discount_check(company=product.company, code=discount_code, email=customer_email,
                                   product=product)
-    client = stripe_client()
+    client = stripe_client(company=product.company)
     site = settings.SITE_URL.rstrip("/")
     with transaction.atomic():
         customer = customer_upsert(company=product.company, email=customer_email) if customer_email else None

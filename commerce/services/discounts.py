@@ -7,14 +7,13 @@ import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from autonomax.errors import AppError, ConflictError
 
 from ..models import ChannelConnection, Discount, DiscountRedemption, Order, Product
-from .stripe_api import stripe_client, stripe_error, to_cents
+from .stripe_api import stripe_client, stripe_error, stripe_secret_key, to_cents
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,39}$")
 # "code WELCOMEBACK-1A2B3C" / "code: X" in an email: every such code must exist and be valid for the reader.
@@ -140,7 +139,7 @@ def discount_for_job(*, company, spec: dict, idempotency_key: str, correlation_i
 
 def discount_publish(*, discount: Discount) -> Discount:
     """Make the code exist where buyers pay: Stripe when it is configured, Shopify when the shop is connected."""
-    if settings.STRIPE_SECRET_KEY:
+    if stripe_secret_key(company=discount.company):
         discount_stripe_ensure(discount=discount)
     connection = ChannelConnection.objects.filter(company_id=discount.company_id, is_active=True,
                                                   channel=ChannelConnection.Channel.SHOPIFY).first()
@@ -155,7 +154,7 @@ def discount_stripe_ensure(*, discount: Discount) -> Discount:
 
     if discount.stripe_coupon_id and discount.stripe_promotion_code_id:
         return discount
-    client = stripe_client()
+    client = stripe_client(company=discount.company)
     metadata = {"discount_id": str(discount.pk), "company": discount.company.slug, "code": discount.code}
     redeem_by = int(discount.valid_until.timestamp()) if discount.valid_until else None
     try:

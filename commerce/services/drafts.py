@@ -78,13 +78,38 @@ def draft_generate(*, company, brief: dict, actor=None, correlation_id: str = ""
 
 
 @transaction.atomic
-def draft_gate_override(*, draft: ProductDraft, actor) -> ProductDraft:
-    """A person lets a draft below the gate through; who and when is kept."""
+def draft_gate_override(*, draft: ProductDraft, actor, reason: str = "") -> ProductDraft:
+    """A person lets a draft below the gate through; who, when and why is kept."""
     draft = ProductDraft.objects.select_for_update().get(pk=draft.pk)
     if draft.gate_override_at is None:
         draft.gate_override_by = actor if getattr(actor, "is_authenticated", False) else None
         draft.gate_override_at = timezone.now()
-        draft.save(update_fields=["gate_override_by", "gate_override_at"])
+        draft.gate_override_reason = reason.strip()[:500]
+        draft.save(update_fields=["gate_override_by", "gate_override_at", "gate_override_reason"])
+    return draft
+
+
+@transaction.atomic
+def draft_update(*, draft: ProductDraft, actor, title: str, description: str, price, tags: list[str]) -> ProductDraft:
+    """A person edits a draft waiting for review. The rubric scored the AI's text, so it stays as it was."""
+    draft = ProductDraft.objects.select_for_update().get(pk=draft.pk)
+    if draft.status != ProductDraft.Status.DRAFT:
+        raise ConflictError("Only a draft waiting for review can be edited.", code="draft_not_editable")
+    title = " ".join(str(title).split())
+    if not title or len(title) > 70:
+        raise AppError("The title needs 1 to 70 characters.", code="invalid", details={"field": "title"})
+    try:
+        price = Decimal(str(price)).quantize(Decimal("0.01"))
+    except (InvalidOperation, TypeError):
+        price = None
+    if price is None or not price.is_finite() or price <= 0 or price >= Decimal("1e9"):
+        raise AppError("The price must be a positive amount.", code="invalid", details={"field": "price"})
+    draft.title, draft.description, draft.price = title, str(description).strip(), price
+    draft.tags = [t for t in (" ".join(str(tag).split())[:50] for tag in tags) if t][:20]
+    draft.near_duplicates = near_duplicate_titles(company=draft.company, title=title, exclude_draft_id=draft.pk)
+    draft.edited_by = actor if getattr(actor, "is_authenticated", False) else None
+    draft.edited_at = timezone.now()
+    draft.save(update_fields=["title", "description", "price", "tags", "near_duplicates", "edited_by", "edited_at"])
     return draft
 
 

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from autonomax.connections import company_mail
 from autonomax.errors import AppError
 
 from ..models import DownloadGrant, Order, Product, ServiceTask, Subscription
@@ -204,7 +205,7 @@ def digital_delivery_send(*, grant_id: int) -> bool:
         EmailMessage(
             subject=f"Your download: {grant.product.name}",
             body=render_to_string("commerce/email/digital_delivery.txt", context),
-            to=[customer.email], reply_to=[context["support_email"]],
+            to=[customer.email], reply_to=[context["support_email"]], **company_mail(company=grant.company),
         ).send()
     except Exception:
         # Let the task retry the send: release the claim first.
@@ -228,7 +229,7 @@ def order_confirmation_send(*, order_id: int) -> bool:
     EmailMessage(
         subject=f"Order confirmed: {order.company.name}",
         body=render_to_string("commerce/email/order_confirmation.txt", context),
-        to=[order.customer.email], reply_to=[context["support_email"]],
+        to=[order.customer.email], reply_to=[context["support_email"]], **company_mail(company=order.company),
     ).send()
     now = timezone.now()
     ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=now)

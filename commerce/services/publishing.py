@@ -27,9 +27,29 @@ def channel_for(*, company, channel: str) -> Channel:
 
     connection = ChannelConnection.objects.filter(company=company, channel=channel, is_active=True).first()
     if connection is None:
-        raise ChannelNotConnected(f"{company.name} is not connected to Shopify: add a channel connection "
-                                  "(shop domain and access token variable) in the admin.")
+        raise ChannelNotConnected(f"{company.name} is not connected to Shopify: connect it at "
+                                  "/settings/connections/ (shop domain and access token).")
     return ShopifyChannel(connection=connection)
+
+
+def shopify_connected(*, company) -> bool:
+    return ChannelConnection.objects.filter(company=company, channel="shopify", is_active=True).exists()
+
+
+@transaction.atomic
+def shopify_connection_set(*, company, shop_domain: str) -> ChannelConnection | None:
+    """Keep the company's Shopify channel row in step with its connection (/settings/connections/);
+    an empty domain deactivates it."""
+    row = ChannelConnection.objects.select_for_update().filter(company=company, channel="shopify").first()
+    if not shop_domain:
+        if row is not None and row.is_active:
+            row.is_active = False
+            row.save(update_fields=["is_active"])
+        return row
+    row = row or ChannelConnection(company=company, channel="shopify")
+    row.shop_domain, row.is_active = shop_domain, True
+    row.save()
+    return row
 
 
 def _price_from(pricing: dict | None, default: Decimal) -> Decimal:

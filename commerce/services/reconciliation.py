@@ -8,8 +8,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from autonomax.connections import connection_values_everywhere
+
 from ..models import ChannelConnection, WebhookEvent
-from .stripe_api import stripe_client, stripe_error
+from .stripe_api import stripe_client, stripe_client_for_key, stripe_error
 from .webhooks import HANDLERS, webhook_process, webhook_store
 
 logger = logging.getLogger(__name__)
@@ -17,11 +19,12 @@ logger = logging.getLogger(__name__)
 STRIPE_TYPES = sorted(t for (provider, t) in HANDLERS if provider == "stripe")
 
 
-def reconcile_stripe(*, since_hours: int = 48) -> dict:
-    """Store and process every recent Stripe event of a type we handle that no webhook brought."""
+def reconcile_stripe(*, since_hours: int = 48, key: str = "") -> dict:
+    """Store and process every recent Stripe event of a type we handle that no webhook brought (of the
+    account of `key`, default STRIPE_SECRET_KEY's)."""
     import stripe  # noqa: PLC0415
 
-    client = stripe_client()
+    client = stripe_client_for_key(key) if key else stripe_client()
     since = int((timezone.now() - timedelta(hours=since_hours)).timestamp())
     known = set(WebhookEvent.objects.filter(provider=WebhookEvent.Provider.STRIPE,
                                             received_at__gte=timezone.now() - timedelta(hours=since_hours + 24))
@@ -76,8 +79,12 @@ def reconcile_pending(*, days: int = 7) -> int:
 
 def reconcile_all() -> dict:
     result = {}
-    if settings.STRIPE_SECRET_KEY:
-        result["stripe"] = reconcile_stripe()
+    # Every Stripe account in use: the environment's and each company's own (/settings/connections/).
+    keys = {settings.STRIPE_SECRET_KEY} | {key for _, key in connection_values_everywhere(kind="stripe",
+                                                                                        name="secret_key")}
+    for key in sorted(keys - {""}):
+        counts = reconcile_stripe(key=key)
+        result["stripe"] = {name: result.get("stripe", {}).get(name, 0) + n for name, n in counts.items()}
     result["shopify"] = reconcile_shopify()
     result["pending_retried"] = reconcile_pending()
     logger.info("reconciliation: %s", result)

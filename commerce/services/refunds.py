@@ -23,7 +23,7 @@ def refund_issue(*, order: Order, amount: Decimal | None = None, reason: str = "
     """
     import stripe  # noqa: PLC0415
 
-    client = stripe_client()
+    client = stripe_client(company=order.company)
     with transaction.atomic():
         order = order_lock(order_id=order.pk)
         if order.channel != Order.Channel.STRIPE or not order.payment_intent_id:

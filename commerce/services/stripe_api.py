@@ -13,16 +13,27 @@ if TYPE_CHECKING:
     import stripe  # the library loads when Stripe is first called, not at start-up
 
 
-def stripe_client() -> stripe.StripeClient:
+def stripe_secret_key(*, company=None) -> str:
+    """The company's own key (/settings/connections/), else STRIPE_SECRET_KEY; '' when neither is set."""
+    from autonomax.connections import connection_value  # noqa: PLC0415
+
+    return connection_value(company=company, kind="stripe", name="secret_key")
+
+
+def stripe_client_for_key(key: str, *, max_network_retries: int = 2) -> stripe.StripeClient:
     import stripe  # noqa: PLC0415
 
-    if not settings.STRIPE_SECRET_KEY:
-        raise AppError("Stripe is not configured: set STRIPE_SECRET_KEY.", code="stripe_not_configured",
-                       status=503)
     base = settings.STRIPE_API_BASE
-    return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY, base_addresses={"api": base} if base else None, max_network_retries=2,
-    )
+    return stripe.StripeClient(key, base_addresses={"api": base} if base else None,
+                               max_network_retries=max_network_retries)
+
+
+def stripe_client(*, company=None) -> stripe.StripeClient:
+    key = stripe_secret_key(company=company)
+    if not key:
+        raise AppError("Stripe is not configured: connect it at /settings/connections/ or set STRIPE_SECRET_KEY.",
+                       code="stripe_not_configured", status=503)
+    return stripe_client_for_key(key)
 
 
 def stripe_error(exc: stripe.StripeError, *, doing: str) -> AppError:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from autonomax.connections import connection_value, connection_values_everywhere
 from autonomax.errors import AppError
 from autonomax.json_input import json_object_loads
 from autonomax.models import Company
@@ -78,22 +79,40 @@ def _stripe_signed_at(header: str) -> int:
     return int(next(part.split("=", 1)[1] for part in header.split(",") if part.strip().startswith("t=")))
 
 
-def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
-    """Verify and store a Stripe event; returns (event id, whether it is new)."""
+def _stripe_verify(raw_body: bytes, *, signature: str) -> None:
+    """One endpoint for every account: the environment's signing secret first (no query on that hot path),
+    then each company's own (/settings/connections/)."""
     import stripe  # noqa: PLC0415
 
-    secret = settings.STRIPE_WEBHOOK_SECRET
-    _check_receivable(raw_body, secret=secret, provider="Stripe", setting="STRIPE_WEBHOOK_SECRET")
+    def secrets():
+        if settings.STRIPE_WEBHOOK_SECRET:
+            yield settings.STRIPE_WEBHOOK_SECRET
+        for _, value in connection_values_everywhere(kind="stripe", name="webhook_secret"):
+            yield value
+
+    failure = None
+    for position, secret in enumerate(secrets()):
+        if position == 0:
+            _check_receivable(raw_body, secret=secret, provider="Stripe", setting="STRIPE_WEBHOOK_SECRET")
+        try:
+            # The signature only: the library's own parsing crashes on some bodies; ours names what is wrong.
+            stripe.WebhookSignature.verify_header(raw_body.decode("utf-8"), signature, secret,
+                                                  tolerance=STRIPE_TOLERANCE_SECONDS)
+            return
+        except stripe.SignatureVerificationError as exc:
+            failure = failure or exc
+        except UnicodeDecodeError:
+            raise WebhookRejected("Body is not valid JSON: the body is not UTF-8 text.", code="invalid_json",
+                                  details={"reason": "not_utf8"}) from None
+    if failure is None:  # no secret anywhere: the receiver is not configured
+        _check_receivable(raw_body, secret="", provider="Stripe", setting="STRIPE_WEBHOOK_SECRET")
+    raise WebhookRejected(f"Signature check failed: {failure.user_message or failure}", code="bad_signature")
+
+
+def stripe_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
+    """Verify and store a Stripe event; returns (event id, whether it is new)."""
     signature = headers.get("Stripe-Signature", "")
-    try:
-        # The signature only: the library's own parsing crashes on some bodies; ours names what is wrong.
-        stripe.WebhookSignature.verify_header(raw_body.decode("utf-8"), signature, secret,
-                                              tolerance=STRIPE_TOLERANCE_SECONDS)
-    except stripe.SignatureVerificationError as exc:
-        raise WebhookRejected(f"Signature check failed: {exc.user_message or exc}", code="bad_signature") from None
-    except UnicodeDecodeError:
-        raise WebhookRejected("Body is not valid JSON: the body is not UTF-8 text.", code="invalid_json",
-                              details={"reason": "not_utf8"}) from None
+    _stripe_verify(raw_body, signature=signature)
     # The library checks only the past; a timestamp far in the future is as suspect as an old one.
     if _stripe_signed_at(signature) > time.time() + STRIPE_TOLERANCE_SECONDS:
         raise WebhookRejected(f"Signature check failed: the timestamp is more than {STRIPE_TOLERANCE_SECONDS} "
@@ -113,13 +132,32 @@ def shopify_hmac(*, raw_body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
 
 
+def _shopify_verify(raw_body: bytes, *, given: str, shop_domain: str) -> None:
+    """SHOPIFY_API_SECRET first (no query on that hot path), then the webhook secret the shop's company
+    connected (/settings/connections/)."""
+    def signed_with(secret: str) -> bool:
+        return bool(given) and hmac.compare_digest(shopify_hmac(raw_body=raw_body, secret=secret), given)
+
+    default = settings.SHOPIFY_API_SECRET
+    if default:
+        _check_receivable(raw_body, secret=default, provider="Shopify", setting="SHOPIFY_API_SECRET")
+        if signed_with(default):
+            return
+    shop = ChannelConnection.objects.filter(channel=ChannelConnection.Channel.SHOPIFY,
+                                            shop_domain=shop_domain.lower()).select_related("company").first() \
+        if shop_domain else None
+    own = connection_value(company=shop.company, kind="shopify", name="webhook_secret", default=False) \
+        if shop else ""
+    if not default:
+        _check_receivable(raw_body, secret=own, provider="Shopify", setting="SHOPIFY_API_SECRET")
+    if not own or not signed_with(own):
+        raise WebhookRejected("Signature check failed.", code="bad_signature")
+
+
 def shopify_webhook_receive(*, raw_body: bytes, headers: dict) -> tuple[str, bool]:
     """Verify and store a Shopify webhook; returns (event id, whether it is new)."""
-    secret = settings.SHOPIFY_API_SECRET
-    _check_receivable(raw_body, secret=secret, provider="Shopify", setting="SHOPIFY_API_SECRET")
-    given = headers.get("X-Shopify-Hmac-Sha256", "")
-    if not given or not hmac.compare_digest(shopify_hmac(raw_body=raw_body, secret=secret), given):
-        raise WebhookRejected("Signature check failed.", code="bad_signature")
+    _shopify_verify(raw_body, given=headers.get("X-Shopify-Hmac-Sha256", ""),
+                    shop_domain=headers.get("X-Shopify-Shop-Domain", ""))
     payload = json_object_loads(raw_body)
     topic = headers.get("X-Shopify-Topic", "")
     webhook_id = headers.get("X-Shopify-Webhook-Id", "")

@@ -78,6 +78,8 @@ class OpenAIServer:
         self.default = default or ok()
         self.answers: deque = deque()
         self.requests: list[dict] = []
+        # GET /v1/models answers 401 to a bearer key not in this set (when it is given).
+        self.valid_keys: set[str] | None = None
         self.lock = threading.Lock()
         self._server = None
 
@@ -102,6 +104,15 @@ class OpenAIServer:
 
             def log_message(self, *args):
                 pass
+
+            def do_GET(self):
+                if self.path.rstrip("/") != "/v1/models":
+                    return self._send(404, {"error": {"message": f"Unknown path {self.path}"}})
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if owner.valid_keys is not None and key not in owner.valid_keys:
+                    return self._send(401, {"error": {"message": "Incorrect API key provided.",
+                                                      "type": "invalid_request_error", "code": "invalid_api_key"}})
+                self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

@@ -144,8 +144,9 @@ def test_offline_generate_query_count(company):
     with CaptureQueriesContext(connection) as queries:
         ai_generate(company=company, task_type="quick_response", prompt="hello")
 
-    # then: routing preference read + call log insert (offline calls reserve no budget)
-    assert _data_statements(queries) == ["SELECT", "INSERT"]
+    # then: routing preference read, the company's own AI keys (/settings/connections/, read once per call
+    # because hosted providers are on the route) + call log insert (offline calls reserve no budget)
+    assert _data_statements(queries) == ["SELECT", "SELECT", "INSERT"]
 
 
 def test_hosted_generate_query_count(company, openai_server, models_file):
@@ -158,5 +159,5 @@ def test_hosted_generate_query_count(company, openai_server, models_file):
     with CaptureQueriesContext(connection) as queries:
         ai_generate(company=company, task_type="quick_response", prompt="hello")
 
-    # then: preference, reserve (conditional UPDATE), settle (UPDATE), call log (INSERT)
-    assert _data_statements(queries) == ["SELECT", "UPDATE", "UPDATE", "INSERT"]
+    # then: preference, the company's AI keys, reserve (conditional UPDATE), settle (UPDATE), call log (INSERT)
+    assert _data_statements(queries) == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT"]

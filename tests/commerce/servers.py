@@ -83,7 +83,7 @@ def _nested(pairs) -> dict:
 
 class FakeStripe(_Server):
     """Checkout sessions (with a promotion code applied), coupons, promotion codes, refunds (with
-    Idempotency-Key replay) and the events list."""
+    Idempotency-Key replay), the events list and the balance (a connection's check)."""
 
     def __init__(self):
         self.seq = itertools.count(1)
@@ -171,6 +171,9 @@ class FakeStripe(_Server):
                      "metadata": params.get("metadata", {}), "times_redeemed": 0}
             self.promotion_codes[promo["id"]] = promo
             result = (200, promo)
+        elif method == "GET" and url.path == "/v1/balance":
+            result = (200, {"object": "balance", "livemode": False, "available": [{"amount": 0, "currency": "usd"}],
+                            "pending": []})
         elif method == "GET" and url.path == "/v1/events":
             result = (200, {"object": "list", "url": "/v1/events", "has_more": False, "data": self.events})
         if method == "POST" and key:
@@ -197,6 +200,8 @@ class FakeShopify(_Server):
             return 401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
         request = json.loads(body)
         query, variables = request["query"], request.get("variables") or {}
+        if "shop { name }" in query:
+            return 200, {"data": {"shop": {"name": "Local Test Shop"}}}
         if "codeDiscountNodeByCode(" in query:
             found = next((d for d in self.discounts.values() if d["code"] == variables["code"]), None)
             return 200, {"data": {"codeDiscountNodeByCode": {"id": found["id"]} if found else None}}

@@ -78,7 +78,9 @@ def test_operator_approves_inline_and_viewer_cannot(browser, live_server, world)
     page = browser.new_page()
     login(page, live_server.url, "op")
     assert page.locator(card).get_attribute("data-status") == "proposed"
-    assert "first-response-p50" in page.locator(card).inner_text()
+    # the card says why in words; the KPI's key and the formula are folded under "Score details"
+    assert "First Response P50 is 300, above the 20 target" in page.locator(card).inner_text()
+    assert "first-response-p50" in page.locator(f"{card} details.score-details").text_content()
     page.evaluate("window.__noReload = 'still here'")
 
     # when they click Approve

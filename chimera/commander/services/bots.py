@@ -77,6 +77,12 @@ def listing_copy(*, job: Job, ctx: BotContext) -> dict:
             "product_ids": [p.pk for p in products]}
 
 
+def price_change_target(*, price: Decimal, params: dict) -> Decimal:
+    """The new price a price_change step sets: `change_pct` off or on, never below `floor`."""
+    floor = Decimal(str(params.get("floor", "1")))
+    return max(floor, price * (100 + Decimal(str(params.get("change_pct", 0)))) / 100)
+
+
 def price_change(*, job: Job, ctx: BotContext) -> dict:
     """pricing_bot: change one product's price by `change_pct`, never below `floor`; once per job."""
     from commerce.services.catalog import catalog_products_pick, product_price_change  # noqa: PLC0415
@@ -86,8 +92,7 @@ def price_change(*, job: Job, ctx: BotContext) -> dict:
     if not products:
         raise NothingDone("no active product to reprice", product_ids=[])
     product = products[0]
-    floor = Decimal(str(params.get("floor", "1")))
-    new = max(floor, product.price * (100 + Decimal(str(params.get("change_pct", 0)))) / 100)
+    new = price_change_target(price=product.price, params=params)
     ctx.guard()
     old = product.price
     product, changed = product_price_change(

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import slugify
 
 from autonomax.errors import AppError, ConflictError
@@ -55,3 +56,36 @@ def company_onboard(*, name: str, owner: str, slug: str = "") -> tuple[Company, 
     report = cycle_run_company(company=company, dry_run=True)
     report["owner"] = owner_note
     return company, report
+
+
+# --- onboarding in the browser (the owner's checklist on the Command Center and /onboarding/) ----------------
+
+def onboarding_playbook_load(*, company: Company, actor) -> dict:
+    """Load the base playbook from the files (again: a new version only when a file changed)."""
+    return playbook_load(companies=[company], actor=actor, actor_label="onboarding",
+                         reason="onboarding in the browser: base playbook")
+
+
+def onboarding_silent_cycle(*, company: Company, actor) -> dict:
+    """Run the cycle without changing anything and keep its report for the owner to review."""
+    report = cycle_run_company(company=company, dry_run=True)
+    if "skipped" in report:
+        raise ConflictError("A cycle is running for this company right now; try again in a minute.",
+                            code="cycle_running")
+    with transaction.atomic():
+        company = Company.objects.select_for_update().get(pk=company.pk)
+        company.onboarding = {**company.onboarding, "silent_cycle": {
+            "at": timezone.now().isoformat(), "by": actor.get_username(), "report": report}}
+        company.onboarding.pop("reviewed_at", None)
+        company.save(update_fields=["onboarding"])
+    return report
+
+
+def onboarding_report_reviewed(*, company: Company, actor) -> None:
+    with transaction.atomic():
+        company = Company.objects.select_for_update().get(pk=company.pk)
+        if "silent_cycle" not in company.onboarding:
+            raise ConflictError("Run the silent cycle first.", code="no_report")
+        company.onboarding = {**company.onboarding, "reviewed_at": timezone.now().isoformat(),
+                              "reviewed_by": actor.get_username()}
+        company.save(update_fields=["onboarding"])
