@@ -5,7 +5,16 @@ from autonomax.admin import CompanyScopedAdmin
 from autonomax.errors import AppError
 
 from .knowledge import article_delete, article_save
-from .models import IntentModel, KnowledgeArticle, KnowledgePassage, Macro, SupportSettings, Ticket, TicketEvent, TicketMessage
+from .models import (
+    IntentModel,
+    KnowledgeArticle,
+    KnowledgePassage,
+    Macro,
+    SupportSettings,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
+)
 from .services import macro_edit
 from .tickets import ticket_escalate, ticket_resolve
 
