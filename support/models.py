@@ -236,6 +236,8 @@ class KnowledgePassage(CompanyOwned):
     text = models.TextField()
     language = models.CharField(max_length=8, default="en")
     search_vector = SearchVectorField(null=True, editable=False)
+    embedding = models.BinaryField(null=True, editable=False,
+                                   help_text="sentence vector (float32) when embedding retrieval is installed")
 
     class Meta:
         ordering = ["article", "position"]  # the GIN index on search_vector is made on PostgreSQL only
