@@ -35,7 +35,18 @@ def _measure(company, rows, articles, method) -> dict:
     n = len(ranks)
     return {"questions": n, "recall@1": round(sum(r == 1 for r in ranks) / n, 3),
             "recall@3": round(sum(r is not None and r <= 3 for r in ranks) / n, 3),
-            "mrr": round(sum(1 / r for r in ranks if r) / n, 3)}
+            "mrr": round(sum(1 / r for r in ranks if r) / n, 3), "reciprocal_ranks": [1 / r if r else 0.0
+                                                                                      for r in ranks]}
+
+
+def _mrr_difference(first: list[float], second: list[float]) -> dict:
+    """Mean paired difference of reciprocal ranks (second - first) with a 90% bootstrap interval."""
+    import numpy as np  # noqa: PLC0415
+    from scipy.stats import bootstrap  # noqa: PLC0415
+
+    diff = np.array(second) - np.array(first)
+    ci = bootstrap((diff,), np.mean, confidence_level=0.9, n_resamples=9999, random_state=14).confidence_interval
+    return {"mean": round(float(diff.mean()), 3), "ci90": [round(float(ci.low), 3), round(float(ci.high), 3)]}
 
 
 def main() -> None:
@@ -62,9 +73,14 @@ def main() -> None:
     for part, rows in (("tuning", labelled_rows()), ("heldout", heldout_rows())):
         rows = [r for r in rows if r["article"]]
         report[part] = {method: _measure(company, rows, articles, method) for method in methods}
+        if len(methods) == 2:
+            report[part]["mrr_embeddings_minus_fulltext"] = _mrr_difference(
+                report[part]["fulltext"]["reciprocal_ranks"], report[part]["embeddings"]["reciprocal_ranks"])
+        for method in methods:
+            report[part][method].pop("reciprocal_ranks")
         for language in sorted({r["language"] for r in rows}):
             subset = [r for r in rows if r["language"] == language]
-            report[part][f"by_language_{language}"] = {m: _measure(company, subset, articles, m)["mrr"]
+            report[part][f"mrr_{language}"] = {m: _measure(company, subset, articles, m)["mrr"]
                                                        for m in methods}
     print(json.dumps(report, indent=1))
     Company.objects.filter(slug="bench-retrieval").delete()

@@ -5,8 +5,10 @@ requirements-embeddings.txt`).
 
 Each passage's vector (384 float32, normalised) is stored on the passage when the article is saved; a
 question is ranked by cosine similarity in numpy over the company's stored vectors (pgvector is not
-available, and a company's knowledge base is small). `SUPPORT_RETRIEVAL=embeddings` makes it the default;
-full text stays the floor: without the package, or with no stored vectors, retrieval is full text.
+available, and a company's knowledge base is small). With `SUPPORT_RETRIEVAL=auto` (the default) it ranks
+whenever the package is installed, because it measured better on the held-out questions
+(bench/support_retrieval.py); `fulltext` turns it off. Full text stays the floor: without the package, or
+with no stored vectors, retrieval is full text.
 """
 
 import importlib.util
@@ -27,7 +29,7 @@ def embeddings_available() -> bool:
 
 
 def embeddings_enabled() -> bool:
-    return settings.SUPPORT_RETRIEVAL == "embeddings" and embeddings_available()
+    return settings.SUPPORT_RETRIEVAL in ("auto", "embeddings") and embeddings_available()
 
 
 @lru_cache(maxsize=1)
