@@ -36,6 +36,14 @@ def _labelled(company, texts, intent, user, prefix):
         ticket_intent_label(ticket=ticket, intent=intent, user=user)
 
 
+def _trained(company, download_intent="order_status"):
+    """A model trained on people's labels: download-link tickets as `download_intent`, invoices as faq."""
+    user = UserFactory()
+    _labelled(company, DOWNLOAD, download_intent, user, "d")
+    _labelled(company, INVOICE, "faq", user, "i")
+    return intent_model_train(company=company).model
+
+
 def test_combine_agreement_fallback_and_disagreement():
     refund = IntentGuess("refund", 0.9, 3)
     assert intent_combine(ai_intent=None, ai_confidence=0, check=refund).intent == "refund"  # AI engine down
@@ -105,10 +113,7 @@ def test_training_uses_only_the_companys_labels_and_versions_only_when_labels_ar
 
 def test_ai_engine_down_order_question_is_answered_with_the_models_intent(company, ai_down):
     # given a trained model and a paid order
-    user = UserFactory()
-    _labelled(company, DOWNLOAD, "order_status", user, "d")
-    _labelled(company, INVOICE, "faq", user, "i")
-    intent_model_train(company=company)
+    _trained(company)
     order = _order(company)
     ticket = ticket_receive(company=company, inbound=Inbound(email="ada@example.com", subject="Download",
                                                              body="I paid but the download link never came")).ticket
@@ -123,10 +128,7 @@ def test_ai_engine_down_order_question_is_answered_with_the_models_intent(compan
 
 
 def test_ai_engine_down_knowledge_question_still_escalates_at_once(company, ai_down):
-    user = UserFactory()
-    _labelled(company, DOWNLOAD, "order_status", user, "d")
-    _labelled(company, INVOICE, "faq", user, "i")
-    intent_model_train(company=company)
+    _trained(company)
     article_save(company=company, title="Invoices and VAT", body="Every receipt email includes a VAT invoice.")
     ticket = ticket_receive(company=company, inbound=Inbound(email="ada@example.com", subject="Invoice",
                                                              body="Can I get a VAT invoice?")).ticket
@@ -140,10 +142,7 @@ def test_ai_engine_down_knowledge_question_still_escalates_at_once(company, ai_d
 
 def test_disagreement_with_the_model_lowers_the_confidence_and_escalates(company):
     # given a model that learned (from people's labels) that download-link tickets are refunds here
-    user = UserFactory()
-    _labelled(company, DOWNLOAD, "refund", user, "d")
-    _labelled(company, INVOICE, "faq", user, "i")
-    intent_model_train(company=company)
+    _trained(company, download_intent="refund")
     _order(company)
     ticket = ticket_receive(company=company, inbound=Inbound(email="ada@example.com", subject="Where is my download?",
                                                              body="I paid yesterday but cannot find my download link.")
@@ -161,13 +160,8 @@ def test_disagreement_with_the_model_lowers_the_confidence_and_escalates(company
 
 def test_erasing_a_labelled_customer_drops_the_models_trained_on_their_words(company, other_company):
     # given
-    user = UserFactory()
-    _labelled(company, DOWNLOAD, "order_status", user, "d")
-    _labelled(company, INVOICE, "faq", user, "i")
-    _labelled(other_company, DOWNLOAD, "order_status", user, "d")
-    _labelled(other_company, INVOICE, "faq", user, "i")
-    intent_model_train(company=company)
-    intent_model_train(company=other_company)
+    _trained(company)
+    _trained(other_company)
 
     # when
     counts = erase_personal_data(company, "d0@example.com")
