@@ -185,7 +185,9 @@ def _dump(pipeline) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def _load(model_id: int, version: int):
+def _load(model_id: int, created_at: str):
+    """The fitted pipeline of one stored version. Keyed by id and creation time: SQLite reuses the id of a
+    deleted row, and a cached pipeline must never stand in for another."""
     blob = IntentModel.objects.filter(pk=model_id).values_list("blob", flat=True).first()
     return pickle.loads(bytes(blob)) if blob is not None else None  # noqa: S301 - written by intent_model_store
 
@@ -239,7 +241,7 @@ def intent_predict(*, company: Company, text: str) -> IntentGuess | None:
     latest = intent_model_latest(company=company)
     if latest is None:
         return None
-    pipeline = _load(latest.pk, latest.version)
+    pipeline = _load(latest.pk, latest.created_at.isoformat())
     if pipeline is None:
         return None
     proba = pipeline.predict_proba([text])[0]
