@@ -385,6 +385,9 @@ LOGGING = {
 SUPPORT_MAX_BODY_CHARS = env.int("SUPPORT_MAX_BODY_CHARS", default=50_000)  # longer: stored truncated, flagged
 SUPPORT_MAX_ATTACHMENT_BYTES = env.int("SUPPORT_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
 SUPPORT_MAX_ATTACHMENTS = env.int("SUPPORT_MAX_ATTACHMENTS", default=10)
+# Knowledge-base ranking: "auto" (embeddings when requirements-embeddings.txt is installed, else full text),
+# "embeddings" (the same) or "fulltext".
+SUPPORT_RETRIEVAL = env.str("SUPPORT_RETRIEVAL", default="auto")
 # Shared secret of POST /webhooks/email/ (X-AutonomaX-Signature: sha256=<hex HMAC of the body>); empty: off.
 SUPPORT_EMAIL_WEBHOOK_SECRET = env.str("SUPPORT_EMAIL_WEBHOOK_SECRET", default="")
 # django-anymail's inbound webhooks (Postmark at /webhooks/email/postmark/inbound/): basic-auth "user:password".

@@ -5,7 +5,16 @@ from autonomax.admin import CompanyScopedAdmin
 from autonomax.errors import AppError
 
 from .knowledge import article_delete, article_save
-from .models import KnowledgeArticle, KnowledgePassage, Macro, SupportSettings, Ticket, TicketEvent, TicketMessage
+from .models import (
+    IntentModel,
+    KnowledgeArticle,
+    KnowledgePassage,
+    Macro,
+    SupportSettings,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
+)
 from .services import macro_edit
 from .tickets import ticket_escalate, ticket_resolve
 
@@ -42,7 +51,8 @@ class TicketAdmin(CompanyScopedAdmin):
     readonly_fields = ["token", "created_at", "status", "intent", "intent_confidence", "answer_confidence", "language",
                        "handed_off_at", "handoff_reason", "escalation_context", "first_response_at", "resolved_at",
                        "first_response_due", "resolution_due", "waiting_since", "first_response_breached_at",
-                       "resolution_breached_at", "auto_resolved", "escalated", "flags"]
+                       "resolution_breached_at", "auto_resolved", "escalated", "flags", "intent_labelled_at",
+                       "intent_labelled_by"]
     inlines = [TicketMessageInline, TicketEventInline]
     actions = ["resolve_tickets", "escalate_tickets"]
 
@@ -129,3 +139,19 @@ class MacroAdmin(CompanyScopedAdmin):
         macro = macro_edit(macro=obj, actor=request.user, title=form.cleaned_data["title"],
                            body=form.cleaned_data["body"])
         obj.edited_by, obj.edited_at = macro.edited_by, macro.edited_at
+
+
+@admin.register(IntentModel)
+class IntentModelAdmin(CompanyScopedAdmin):
+    """The company's intent classifier versions, read-only: trained nightly from the tickets people labelled."""
+
+    list_display = ["company", "version", "trained_on", "created_at"]
+    list_filter = ["company"]
+    fields = ["company", "version", "trained_on", "labels", "metrics", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -10,6 +10,7 @@ from autonomax.errors import NotFoundError
 from autonomax.models import Membership
 from autonomax.tenancy import CanOperate, CompanyScopedAPIMixin
 
+from .intents import INTENT_LABELS, ticket_intent_label
 from .knowledge import kb_search
 from .models import Ticket, TicketMessage
 from .selectors import ticket_detail, ticket_list
@@ -96,6 +97,10 @@ class TicketAssignSerializer(serializers.Serializer):
     assignee = serializers.IntegerField(allow_null=True, help_text="User id of a member of the company, or null")
 
 
+class TicketIntentSerializer(serializers.Serializer):
+    intent = serializers.ChoiceField(choices=INTENT_LABELS)
+
+
 class TicketViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Ticket.objects.all()
     serializer_class = TicketSerializer
@@ -103,7 +108,7 @@ class TicketViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.Rea
     ordering_fields = ["created_at", "priority"]
 
     def get_permissions(self):
-        if self.action in ("create", "reply", "assign", "resolve"):
+        if self.action in ("create", "reply", "assign", "resolve", "intent"):
             return [CanOperate()]
         return super().get_permissions()
 
@@ -172,7 +177,16 @@ class TicketViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.Rea
         ticket_resolve(ticket=self._detail(pk), actor=request.user)
         return Response(TicketDetailSerializer(self._detail(pk)).data)
 
-
+    @extend_schema(request=TicketIntentSerializer, responses={200: TicketDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def intent(self, request, pk=None):
+        """A person sets or corrects the ticket's intent: the ticket becomes a label for the company's intent
+        model (trained nightly)."""
+        ticket = self._detail(pk)
+        payload = TicketIntentSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        ticket_intent_label(ticket=ticket, intent=payload.validated_data["intent"], user=request.user)
+        return Response(TicketDetailSerializer(self._detail(pk)).data)
 
 
 class PassageSerializer(serializers.Serializer):

@@ -12,3 +12,8 @@ class SupportConfig(AppConfig):
             "task": "support.tasks.sla_sweep_task",
             "schedule": 60.0,
         }
+        # A new version of each company's intent model when people labelled tickets since the last one.
+        settings.CELERY_BEAT_SCHEDULE["support-intent-models-train"] = {
+            "task": "support.tasks.intent_models_train_task",
+            "schedule": 24 * 3600.0,
+        }

@@ -1,6 +1,7 @@
 """The copilot pipeline: for a ticket the bot may still answer —
 
-1. language (stop-word profile) and intent (the AI engine's classification, with its confidence);
+1. language (stop-word profile) and intent (the AI engine's classification, with its confidence, checked by
+   the company's own scikit-learn model, which also stands in when the AI engine is down: support.intents);
 2. order status and delivery questions answered from the real order data (status, items, the download
    link if it still works);
 3. refund requests within policy (window, amount) refunded through commerce's refund service;
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from autonomax.errors import AppError
 
+from .intents import IntentVerdict, intent_combine, intent_predict
 from .knowledge import content_words, kb_search
 from .models import Ticket, TicketEvent, TicketMessage
 from .tickets import support_settings_for, ticket_bot_reply, ticket_escalate
@@ -125,6 +127,9 @@ class Decision:
     passages: list[dict] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
     ai_provider: str = ""
+    intent_source: str = "ai"  # see support.intents.IntentVerdict
+    intent_ai: dict = field(default_factory=dict)  # what the AI engine said
+    intent_check: dict = field(default_factory=dict)  # what the company's model said (intent, confidence, version)
 
     @property
     def send(self) -> bool:
@@ -186,13 +191,26 @@ def _jsonable_facts(facts: list[dict]) -> list[dict]:
     return [conv(f) for f in facts]
 
 
-def _classify(ticket: Ticket, text: str) -> tuple[str, float, str]:
+def _classify(ticket: Ticket, text: str) -> tuple[IntentVerdict, str]:
+    """The AI engine's intent, checked by the company's own model; the model alone when the AI engine is down
+    or over budget (no model: the AIError goes up and the ticket escalates)."""
+    from chimera.ai.errors import AIError  # noqa: PLC0415
     from chimera.ai.services import ai_generate  # noqa: PLC0415 - the AI engine knows no app; apps call it
 
-    result = ai_generate(company=ticket.company, task_type="classification", prompt=text[:4000],
-                         context={"labels": INTENTS, "text": text[:4000]}, correlation_id=f"ticket:{ticket.pk}")
+    check = intent_predict(company=ticket.company, text=text)
+    try:
+        result = ai_generate(company=ticket.company, task_type="classification", prompt=text[:4000],
+                             context={"labels": INTENTS, "text": text[:4000]}, correlation_id=f"ticket:{ticket.pk}")
+    except AIError as exc:
+        if check is None:
+            raise
+        logger.warning("ticket %s: AI engine unavailable (%s); intent from model v%s", ticket.pk, exc.code,
+                       check.version)
+        return intent_combine(ai_intent=None, ai_confidence=0.0, check=check), ""
     data = result.data or {}
-    return str(data.get("label") or "other"), float(data.get("confidence") or 0.0), result.provider
+    verdict = intent_combine(ai_intent=str(data.get("label") or "other"),
+                             ai_confidence=float(data.get("confidence") or 0.0), check=check)
+    return verdict, result.provider
 
 
 def _order_answer(ticket: Ticket, decision: Decision, facts: list[dict]) -> None:
@@ -296,9 +314,12 @@ def ticket_decide(*, ticket: Ticket) -> Decision:
     last = ticket.messages.filter(author=TicketMessage.Author.CUSTOMER).order_by("-created_at", "-pk").first()
     question = f"{ticket.subject}\n{last.body if last else ''}".strip()
     language, _ = language_detect(question)
-    intent, intent_confidence, provider = _classify(ticket, question)
+    verdict, provider = _classify(ticket, question)
+    intent, intent_confidence = verdict.intent, verdict.confidence
     decision = Decision(intent=intent, intent_confidence=intent_confidence, language=language, route=intent,
-                        threshold=policy.auto_send_threshold, ai_provider=provider)
+                        threshold=policy.auto_send_threshold, ai_provider=provider, intent_source=verdict.source,
+                        intent_ai={"intent": verdict.ai_intent, "confidence": verdict.ai_confidence},
+                        intent_check=asdict(verdict.check) if verdict.check else {})
     facts = customer_order_facts(company=ticket.company, email=ticket.customer_email)
     decision.orders = _jsonable_facts(facts)
     if intent == "order_status":

@@ -10,6 +10,7 @@ from autonomax.errors import AppError, NotFoundError
 from autonomax.models import Membership
 from autonomax.tenancy import CompanyViewMixin, can_operate
 
+from .intents import INTENT_LABELS, ticket_intent_label
 from .knowledge import article_save
 from .models import KnowledgeArticle, Macro, Ticket
 from .selectors import ticket_detail, ticket_queue
@@ -75,6 +76,7 @@ class TicketView(CompanyViewMixin, View):
             "ticket": ticket, "thread": list(ticket.messages.all()), "draft": draft,
             "macros": Macro.objects.filter(company=self.company).order_by("title"), "members": members,
             "sla": sla, "countdown": _countdown(sla["seconds"]), "context": ticket.escalation_context or {},
+            "intents": INTENT_LABELS,
         })
 
     def post(self, request, pk):
@@ -96,6 +98,9 @@ class TicketView(CompanyViewMixin, View):
                     raise NotFoundError("No such member of this company.")
                 ticket_assign(ticket=ticket, assignee=member.user if member else None, actor=request.user)
                 messages.success(request, "Assignment saved.")
+            elif action == "intent":
+                ticket_intent_label(ticket=ticket, intent=request.POST.get("intent", ""), user=request.user)
+                messages.success(request, "Intent saved; the ticket now trains the company's intent model.")
             elif action == "resolve":
                 ticket_resolve(ticket=ticket, actor=request.user)
                 messages.success(request, "Ticket resolved.")

@@ -16,6 +16,7 @@ from django.db.models import Case, F, FloatField, Q, Value, When
 from autonomax.errors import AppError
 from autonomax.models import Company
 
+from .embeddings import embedding_search, embeddings_available, embeddings_enabled, passages_embed
 from .models import KnowledgeArticle, KnowledgePassage
 
 # PostgreSQL text-search configurations by language code; anything else uses 'simple'.
@@ -129,6 +130,8 @@ def article_save(*, company: Company, title: str, body: str, language: str = "en
         if connection.vendor == "sqlite" and any(p.pk is None for p in passages):
             passages = list(article.passages.all())
         _index(article, passages, old_ids)
+        if embeddings_available():
+            passages_embed(passages, article.title)
     return article
 
 
@@ -148,7 +151,8 @@ class Passage:
     title: str
     text: str
     language: str
-    score: float  # the database's full-text rank, normalised to 0..1 (ts_rank_cd/(1+r) or bm25/(1+bm25))
+    score: float  # full text: the database's rank, normalised to 0..1 (ts_rank_cd/(1+r) or bm25/(1+bm25));
+    # embeddings: the cosine similarity
     coverage: float  # share of the question's content words found in the passage or its title
 
     def as_dict(self) -> dict:
@@ -161,15 +165,20 @@ def _coverage(question_words: set[str], title: str, text: str) -> float:
     return round(len(question_words & content_words(f"{title} {text}")) / len(question_words), 4)
 
 
-def kb_search(*, company: Company, query: str, limit: int = 5) -> list[Passage]:
-    """The best passages of the company's published articles for `query`, best first."""
+def kb_search(*, company: Company, query: str, limit: int = 5, method: str = "") -> list[Passage]:
+    """The best passages of the company's published articles for `query`, best first. `method` is
+    "fulltext" or "embeddings" (default: SUPPORT_RETRIEVAL); embeddings fall back to full text when the
+    model package is not installed or no passage has a vector."""
     terms = _query_terms(query)
     if not terms:
         return []
     words = content_words(query)
-    if connection.vendor == "postgresql":
+    rows = []
+    if method == "embeddings" or (not method and embeddings_enabled()):
+        rows = embedding_search(company, query, limit) if embeddings_available() else []
+    if not rows and connection.vendor == "postgresql":
         rows = _pg_search(company, terms, limit)
-    else:
+    elif not rows:
         rows = _sqlite_search(company, terms, limit)
     hits = [Passage(passage_id=p.pk, article_id=p.article_id, title=p.article.title, text=p.text, language=p.language,
                     score=round(score, 4), coverage=_coverage(words, p.article.title, p.text)) for p, score in rows]

@@ -70,6 +70,10 @@ class Ticket(CompanyOwned):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
     intent = models.CharField(max_length=64, blank=True, help_text="e.g. faq, order_status, refund")
     intent_confidence = models.FloatField(null=True, blank=True)
+    # A person set or confirmed the intent: the ticket is a label for the company's intent model.
+    intent_labelled_at = models.DateTimeField(null=True, blank=True)
+    intent_labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                           blank=True, related_name="+")
     answer_confidence = models.FloatField(null=True, blank=True)
     language = models.CharField(max_length=8, blank=True)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.OPEN)
@@ -160,6 +164,7 @@ class TicketEvent(models.Model):
         SLA_WARNING = "sla_warning", "SLA warning"
         SLA_BREACH = "sla_breach", "SLA breached"
         CSAT = "csat", "Satisfaction rating"
+        INTENT = "intent", "Intent labelled by a person"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -231,9 +236,31 @@ class KnowledgePassage(CompanyOwned):
     text = models.TextField()
     language = models.CharField(max_length=8, default="en")
     search_vector = SearchVectorField(null=True, editable=False)
+    embedding = models.BinaryField(null=True, editable=False,
+                                   help_text="sentence vector (float32) when embedding retrieval is installed")
 
     class Meta:
         ordering = ["article", "position"]  # the GIN index on search_vector is made on PostgreSQL only
 
     def __str__(self) -> str:
         return f"{self.article.title} §{self.position}"
+
+
+class IntentModel(CompanyOwned):
+    """One version of the company's intent classifier (scikit-learn), trained on the tickets people labelled;
+    the newest version is used. Written and read only by support.intents."""
+
+    version = models.PositiveIntegerField()
+    trained_on = models.PositiveIntegerField(help_text="labelled tickets it was trained on")
+    labels = models.JSONField(default=list, help_text="the intents it knows")
+    metrics = models.JSONField(default=dict, blank=True,
+                               help_text="cross-validated accuracy (per intent), Brier score, calibration error")
+    blob = models.BinaryField(help_text="the fitted pipeline (pickle)")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["company", "-version"]
+        constraints = [models.UniqueConstraint(fields=["company", "version"], name="intentmodel_unique_version")]
+
+    def __str__(self) -> str:
+        return f"Intent model v{self.version} of {self.company}"

@@ -2,7 +2,9 @@
 
 Tickets hold the customer's email and name; their messages hold what the customer wrote and the replies,
 plus stored attachments. Erasure deletes the customer's tickets with their messages, events and attachment
-files (a ticket is the customer's conversation: nothing in it is kept without them).
+files (a ticket is the customer's conversation: nothing in it is kept without them). When one of those tickets
+was a label of the company's intent model, the model versions go too (their vocabulary holds the words of the
+ticket); the nightly training builds a new one from the labels that remain.
 """
 
 from django.core.files.storage import default_storage
@@ -11,7 +13,7 @@ from django.db import transaction
 from autonomax.models import Company
 from autonomax.privacy import register
 
-from .models import Ticket, TicketEvent, TicketMessage
+from .models import IntentModel, Ticket, TicketEvent, TicketMessage
 
 
 def _tickets(company: Company, email: str):
@@ -40,7 +42,9 @@ def erase_personal_data(company: Company, email: str) -> dict:
                  if isinstance(a, dict) and a.get("path")]
         counts = {"tickets": len(tickets), "ticket_messages": messages.count(),
                   "ticket_events": TicketEvent.objects.filter(ticket_id__in=tickets).count(),
-                  "attachments": len(paths)}
+                  "attachments": len(paths), "intent_models": 0}
+        if Ticket.objects.filter(pk__in=tickets, intent_labelled_at__isnull=False).exists():
+            counts["intent_models"], _ = IntentModel.objects.filter(company=company).delete()
         Ticket.objects.filter(pk__in=tickets).delete()
     for path in paths:
         default_storage.delete(path)

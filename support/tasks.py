@@ -38,6 +38,13 @@ def email_csat_survey_task(ticket_id: int) -> None:
     csat_survey_send(ticket_id=ticket_id)
 
 
+@shared_task(acks_late=True)
+def intent_models_train_task() -> None:
+    from .intents import intent_models_train_all  # noqa: PLC0415
+
+    logger.info("intent models: %s", intent_models_train_all())
+
+
 def csat_survey_enqueue(ticket_id: int) -> None:
     email_csat_survey_task.delay(ticket_id)
 

@@ -28,7 +28,7 @@ def test_export_and_erase_reach_only_this_person_in_this_company(company):
     # then
     assert [t["reference"] for t in exported["tickets"]] == [mine.reference]
     assert exported["tickets"][0]["messages"][0]["body"] == "my text"
-    assert counts == {"tickets": 1, "ticket_messages": 1, "ticket_events": 0, "attachments": 1}
+    assert counts == {"tickets": 1, "ticket_messages": 1, "ticket_events": 0, "attachments": 1, "intent_models": 0}
     assert not Ticket.objects.filter(pk=mine.pk).exists() and not default_storage.exists(path)
     assert Ticket.objects.filter(customer_email="bob@example.com").exists()
     assert Ticket.objects.filter(company=other, customer_email="ada@example.com").exists()
