@@ -166,3 +166,19 @@ def test_proposals_come_in_the_policys_order(company, plays):
 
     assert [m.pk for m in missions_proposed_ranked(company=company)] == [m.pk for m in missions]
     assert missions_proposed_ranked(company=CompanyFactory()) == []
+
+
+def test_a_seeded_policy_draws_the_same_in_any_company(company, plays):
+    # given a second company with the same playbook and no evidence either
+    other = CompanyFactory()
+    load_playbook(other)
+    now = timezone.now()
+
+    def draws(target):
+        with policy_use("learn", seed=7):
+            return [(m.play.key, m.policy_rank, m.policy_info["value"])
+                    for m in missions_suggest(company=target, kpis=kpis_with(**TWO), now=now)]
+
+    # when the seeded policy ranks the same candidates at the same moment in both
+    # then it draws the same numbers (a simulation's seed gives the same run whatever the sandbox's id)
+    assert draws(company) == draws(other)

@@ -206,7 +206,8 @@ def plays_review(*, company: Company, plays, now=None) -> list[Play]:
 def _rng(*, company: Company, now, seed) -> np.random.Generator:
     import numpy as np  # noqa: PLC0415
 
-    text = f"{company.pk}:{now.isoformat()}:{'' if seed is None else seed}"
+    # A seeded policy (a simulation, a replay) draws the same whatever the company's id; otherwise per company.
+    text = f"{company.pk}:{now.isoformat()}:" if seed is None else f"seed:{seed}:{now.isoformat()}"
     return np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
 
 
