@@ -98,6 +98,17 @@ def test_same_seed_same_numbers(db):
     assert run() == first
 
 
+def test_an_email_play_with_a_discount_reaches_the_simulated_people(db):
+    # given a shop where only the nurture email to warm leads (it creates a discount code first) pays
+    scenario = _scenario(CLEAR.split("effects:")[0] + "effects:\n  nurture-warm-leads: {metric: lead_conversion, "
+                                                       "relative: 0.5, lag_days: 1, duration_days: 14}\n")
+    # when the oracle runs it
+    result = run_one(scenario=scenario, policy="oracle", seed=2, days=3, warmup_days=WARMUP)
+    # then the email went out to people (the simulated Shopify took the code) and no mission went to a person
+    assert result.approved["nurture-warm-leads"] >= 1
+    assert result.timing["contacts"] > 0
+
+
 def test_the_sandbox_never_reads_or_writes_another_company(db):
     # given another company with its own history, KPIs, playbook and a cycle run
     from chimera.commander.services.playbook import playbook_load
