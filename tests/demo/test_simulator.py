@@ -199,8 +199,10 @@ def test_policies_rank_proposals_their_own_way():
         play = SimpleNamespace(key=key, impact=Decimal(impact), prior_alpha=Decimal(alpha), prior_beta=Decimal(beta))
         return SimpleNamespace(pk=pk, play=play, score=Decimal(score), created_at=pk, policy_rank=rank)
 
-    proposed = [mission(1, "bundle-offer", "0.9", "0.7", 2, 2, 3), mission(2, "win-back-email", "0.5", "0.5", 2, 3, 1),
-                mission(3, "rewrite-listing-copy", "0.7", "0.6", 3, 2, 2), mission(4, "faq-macros", "0.8", "0.3", 3, 1, 4)]
+    proposed = [mission(1, "bundle-offer", "0.9", "0.7", 2, 2, 3),
+                mission(2, "win-back-email", "0.5", "0.5", 2, 3, 1),
+                mission(3, "rewrite-listing-copy", "0.7", "0.6", 3, 2, 2),
+                mission(4, "faq-macros", "0.8", "0.3", 3, 1, 4)]
     values = {"bundle-offer": {"value": -500}, "rewrite-listing-copy": {"value": 900},
               "win-back-email": {"value": 100, "resend_after_days": 30}}
     rng = np.random.default_rng(1)

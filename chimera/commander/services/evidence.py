@@ -194,7 +194,8 @@ def _daily(*, company: Company, metric: str, ends: list) -> list:
     from kpis.services.ingest import metric_daily_series  # noqa: PLC0415
 
     values = metric_daily_series(company=company, metric=metric, ends=ends) if ends else []
-    return [((e - timedelta(days=1)).date(), None if v is None else float(v)) for e, v in zip(ends, values, strict=True)]
+    return [((e - timedelta(days=1)).date(), None if v is None else float(v))
+            for e, v in zip(ends, values, strict=True)]
 
 
 def _whole_days(start, end) -> list:
