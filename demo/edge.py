@@ -2,7 +2,8 @@
 an AI provider, the simulated shop answers instead and its hidden state changes.
 
 Nothing here is known to the commander or the apps: the stand-ins plug into the seams the tests use
-(Django's EMAIL_BACKEND, the Shopify adapter's three remote calls, the AI engine's provider calls),
+(Django's EMAIL_BACKEND, the Shopify adapter's remote calls for products and discount codes, the AI engine's
+provider calls),
 only while a run is going on (`edge_installed`).
 
 - A marketing email that reaches a simulated person (`sim-<id>@shop.test`) is a contact: the play's
@@ -42,6 +43,7 @@ class Edge:
     pending_unsubscribes: list[str] = field(default_factory=list)  # unsubscribe URLs to click
     _changed_missions: set[int] = field(default_factory=set)
     _remote: dict[str, dict] = field(default_factory=dict)  # the simulated Shopify's products
+    _discounts: dict[str, str] = field(default_factory=dict)  # the simulated Shopify's discount codes
     _acting: object = None
 
     def forget(self) -> None:
@@ -100,6 +102,10 @@ class Edge:
         self.store_change()
         return self._remote_product(self._remote[external_id])
 
+    def shopify_discount(self, *, code: str, **_terms) -> str:
+        """A discount code the email bot creates for its message (the offer itself is the play's effect)."""
+        return self._discounts.setdefault(code, f"gid://shopify/DiscountCodeNode/{len(self._discounts) + 1}")
+
     @staticmethod
     def _remote_product(item):
         from commerce.channels.base import RemoteProduct  # noqa: PLC0415
@@ -141,13 +147,17 @@ def edge_installed(edge: Edge):
     previous, _current = _current, edge
     try:
         with ExitStack() as stack:
-            stack.enter_context(override_settings(EMAIL_BACKEND="demo.edge.SimulatedEmailBackend"))
+            # The simulated shop sells through its Shopify connection only: no Stripe account to call.
+            stack.enter_context(override_settings(EMAIL_BACKEND="demo.edge.SimulatedEmailBackend",
+                                                  STRIPE_SECRET_KEY=""))
             stack.enter_context(mock.patch.object(ai_services, "offline_generate", ai_offline))
             stack.enter_context(mock.patch.object(ai_services, "openai_chat", ai_hosted))
             for name in ("product_find", "product_fetch", "product_upsert"):
                 stand_in = getattr(edge, f"shopify_{name.split('_')[1]}")
                 stack.enter_context(mock.patch.object(ShopifyChannel, name,
                                                       lambda self, _f=stand_in, **kw: _f(**kw)))
+            stack.enter_context(mock.patch.object(ShopifyChannel, "discount_code_upsert",
+                                                  lambda self, **kw: edge.shopify_discount(**kw)))
             yield edge
     finally:
         _current = previous

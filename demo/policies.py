@@ -6,7 +6,7 @@ held from approval until the mission's evidence is in, at most the company's `ma
 so choosing matters. Approval goes through the real service (`mission_approve`, as the sandbox's
 owner); the production limits, cool-downs and reviews all apply.
 
-- learn: the platform's own ranking (the mission's score, best first): whatever the commander learned.
+- learn: the platform's own ranking (the commander's policy rank: Thompson sampling over its evidence).
 - static: the playbook's priors only (impact × prior success probability), never updated.
 - none: approves nothing.
 - random: a random proposal for each free slot.
@@ -38,7 +38,9 @@ def policy_rank(*, policy: str, proposed: list, values: dict[str, dict], rng: np
     if policy == "none":
         return []
     if policy == "learn":
-        return sorted(proposed, key=lambda m: (-m.score, m.created_at, m.pk))
+        # The commander's own order (its policy's rank: Thompson sampling over the measured evidence), the way
+        # `missions_proposed_ranked` shows it to a person.
+        return sorted(proposed, key=lambda m: (m.policy_rank or 10**6, -m.score, m.pk))
     if policy == "static":
         return sorted(proposed, key=lambda m: (-_static_key(m), m.pk))
     if policy == "random":

@@ -244,6 +244,7 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     from autonomax.celery import app  # noqa: PLC0415
     from chimera.commander.models import Mission  # noqa: PLC0415
     from chimera.commander.services.cycle import cycle_run_company  # noqa: PLC0415
+    from chimera.commander.services.policy import policy_use  # noqa: PLC0415
 
     if policy not in POLICIES:
         raise SimulationError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
@@ -272,7 +273,8 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     np.random.seed(seed % 2**32)
     started = time.perf_counter()
     try:
-        with (connection.execute_wrapper(count), transaction.atomic(),
+        # The commander ranks with its own learning policy, seeded so the same seed gives the same draws.
+        with (connection.execute_wrapper(count), transaction.atomic(), policy_use("learn", seed=seed),
               time_machine.travel(start - timedelta(days=warmup_days + 1), tick=False) as clock):
             company, owner, products = sandbox_create(scenario=scenario, policy=policy, seed=seed, slug=keep_slug)
             shop = Shop(scenario, seed=seed, first_weekday=start.weekday())

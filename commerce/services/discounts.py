@@ -254,11 +254,16 @@ def discount_price(*, discount: Discount, price: Decimal) -> Decimal:
     return max(Decimal("0.00"), price - off)
 
 
-def discount_mention_problem(*, company, text: str, email: str) -> str | None:
+def discount_mention_problem(*, company, text: str, email: str, found: dict | None = None) -> str | None:
     """Why `text` may not be sent to `email` because of the codes it mentions (unknown or not valid for
-    them), or None. An email only ever promises a code the shop will honour for that reader."""
+    them), or None. An email only ever promises a code the shop will honour for that reader.
+
+    `found`: a dict kept by the caller across the recipients of one send, so each code is looked up once."""
+    found = {} if found is None else found
     for code in sorted({discount_code_normalise(c) for c in MENTION_RE.findall(text or "")}):
-        discount = Discount.objects.filter(company=company, code=code).first()
+        if code not in found:
+            found[code] = Discount.objects.filter(company=company, code=code).first()
+        discount = found[code]
         if discount is None:
             return f"the email mentions the code {code}, which does not exist"
         reason = discount_unusable_reason(discount=discount, email=email)

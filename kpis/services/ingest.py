@@ -39,6 +39,23 @@ def metrics_compute(*, company, windows: list[Window]) -> list[dict]:
     return results
 
 
+def metric_daily_series(*, company, metric: str, ends: list[datetime], now: datetime | None = None) -> list:
+    """The metric's value per UTC day ending at each of `ends` (midnights): the daily points ingest stored
+    (what the KPI board shows), and computed now for the days it has not stored or still refreshes. Two
+    queries whatever the number of days, instead of one aggregate over every day."""
+    now = (now or timezone.now()).replace(microsecond=0)
+    fresh_from = daily_point_ends(now=now, days=DAILY_REFRESH_DAYS)[0]
+    stored = dict(
+        MetricSnapshot.objects.filter(company=company, source=PLATFORM, window_days=1, metric=metric,
+                                      at__in=[e for e in ends if e < fresh_from]).values_list("at", "value")
+    )
+    missing = [e for e in ends if e not in stored]
+    computed = metrics_compute(company=company, windows=[Window(start=e - timedelta(days=1), end=e)
+                                                         for e in missing]) if missing else []
+    stored.update({e: values.get(metric) for e, values in zip(missing, computed, strict=True)})
+    return [stored[e] for e in ends]
+
+
 def metrics_ingest(*, company, now: datetime | None = None) -> int:
     """Snapshot every metric over each active KPI window ending `now`, plus the daily series; returns the number
     of points written.

@@ -221,7 +221,8 @@ def test_a_planted_store_wide_lift_is_found_against_the_forecast(company, plays)
     # then
     assert record.method == "counterfactual" and record.verdict == "win"
     assert record.ci_low < 0.25 < record.ci_high and record.pre_days >= 55
-    assert len(record.chart["forecast"]) == 7 and record.chart["kind"] == "forecast"
+    # the window is measured in whole UTC days (like the board's daily points): 7×24 h from mid-day hold 6
+    assert len(record.chart["forecast"]) == 6 and record.chart["kind"] == "forecast"
     assert "days before the start" in record.notes
 
 

@@ -166,3 +166,40 @@ def test_proposals_come_in_the_policys_order(company, plays):
 
     assert [m.pk for m in missions_proposed_ranked(company=company)] == [m.pk for m in missions]
     assert missions_proposed_ranked(company=CompanyFactory()) == []
+
+
+def test_a_seeded_policy_draws_the_same_in_any_company(company, plays):
+    # given a second company with the same playbook and no evidence either
+    other = CompanyFactory()
+    load_playbook(other)
+    now = timezone.now()
+
+    def draws(target):
+        with policy_use("learn", seed=7):
+            return [(m.play.key, m.policy_rank, m.policy_info["value"])
+                    for m in missions_suggest(company=target, kpis=kpis_with(**TWO), now=now)]
+
+    # when the seeded policy ranks the same candidates at the same moment in both
+    # then it draws the same numbers (a simulation's seed gives the same run whatever the sandbox's id)
+    assert draws(company) == draws(other)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_play_with_nobody_to_act_on_ranks_last_and_is_never_chosen(company, plays, other_company, seed):
+    # given win-back-email triggered with no lapsed customer (another company has one), and a store-wide play
+    from tests.factories import CustomerFactory, OrderFactory
+
+    lapsed = CustomerFactory(company=other_company)
+    OrderFactory(company=other_company, customer=lapsed, created_at=timezone.now() - timedelta(days=60),
+                 paid_at=timezone.now() - timedelta(days=60))
+    kpis = kpis_with(**{"repeat-customers-30d": kpi("repeat-customers-30d", "WARNING", "1"),
+                        "refund-rate-30d": TWO["refund-rate-30d"]})
+
+    # when the learning policy ranks them
+    with policy_use("learn", seed=seed):
+        ranked = missions_suggest(company=company, kpis=kpis)
+
+    # then the email play, which could only end with nothing done, comes last with no chance
+    assert [m.play.key for m in ranked][-1] == "win-back-email" and len(ranked) >= 2
+    assert ranked[-1].propensity == Decimal("0") and ranked[-1].measure_plan["audience"] == 0
+    assert ranked[0].policy_rank == 1 and ranked[0].propensity > 0

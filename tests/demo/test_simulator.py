@@ -98,6 +98,17 @@ def test_same_seed_same_numbers(db):
     assert run() == first
 
 
+def test_an_email_play_with_a_discount_reaches_the_simulated_people(db):
+    # given a shop where only the nurture email to warm leads (it creates a discount code first) pays
+    scenario = _scenario(CLEAR.split("effects:")[0] + "effects:\n  nurture-warm-leads: {metric: lead_conversion, "
+                                                       "relative: 0.5, lag_days: 1, duration_days: 14}\n")
+    # when the oracle runs it
+    result = run_one(scenario=scenario, policy="oracle", seed=2, days=3, warmup_days=WARMUP)
+    # then the email went out to people (the simulated Shopify took the code) and no mission went to a person
+    assert result.approved["nurture-warm-leads"] >= 1
+    assert result.timing["contacts"] > 0
+
+
 def test_the_sandbox_never_reads_or_writes_another_company(db):
     # given another company with its own history, KPIs, playbook and a cycle run
     from chimera.commander.services.playbook import playbook_load
@@ -184,12 +195,14 @@ def test_policies_rank_proposals_their_own_way():
 
     from demo.policies import policy_rank
 
-    def mission(pk, key, score, impact, alpha, beta):
+    def mission(pk, key, score, impact, alpha, beta, rank):
         play = SimpleNamespace(key=key, impact=Decimal(impact), prior_alpha=Decimal(alpha), prior_beta=Decimal(beta))
-        return SimpleNamespace(pk=pk, play=play, score=Decimal(score), created_at=pk)
+        return SimpleNamespace(pk=pk, play=play, score=Decimal(score), created_at=pk, policy_rank=rank)
 
-    proposed = [mission(1, "bundle-offer", "0.9", "0.7", 2, 2), mission(2, "win-back-email", "0.5", "0.5", 2, 3),
-                mission(3, "rewrite-listing-copy", "0.7", "0.6", 3, 2), mission(4, "faq-macros", "0.8", "0.3", 3, 1)]
+    proposed = [mission(1, "bundle-offer", "0.9", "0.7", 2, 2, 3),
+                mission(2, "win-back-email", "0.5", "0.5", 2, 3, 1),
+                mission(3, "rewrite-listing-copy", "0.7", "0.6", 3, 2, 2),
+                mission(4, "faq-macros", "0.8", "0.3", 3, 1, 4)]
     values = {"bundle-offer": {"value": -500}, "rewrite-listing-copy": {"value": 900},
               "win-back-email": {"value": 100, "resend_after_days": 30}}
     rng = np.random.default_rng(1)
@@ -198,7 +211,8 @@ def test_policies_rank_proposals_their_own_way():
         return [m.play.key for m in policy_rank(policy=policy, proposed=proposed, values=values, rng=rng, **kw)]
 
     assert keys("none") == []
-    assert keys("learn") == ["bundle-offer", "faq-macros", "rewrite-listing-copy", "win-back-email"]
+    # learn takes the commander's own rank (its learning policy), not the suggestion score
+    assert keys("learn") == ["win-back-email", "rewrite-listing-copy", "bundle-offer", "faq-macros"]
     assert keys("static") == ["rewrite-listing-copy", "bundle-offer", "faq-macros", "win-back-email"]
     assert sorted(keys("random")) == sorted(m.play.key for m in proposed)
     # the oracle approves only what pays, best first, and lets tired people rest

@@ -141,3 +141,22 @@ def test_ingest_twice_keeps_one_snapshot_per_point(store):
     metrics_ingest(company=store, now=NOW)
     # then
     assert MetricSnapshot.objects.filter(company=store).count() == count
+
+
+def test_daily_series_reads_the_stored_points_and_computes_the_rest(store, company, other_company):
+    from kpis.services.ingest import metric_daily_series
+
+    # given the ingest's stored point for 9 March (a value the orders would not give, to tell them apart)
+    # and another company's point for 10 March
+    MetricSnapshot.objects.create(company=company, metric="revenue.net", window_days=1, at=at(10, 0),
+                                  value=Decimal("123.0000"))
+    MetricSnapshot.objects.create(company=other_company, metric="revenue.net", window_days=1, at=at(11, 0),
+                                  value=Decimal("999.0000"))
+    ends = [at(10, 0), at(11, 0), at(15, 0)]
+
+    # when the daily series is read on 15 March
+    series = metric_daily_series(company=company, metric="revenue.net", ends=ends, now=NOW)
+
+    # then the stored point is used, the day not stored (10 March: a 30.00 order) and the day still being
+    # refreshed (14 March: 50.00) are computed from the orders
+    assert series == [Decimal("123.0000"), Decimal("30.0000"), Decimal("50.0000")]

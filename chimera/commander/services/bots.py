@@ -151,8 +151,10 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
     elif "{code}" in body:
         raise AppError("The email mentions {code} but the play creates no discount.", code="no_discount")
 
+    codes: dict = {}  # the codes this send mentions, looked up once
+
     def check(email: str, text: str) -> str | None:
-        return discount_mention_problem(company=ctx.company, text=text, email=email)
+        return discount_mention_problem(company=ctx.company, text=text, email=email, found=codes)
 
     held_out = holdout_excluded(mission=ctx.mission)  # the play's holdout is never contacted
     result = email_segment_send(company=ctx.company, segment=params["segment"], subject=params["subject"],

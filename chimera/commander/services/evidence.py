@@ -16,7 +16,7 @@ Only missions that reach MEASURING are evidence (a mission that did nothing neve
 """
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -190,13 +190,21 @@ def _measure_holdout(*, mission: Mission, plan: dict, start, end) -> effects.Mea
 
 
 def _daily(*, company: Company, metric: str, ends: list) -> list:
-    from kpis.registry import Window  # noqa: PLC0415
-    from kpis.services.ingest import metrics_compute  # noqa: PLC0415
+    """(day, value) of the metric for each UTC day ending at `ends`: the daily points the KPI board shows."""
+    from kpis.services.ingest import metric_daily_series  # noqa: PLC0415
 
-    windows = [Window(start=e - timedelta(days=1), end=e) for e in ends]
-    values = metrics_compute(company=company, windows=windows) if windows else []
-    return [((e - timedelta(days=1)).date(), None if v.get(metric) is None else float(v[metric]))
+    values = metric_daily_series(company=company, metric=metric, ends=ends) if ends else []
+    return [((e - timedelta(days=1)).date(), None if v is None else float(v))
             for e, v in zip(ends, values, strict=True)]
+
+
+def _whole_days(start, end) -> list:
+    """Ends (UTC midnights) of the whole UTC days inside [start, end]."""
+    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    if first - timedelta(days=1) == start:
+        first = start  # start is a midnight: its own day is whole
+    days = int((end - first).total_seconds() // 86400)
+    return [first + timedelta(days=k + 1) for k in range(max(0, days))]
 
 
 def _confounders(*, mission: Mission, plan: dict, start, end) -> list[int]:
@@ -209,11 +217,12 @@ def _confounders(*, mission: Mission, plan: dict, start, end) -> list[int]:
 def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tuple[effects.Measured, list[int]]:
     if not plan.get("metric"):
         return effects.Measured(method="counterfactual", note=f"{plan.get('kpi')} has no metric to forecast"), []
-    days = max(1, int((end - start).total_seconds() // 86400))
-    post_ends = [start + timedelta(days=k + 1) for k in range(days)]
+    # Whole UTC days, like the KPI board's daily points (a day the play started in the middle of is neither).
+    post_ends = _whole_days(start, end)
     # The pre-period ends before the triggering days: those were picked for being bad (regression to the mean).
     trigger_days = min(int(plan.get("window_days") or 1), MAX_TRIGGER_DAYS_EXCLUDED)
-    pre_end = min(start, mission.created_at) - timedelta(days=trigger_days)
+    pre_last = min(start, mission.created_at) - timedelta(days=trigger_days)
+    pre_end = pre_last.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     pre_ends = [pre_end - timedelta(days=k) for k in range(int(plan.get("pre_days", 56)) - 1, -1, -1)]
     series = _daily(company=mission.company, metric=plan["metric"], ends=pre_ends + post_ends)
     measured = effects.counterfactual(pre=series[:len(pre_ends)], post=series[len(pre_ends):], mde=plan["mde"],

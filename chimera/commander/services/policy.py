@@ -206,7 +206,8 @@ def plays_review(*, company: Company, plays, now=None) -> list[Play]:
 def _rng(*, company: Company, now, seed) -> np.random.Generator:
     import numpy as np  # noqa: PLC0415
 
-    text = f"{company.pk}:{now.isoformat()}:{'' if seed is None else seed}"
+    # A seeded policy (a simulation, a replay) draws the same whatever the company's id; otherwise per company.
+    text = f"{company.pk}:{now.isoformat()}:" if seed is None else f"seed:{seed}:{now.isoformat()}"
     return np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
 
 
@@ -223,6 +224,17 @@ def policy_rank(*, company: Company, missions: list[Mission], posteriors: dict[i
     if name == "none" or not missions:
         return []
     now = now or timezone.now()
+    # A play that acts on people with nobody in its audience can only end no_op: it ranks after every play that
+    # can act, with no chance of being chosen while one can (it would hold the top slot and do nothing).
+    nobody = [(m.measure_plan or {}).get("audience") == 0 for m in missions]
+    if any(nobody) and not all(nobody):
+        idle = [m for m, empty in zip(missions, nobody, strict=True) if empty]
+        able = [m for m, empty in zip(missions, nobody, strict=True) if not empty]
+        ranked = policy_rank(company=company, missions=able, posteriors=posteriors, now=now)
+        for rank, mission in enumerate(idle, start=len(ranked) + 1):
+            mission.policy, mission.policy_rank, mission.propensity = name, rank, Decimal("0")
+            mission.policy_info = {**ranked[0].policy_info, "value": None, "idle": "nobody to act on"}
+        return ranked + idle
     rng = _rng(company=company, now=now, seed=current["seed"])
     k = len(missions)
     impact = np.asarray([max(0.05, float(m.play.impact)) for m in missions])
