@@ -385,4 +385,11 @@ SUPPORT_MAX_ATTACHMENTS = env.int("SUPPORT_MAX_ATTACHMENTS", default=10)
 SUPPORT_EMAIL_WEBHOOK_SECRET = env.str("SUPPORT_EMAIL_WEBHOOK_SECRET", default="")
 # django-anymail's inbound webhooks (Postmark at /webhooks/email/postmark/inbound/): basic-auth "user:password".
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
+# Sending through Postmark's API (django-anymail) instead of EMAIL_URL: the provider's message ids and our
+# metadata come back in its tracking webhook (/webhooks/email/postmark/tracking/), so bounces and complaints
+# find their campaign.
+POSTMARK_SERVER_TOKEN = env.str("POSTMARK_SERVER_TOKEN", default="")
+if POSTMARK_SERVER_TOKEN:
+    EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    ANYMAIL["POSTMARK_SERVER_TOKEN"] = POSTMARK_SERVER_TOKEN
 SUPPORT_EMAIL_MAX_BYTES = env.int("SUPPORT_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)  # one inbound email

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from autonomax.admin import CompanyScopedAdmin
 
-from .models import GrowthSettings, HandoffTask, Lead, LeadEvent, LeadTouch, ScoringRule
+from .models import EmailEvent, GrowthSettings, HandoffTask, Lead, LeadEvent, LeadTouch, ScoringRule
 
 
 @admin.register(Lead)
@@ -48,6 +48,16 @@ class LeadEventAdmin(CompanyScopedAdmin):
 class LeadTouchAdmin(CompanyScopedAdmin):
     list_display = ["lead", "channel", "source", "consent_marketing", "created_at", "company"]
     list_filter = ["channel", "company"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EmailEvent)
+class EmailEventAdmin(CompanyScopedAdmin):
+    list_display = ["type", "recipient", "esp", "occurred_at", "company"]
+    list_filter = ["type", "esp", "company"]
+    search_fields = ["recipient"]
 
     def has_change_permission(self, request, obj=None):
         return False

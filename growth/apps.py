@@ -10,7 +10,13 @@ class GrowthConfig(AppConfig):
 
         from autonomax.services import event_subscribe
 
+        from anymail.signals import tracking
+
+        from .deliverability import tracking_receive
         from .events import order_paid_handle
+
+        # Bounces and complaints from the email provider's tracking webhook (django-anymail) suppress the address.
+        tracking.connect(tracking_receive, dispatch_uid="growth.deliverability")
 
         # A lead whose email buys is converted (purchase event, converted_at) as soon as the order is paid.
         event_subscribe("order.paid", order_paid_handle)

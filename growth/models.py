@@ -65,6 +65,10 @@ class EmailDelivery(CompanyOwned):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True, db_index=True,
+                                           help_text="the email provider's id (set when sent through django-anymail)")
+    bounced_at = models.DateTimeField(null=True, blank=True, help_text="the provider reported a hard bounce")
+    complained_at = models.DateTimeField(null=True, blank=True, help_text="the recipient reported it as spam")
 
     class Meta:
         ordering = ["-created_at"]
@@ -111,6 +115,12 @@ class GrowthSettings(CompanyOwned):
     quiet_hours_start = models.PositiveSmallIntegerField(default=21, help_text="local hour (lead's zone) sends stop")
     quiet_hours_end = models.PositiveSmallIntegerField(default=8, help_text="local hour sends resume")
     weekdays_only = models.BooleanField(default=False, help_text="send marketing email Monday to Friday only")
+    campaign_bounce_rate_max = models.FloatField(
+        default=0.05, help_text="a campaign pauses when its hard bounces pass this share of its sent emails")
+    campaign_complaint_rate_max = models.FloatField(
+        default=0.003, help_text="a campaign pauses when its spam complaints pass this share of its sent emails")
+    campaign_pause_min_sent = models.PositiveIntegerField(
+        default=20, help_text="rates are judged once a campaign has sent this many emails")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -441,6 +451,8 @@ class Campaign(CompanyOwned):
     approved_at = models.DateTimeField(null=True, blank=True)
     distributed_at = models.DateTimeField(null=True, blank=True)
     experiment = models.ForeignKey("Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="sending stopped: bounce or complaint rate")
+    pause_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -471,3 +483,32 @@ class CampaignContent(CompanyOwned):
     class Meta:
         ordering = ["campaign", "channel", "variant"]
         constraints = [models.UniqueConstraint(fields=["campaign", "channel", "variant"], name="content_unique")]
+
+
+class EmailEvent(CompanyOwned):
+    """A bounce, complaint or provider-side unsubscribe reported by the email provider's tracking webhook.
+
+    Unique per (provider, event key), so a redelivered webhook changes nothing.
+    """
+
+    class Type(models.TextChoices):
+        BOUNCED = "bounced", "Hard bounce"
+        COMPLAINED = "complained", "Spam complaint"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed at the provider"
+
+    esp = models.CharField(max_length=32, help_text="the provider, as django-anymail names it")
+    event_key = models.CharField(max_length=128, help_text="the provider's event id (or a digest of the event)")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    recipient = models.EmailField()
+    delivery = models.ForeignKey(EmailDelivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    step_send = models.ForeignKey(StepSend, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    detail = models.CharField(max_length=300, blank=True, help_text="the provider's description")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [models.UniqueConstraint(fields=["esp", "event_key"], name="emailevent_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.recipient} ({self.esp})"
