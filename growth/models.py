@@ -27,6 +27,8 @@ class Lead(CompanyOwned):
     score = models.PositiveSmallIntegerField(default=0, help_text="0-100")
     score_breakdown = models.JSONField(default=list, blank=True, help_text="the score's readable parts")
     scored_at = models.DateTimeField(null=True, blank=True)
+    score_state = models.JSONField(default=dict, blank=True, editable=False,
+                                   help_text="what scoring folded from the events so far (incremental rescoring)")
     above_handoff = models.BooleanField(default=False, help_text="score is above the hand-off threshold")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     consent = models.BooleanField(default=False, help_text="Agreed to receive marketing email")
