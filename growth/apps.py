@@ -5,12 +5,11 @@ class GrowthConfig(AppConfig):
     name = "growth"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
         from celery.schedules import crontab
         from django.conf import settings
 
         from autonomax.services import event_subscribe
-
-        from anymail.signals import tracking
 
         from .deliverability import tracking_receive
         from .events import order_paid_handle
@@ -22,6 +21,8 @@ class GrowthConfig(AppConfig):
         event_subscribe("order.paid", order_paid_handle)
         settings.CELERY_BEAT_SCHEDULE["growth-leads-daily"] = {
             "task": "growth.tasks.leads_daily_task", "schedule": crontab(hour=3, minute=41)}
+        settings.CELERY_BEAT_SCHEDULE["growth-lead-model-nightly"] = {
+            "task": "growth.tasks.lead_model_train_task", "schedule": crontab(hour=4, minute=17)}
         settings.CELERY_BEAT_SCHEDULE["growth-sequences-dispatch"] = {
             "task": "growth.tasks.email_sequences_dispatch_task", "schedule": 60.0}
         settings.CELERY_BEAT_SCHEDULE["growth-campaigns-due"] = {

@@ -514,3 +514,30 @@ class EmailEvent(CompanyOwned):
 
     def __str__(self) -> str:
         return f"{self.type} {self.recipient} ({self.esp})"
+
+
+class LeadScoringModel(CompanyOwned):
+    """One training of the learned lead-scoring model (logistic regression), kept with its held-out metrics.
+
+    Used for scoring only while `is_active`: it beat the rules on held-out leads (higher AUC and lower log
+    loss) and the company's rules have not changed since (its features are the rules' building blocks).
+    """
+
+    version = models.PositiveIntegerField()
+    trained_at = models.DateTimeField()
+    rules_fingerprint = models.CharField(max_length=16, help_text="the scoring rules its features came from")
+    features = models.JSONField(default=list, help_text="[{name, label, mean, scale, coef}]")
+    intercept = models.FloatField(default=0.0)
+    metrics = models.JSONField(default=dict, help_text="held-out AUC, log loss, accuracy, Brier, calibration "
+                                                       "of the model and of the rules")
+    n_train = models.PositiveIntegerField(default=0)
+    n_test = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=False)
+    decision = models.CharField(max_length=300, blank=True, help_text="why it is used or not")
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["company", "version"], name="scoringmodel_unique_version")]
+
+    def __str__(self) -> str:
+        return f"lead model v{self.version} ({'active' if self.is_active else 'not used'})"

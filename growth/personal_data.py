@@ -84,7 +84,8 @@ def erase(company, person: Person) -> dict:
             email=erased_email(f"d{delivery.pk}"), subject=scrub(delivery.subject, person),
             error=scrub(delivery.error, person))
     changed["growth.EmailDelivery"] = len(deliveries)
-    changed["growth.EmailEvent"] = EmailEvent.objects.filter(company=company, recipient__iexact=person.email).delete()[0]
+    events = EmailEvent.objects.filter(company=company, recipient__iexact=person.email)
+    changed["growth.EmailEvent"] = events.delete()[0]
     Unsubscribe.objects.filter(company=company, email__iexact=person.email).delete()
     Unsubscribe.objects.get_or_create(company=company, email=suppressed_address(person.email))
     changed["growth.Unsubscribe"] = 1

@@ -164,6 +164,28 @@ def score_state_fold(*, state: dict | None, events, rules: list[Rule], now: date
     return state
 
 
+def rule_raw_points(*, rule: Rule, entry: dict, now_us: int) -> float:
+    """An event rule's points before its cap: decayed per event, or points × count."""
+    if not rule.half_life_days:
+        return float(rule.points * entry["n"])
+    oldest = now_us - HORIZON_HALF_LIVES * rule.half_life_days * DAY_US
+    raw = 0.0
+    for at in entry["times"]:
+        if at >= oldest:
+            raw += rule.points * 0.5 ** (max(now_us - at, 0) / DAY_US / rule.half_life_days)
+    return raw
+
+
+def field_rule_matches(*, rule: Rule, lead: Lead) -> bool:
+    value = _field_value(lead, rule.field_name)
+    return value is not None and str(value).strip().lower() == rule.field_value.strip().lower()
+
+
+def idle_days(*, lead: Lead, state: dict, now: datetime) -> float:
+    times = [t for t in (state["last"] and _at(state["last"]), lead.last_activity_at or lead.created_at) if t]
+    return (now - max(times)).total_seconds() / 86400
+
+
 def score_evaluate(*, lead: Lead, state: dict, rules: list[Rule], group: GrowthSettings,
                    now: datetime) -> tuple[int, list[dict]]:
     """(score 0-100, breakdown) from a folded state and the lead's fields, at `now`.
@@ -182,14 +204,7 @@ def score_evaluate(*, lead: Lead, state: dict, rules: list[Rule], group: GrowthS
             if not entry:
                 continue
             count = entry["n"]
-            if rule.half_life_days:
-                oldest = now_us - HORIZON_HALF_LIVES * rule.half_life_days * DAY_US
-                raw = 0.0
-                for at in entry["times"]:
-                    if at >= oldest:
-                        raw += rule.points * 0.5 ** (max(now_us - at, 0) / DAY_US / rule.half_life_days)
-            else:
-                raw = float(rule.points * count)
+            raw = rule_raw_points(rule=rule, entry=entry, now_us=now_us)
             capped = raw
             if rule.cap is not None:
                 capped = max(min(raw, rule.cap), -rule.cap)
@@ -210,18 +225,17 @@ def score_evaluate(*, lead: Lead, state: dict, rules: list[Rule], group: GrowthS
                               "text": text})
             total += capped
         else:
-            value = _field_value(lead, rule.field_name)
-            if value is None or str(value).strip().lower() != rule.field_value.strip().lower():
+            if not field_rule_matches(rule=rule, lead=lead):
                 continue
+            value = _field_value(lead, rule.field_name)
             breakdown.append({"rule": rule.key, "label": rule.label, "points": rule.points, "count": 1,
                               "text": f"{_signed(rule.points)} {rule.label} ({rule.field_name}: {value})"})
             total += rule.points
-    times = [t for t in (state["last"] and _at(state["last"]), lead.last_activity_at or lead.created_at) if t]
-    idle_days = (now - max(times)).total_seconds() / 86400
-    if group.inactivity_days and group.inactivity_points and idle_days >= group.inactivity_days:
+    idle = idle_days(lead=lead, state=state, now=now)
+    if group.inactivity_days and group.inactivity_points and idle >= group.inactivity_days:
         points = group.inactivity_points
         breakdown.append({"rule": "inactivity", "label": "no activity", "points": points, "count": 1,
-                          "text": f"{_signed(points)} no activity for {math.floor(idle_days)} days"})
+                          "text": f"{_signed(points)} no activity for {math.floor(idle)} days"})
         total += points
     return max(0, min(100, round(total))), breakdown
 
@@ -253,9 +267,11 @@ def leads_rescore(*, company: Company, lead_ids, now=None, reason: str = "event"
     Incremental: each lead's stored state (`Lead.score_state`) takes in only the events stored since it
     was last folded (event ids only grow for a locked lead: writers lock the lead before adding events);
     a lead without a state, or with one folded under other rules, is rebuilt from its whole history.
+    When the company's learned model is in use (growth.learned), it scores from the same state.
     Constant query count for any number of leads: one lock, one events read, bulk writes.
     """
     from .capture import growth_settings_for  # noqa: PLC0415
+    from .learned import lead_model_active, model_score  # noqa: PLC0415 - the model builds on this module
 
     now = now or timezone.now()
     ids = sorted(set(lead_ids))
@@ -264,6 +280,7 @@ def leads_rescore(*, company: Company, lead_ids, now=None, reason: str = "event"
     group = growth_settings_for(company=company)
     rules = rules_for(company=company)
     fingerprint = rules_fingerprint(rules)
+    model = lead_model_active(company=company, fingerprint=fingerprint)
     with transaction.atomic():
         leads = list(Lead.objects.select_for_update().filter(company=company, pk__in=ids).order_by("pk"))
         current = {lead.pk: lead.score_state if (lead.score_state or {}).get("v") == fingerprint else None
@@ -273,7 +290,10 @@ def leads_rescore(*, company: Company, lead_ids, now=None, reason: str = "event"
         changed, changes, crossed_leads = [], [], []
         for lead in leads:
             state = score_state_fold(state=current[lead.pk], events=new_events[lead.pk], rules=rules, now=now)
-            score, breakdown = score_evaluate(lead=lead, state=state, rules=rules, group=group, now=now)
+            if model is None:
+                score, breakdown = score_evaluate(lead=lead, state=state, rules=rules, group=group, now=now)
+            else:
+                score, breakdown = model_score(model=model, lead=lead, state=state, rules=rules, now=now)
             above = score > group.handoff_threshold
             crossed = above and not lead.above_handoff
             if score != lead.score:

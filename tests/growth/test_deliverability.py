@@ -5,8 +5,8 @@ documented shapes; anymail parses them."""
 import base64
 import json
 import uuid
-from types import SimpleNamespace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail

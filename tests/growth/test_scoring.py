@@ -129,8 +129,8 @@ def test_threshold_fires_once_per_crossing(company):
 def test_rescoring_many_leads_costs_a_constant_number_of_queries(company, django_assert_num_queries):
     leads = [LeadFactory(company=company, score=0) for _ in range(30)]
     LeadFactory(company=CompanyFactory(), score=0)
-    # settings, rules (2), savepoint, lock, events, bulk update, bulk create score changes, release
-    with django_assert_num_queries(8):
+    # settings, rules (2), learned model, savepoint, lock, events, update, bulk create score changes, release
+    with django_assert_num_queries(9):
         result = leads_rescore(company=company, lead_ids=[lead.pk for lead in leads], now=NOW)
     assert result["rescored"] == 30
 
