@@ -300,7 +300,7 @@ def campaign_distribute(*, campaign_id: int, now=None) -> dict:
             if Campaign.objects.filter(pk=campaign.pk, paused_at__isnull=False).exists():
                 counts["paused"] = True
                 break
-            if EmailDelivery.objects.filter(send_key=send_key, email=lead.email).exists():
+            if EmailDelivery.objects.filter(company=company, send_key=send_key, email=lead.email).exists():
                 counts["already_sent"] += 1
                 continue
             if group.marketing_cap_per_week and len(_marketing_sent_since(
@@ -357,7 +357,8 @@ def campaigns_due(*, now=None) -> list[int]:
 
 def campaign_results(*, campaign: Campaign) -> dict:
     """Sends, opens, clicks and conversions: by variant (tracked links) and by UTM source/medium (captures)."""
-    sent = EmailDelivery.objects.filter(send_key=f"campaign:{campaign.pk}", status=EmailDelivery.Status.SENT).count()
+    sent = EmailDelivery.objects.filter(company_id=campaign.company_id, send_key=f"campaign:{campaign.pk}",
+                                        status=EmailDelivery.Status.SENT).count()
     events = LeadEvent.objects.filter(company=campaign.company,
                                       properties__message__startswith=f"campaign:{campaign.pk}:")
     by_variant: dict[str, dict] = {}

@@ -74,7 +74,9 @@ class EmailDelivery(CompanyOwned):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["send_key", "email"], name="emaildelivery_unique_send")]
+        # Per company: two companies' sends may share a key (e.g. a job key) without blocking each other.
+        constraints = [models.UniqueConstraint(fields=["company", "send_key", "email"],
+                                               name="emaildelivery_unique_company_send")]
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.email} ({self.status})"

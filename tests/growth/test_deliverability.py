@@ -381,3 +381,18 @@ def test_through_postmarks_api_the_message_id_alone_finds_the_campaign(client, c
     assert response.status_code == 200
     assert EmailEvent.objects.get().delivery == delivery
     assert Unsubscribe.objects.get().email == "w0@example.com"
+
+
+def test_two_companies_may_use_the_same_send_key_for_the_same_address(company, other_company):
+    # given: the same person is a warm lead of both companies
+    for owner in (company, other_company):
+        LeadFactory(company=owner, email="both@example.com", score=70, consent=True)
+
+    # when: each company sends with the same key (e.g. a job key), twice
+    for _ in range(2):
+        for owner in (company, other_company):
+            email_segment_send(company=owner, segment="warm_leads", subject="News", body="Hi", send_key="job:7")
+
+    # then: one email per company, each recorded in its own company
+    assert len(mail.outbox) == 2
+    assert sorted(EmailDelivery.objects.values_list("company__slug", flat=True)) == ["acme", "globex"]
