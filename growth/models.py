@@ -177,7 +177,8 @@ class LeadEvent(CompanyOwned):
     class Meta:
         ordering = ["-occurred_at"]
         constraints = [models.UniqueConstraint(fields=["company", "idempotency_key"], name="leadevent_unique_key")]
-        indexes = [models.Index(fields=["lead", "-occurred_at"])]
+        # (lead, id): incremental scoring reads a lead's events after the last one folded from the index alone.
+        indexes = [models.Index(fields=["lead", "-occurred_at"]), models.Index(fields=["lead", "id"])]
 
     def __str__(self) -> str:
         return f"{self.type} by lead {self.lead_id} @ {self.occurred_at:%Y-%m-%d %H:%M}"
