@@ -385,6 +385,8 @@ class Experiment(CompanyOwned):
                                       related_name="+")
     rolled_out_at = models.DateTimeField(null=True, blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, help_text="the mission/job that started it")
+    final_readout = models.JSONField(default=dict, blank=True, editable=False,
+                                     help_text="the read-out when it was stopped or rolled out (its evidence)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,7 +4,7 @@ from django.db.models import Count
 
 from autonomax.models import Company
 
-from .models import EmailDelivery, Enrolment, HandoffTask, Lead, Sequence
+from .models import EmailDelivery, Enrolment, Experiment, HandoffTask, Lead, Sequence
 
 FUNNEL = (
     ("new", "New", None),
@@ -69,3 +69,16 @@ def sequences_with_performance(*, company: Company) -> list[dict]:
         by_status = dict(Enrolment.objects.filter(sequence=sequence).values_list("status").annotate(n=Count("id")))
         rows.append({"sequence": sequence, "enrolments": by_status, "steps": sequence_performance(sequence=sequence)})
     return rows
+
+
+def experiments_evidence(*, company: Company, correlation_id: str | None = None) -> list[dict]:
+    """Finished experiments (stopped or rolled out) as evidence the commander can weigh beside its own records:
+    one dict per experiment (growth.experiments.experiment_evidence), newest first; optionally only those a
+    mission or job started (`correlation_id`)."""
+    from .experiments import experiment_evidence  # noqa: PLC0415 - experiments reads with scipy
+
+    finished = Experiment.objects.filter(company=company, status__in=[Experiment.Status.STOPPED,
+                                                                      Experiment.Status.ROLLED_OUT])
+    if correlation_id is not None:
+        finished = finished.filter(correlation_id=correlation_id)
+    return [experiment_evidence(experiment=e) for e in finished.exclude(final_readout={}).order_by("-stopped_at")]
