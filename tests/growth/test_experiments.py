@@ -206,7 +206,8 @@ def test_a_finished_experiment_is_evidence_the_commander_can_read(company, other
 
     # when: it is stopped, then more units arrive
     experiment_stop(experiment=experiment, now=NOW)
-    _plant(experiment, {"b": (500, 0)}, at=NOW + timedelta(days=1))
+    Assignment.objects.bulk_create([Assignment(company=company, experiment=experiment, unit_id=10_000 + i, variant="b",
+                                               assigned_at=NOW + timedelta(days=1)) for i in range(500)])
 
     # then: its verdict as evidence, frozen at the stop, for this company only
     (evidence,) = experiments_evidence(company=company, correlation_id="mission-42")
