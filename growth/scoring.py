@@ -99,6 +99,7 @@ def _signed(points: int) -> str:
 
 
 DAY_US = 86_400_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # An event older than this many half-lives is worth less than 1e-19 of its points: it is dropped from the
 # state (and from every evaluation), so a lead's state stays bounded however long it lives.
 HORIZON_HALF_LIVES = 64
@@ -111,9 +112,6 @@ def _us(at: datetime) -> int:
 
 def _at(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def rules_fingerprint(rules: list[Rule]) -> str:
