@@ -392,4 +392,11 @@ SUPPORT_RETRIEVAL = env.str("SUPPORT_RETRIEVAL", default="auto")
 SUPPORT_EMAIL_WEBHOOK_SECRET = env.str("SUPPORT_EMAIL_WEBHOOK_SECRET", default="")
 # django-anymail's inbound webhooks (Postmark at /webhooks/email/postmark/inbound/): basic-auth "user:password".
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
+# Sending through Postmark's API (django-anymail) instead of EMAIL_URL: the provider's message ids and our
+# metadata come back in its tracking webhook (/webhooks/email/postmark/tracking/), so bounces and complaints
+# find their campaign.
+POSTMARK_SERVER_TOKEN = env.str("POSTMARK_SERVER_TOKEN", default="")
+if POSTMARK_SERVER_TOKEN:
+    EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    ANYMAIL["POSTMARK_SERVER_TOKEN"] = POSTMARK_SERVER_TOKEN
 SUPPORT_EMAIL_MAX_BYTES = env.int("SUPPORT_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)  # one inbound email

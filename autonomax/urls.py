@@ -29,6 +29,7 @@ urlpatterns = [
     path("kpis/", include("kpis.urls")),
     path("webhooks/", include("commerce.webhooks.urls")),
     path("webhooks/", include("support.urls")),
+    path("webhooks/", include("growth.webhook_urls")),
     path("", include("commerce.urls")),
     path("", include("customers.urls")),
     path("", include("demo.urls")),

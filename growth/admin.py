@@ -2,7 +2,16 @@ from django.contrib import admin
 
 from autonomax.admin import CompanyScopedAdmin
 
-from .models import GrowthSettings, HandoffTask, Lead, LeadEvent, LeadTouch, ScoringRule
+from .models import (
+    EmailEvent,
+    GrowthSettings,
+    HandoffTask,
+    Lead,
+    LeadEvent,
+    LeadScoringModel,
+    LeadTouch,
+    ScoringRule,
+)
 
 
 @admin.register(Lead)
@@ -50,4 +59,25 @@ class LeadTouchAdmin(CompanyScopedAdmin):
     list_filter = ["channel", "company"]
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EmailEvent)
+class EmailEventAdmin(CompanyScopedAdmin):
+    list_display = ["type", "recipient", "esp", "occurred_at", "company"]
+    list_filter = ["type", "esp", "company"]
+    search_fields = ["recipient"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LeadScoringModel)
+class LeadScoringModelAdmin(CompanyScopedAdmin):
+    list_display = ["version", "is_active", "decision", "n_train", "n_test", "trained_at", "company"]
+    list_filter = ["is_active", "company"]
+    readonly_fields = ["version", "trained_at", "rules_fingerprint", "features", "intercept", "metrics", "n_train",
+                       "n_test", "is_active", "decision"]
+
+    def has_add_permission(self, request):
         return False

@@ -20,6 +20,7 @@ from .campaigns import (
     campaign_test_send,
 )
 from .capture import CaptureInput, LeadInvalid, lead_capture
+from .deliverability import campaign_resume
 from .events import EVENT_TYPES, MAX_BATCH, lead_events_record
 from .experiments import (
     experiment_convert,
@@ -441,8 +442,9 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = Campaign
         fields = ["id", "name", "brief", "keywords", "audience", "channels", "utm_campaign", "landing_url",
                   "schedule_at", "auto_approve", "stage", "ideas", "approved_by", "approved_at", "distributed_at",
-                  "experiment", "contents", "created_at"]
-        read_only_fields = ["stage", "ideas", "approved_by", "approved_at", "distributed_at", "experiment"]
+                  "experiment", "paused_at", "pause_reason", "contents", "created_at"]
+        read_only_fields = ["stage", "ideas", "approved_by", "approved_at", "distributed_at", "experiment",
+                            "paused_at", "pause_reason"]
         extra_kwargs = {"utm_campaign": {"required": False}}
 
 
@@ -512,6 +514,8 @@ class CampaignViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.R
         if campaign.stage != Campaign.Stage.APPROVED:
             raise ConflictError(f"The campaign is in {campaign.stage}: it needs approval first.",
                                 code="not_approved")
+        if campaign.paused_at is not None:
+            raise ConflictError(f"The campaign is paused ({campaign.pause_reason}): resume it first.", code="paused")
         transaction.on_commit(lambda: campaign_distribute_enqueue(campaign.pk))
         return Response({"queued": True, "campaign": campaign.pk}, status=status.HTTP_202_ACCEPTED)
 
@@ -519,6 +523,12 @@ class CampaignViewSet(CompanyScopedAPIMixin, mixins.CreateModelMixin, viewsets.R
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
         return Response(campaign_results(campaign=self.get_object()))
+
+    @extend_schema(request=None, responses={200: CampaignSerializer},
+                   summary="Lift a pause set by the bounce or complaint rate")
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._out(campaign_resume(campaign=self.get_object(), actor=request.user))
 
 
 def campaign_distribute_enqueue(campaign_id: int) -> None:

@@ -25,6 +25,7 @@ from autonomax.errors import AppError, ConflictError
 from autonomax.models import Company
 
 from .capture import growth_settings_for
+from .deliverability import provider_message_id, tracking_tag
 from .events import open_pixel_url, tracked_link
 from .models import Campaign, CampaignContent, EmailDelivery, Experiment, Lead, LeadEvent, Unsubscribe
 from .personal_data import suppressed_address
@@ -285,15 +286,21 @@ def campaign_distribute(*, campaign_id: int, now=None) -> dict:
     campaign = Campaign.objects.select_related("company", "experiment").get(pk=campaign_id)
     if campaign.stage not in (Campaign.Stage.APPROVED, Campaign.Stage.DISTRIBUTED):
         raise ConflictError(f"The campaign is in {campaign.stage}: it needs approval first.", code="not_approved")
+    if campaign.paused_at is not None:
+        raise ConflictError(f"The campaign is paused ({campaign.pause_reason}): resume it first.", code="paused")
     company = campaign.company
-    counts = {"sent": 0, "already_sent": 0, "capped": 0, "failed": 0, "social_ready": 0}
+    counts = {"sent": 0, "already_sent": 0, "capped": 0, "failed": 0, "social_ready": 0, "paused": False}
     contents = _email_contents(campaign)
     if "email" in campaign.channels and contents:
         experiment = _experiment_for(campaign)
         group = growth_settings_for(company=company)
         send_key = f"campaign:{campaign.pk}"
         for lead in campaign_audience(campaign=campaign, now=now):
-            if EmailDelivery.objects.filter(send_key=send_key, email=lead.email).exists():
+            # The provider's webhook may pause the campaign while it is being sent (bounces, complaints).
+            if Campaign.objects.filter(pk=campaign.pk, paused_at__isnull=False).exists():
+                counts["paused"] = True
+                break
+            if EmailDelivery.objects.filter(company=company, send_key=send_key, email=lead.email).exists():
                 counts["already_sent"] += 1
                 continue
             if group.marketing_cap_per_week and len(_marketing_sent_since(
@@ -322,32 +329,36 @@ def campaign_distribute(*, campaign_id: int, now=None) -> dict:
             pixel = open_pixel_url(lead=lead, message=message_key)
             message.attach_alternative(f'<div style="white-space:pre-wrap">{escape(body)}</div>'
                                        f'<img src="{pixel}" width="1" height="1" alt="">', "text/html")
+            tracking_tag(message, kind="delivery", pk=delivery.pk)
             try:
                 message.send()
             except OSError:
                 EmailDelivery.objects.filter(pk=delivery.pk).delete()
                 raise
-            EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=now)
+            EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=now,
+                                                                provider_message_id=provider_message_id(message))
             counts["sent"] += 1
     counts["social_ready"] = CampaignContent.objects.filter(campaign=campaign).exclude(channel="email").filter(
         status=CampaignContent.Status.DRAFT).update(status=CampaignContent.Status.READY, recorded_at=now)
     CampaignContent.objects.filter(campaign=campaign, channel="email").update(status=CampaignContent.Status.SENT,
                                                                              recorded_at=now)
-    Campaign.objects.filter(pk=campaign.pk, stage=Campaign.Stage.APPROVED).update(
-        stage=Campaign.Stage.DISTRIBUTED, distributed_at=now)
+    if not counts["paused"]:
+        Campaign.objects.filter(pk=campaign.pk, stage=Campaign.Stage.APPROVED).update(
+            stage=Campaign.Stage.DISTRIBUTED, distributed_at=now)
     return counts
 
 
 def campaigns_due(*, now=None) -> list[int]:
     now = now or timezone.now()
-    return list(Campaign.objects.filter(stage=Campaign.Stage.APPROVED, schedule_at__lte=now,
+    return list(Campaign.objects.filter(stage=Campaign.Stage.APPROVED, schedule_at__lte=now, paused_at__isnull=True,
                                         company__is_active=True, company__execution_halted=False)
                 .values_list("pk", flat=True))
 
 
 def campaign_results(*, campaign: Campaign) -> dict:
     """Sends, opens, clicks and conversions: by variant (tracked links) and by UTM source/medium (captures)."""
-    sent = EmailDelivery.objects.filter(send_key=f"campaign:{campaign.pk}", status=EmailDelivery.Status.SENT).count()
+    sent = EmailDelivery.objects.filter(company_id=campaign.company_id, send_key=f"campaign:{campaign.pk}",
+                                        status=EmailDelivery.Status.SENT).count()
     events = LeadEvent.objects.filter(company=campaign.company,
                                       properties__message__startswith=f"campaign:{campaign.pk}:")
     by_variant: dict[str, dict] = {}

@@ -101,6 +101,10 @@ def lead_events_record(*, company: Company, events, now=None) -> dict:
         raise LeadInvalid(errors)
     keys = [p["key"] for p in parsed]
     with transaction.atomic():
+        # Lock the leads before their events are stored: incremental scoring reads each lead's events by
+        # growing id, which holds only if one writer at a time adds events to a lead.
+        list(Lead.objects.select_for_update().filter(company=company, pk__in={p["lead_id"] for p in parsed})
+             .order_by("pk").values_list("pk", flat=True))
         existing = set(LeadEvent.objects.filter(company=company, idempotency_key__in=keys)
                        .values_list("idempotency_key", flat=True))
         new, seen = [], set(existing)

@@ -101,7 +101,8 @@ def experiment_stop(*, experiment: Experiment, actor=None, now=None) -> Experime
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
     _transition(experiment, Experiment.Status.STOPPED)
     experiment.status, experiment.stopped_at = Experiment.Status.STOPPED, now or timezone.now()
-    experiment.save(update_fields=["status", "stopped_at"])
+    experiment.final_readout = experiment_readout(experiment=experiment, now=experiment.stopped_at)
+    experiment.save(update_fields=["status", "stopped_at", "final_readout"])
     return experiment
 
 
@@ -275,10 +276,38 @@ def experiment_rollout(*, experiment: Experiment, actor, variant: str | None = N
     experiment.rolled_out_by = actor if getattr(actor, "is_authenticated", False) else None
     experiment.rolled_out_at = now
     experiment.stopped_at = experiment.stopped_at or now
-    experiment.save(update_fields=["status", "winner", "rolled_out_by", "rolled_out_at", "stopped_at"])
+    experiment.final_readout = experiment.final_readout or readout
+    experiment.save(update_fields=["status", "winner", "rolled_out_by", "rolled_out_at", "stopped_at",
+                                   "final_readout"])
     Flag.objects.update_or_create(name=experiment.flag_name, defaults={
         "everyone": True, "percent": 99.9, "note": f"winner {chosen} rolled out to 100%"})
     config_change_record(company=experiment.company, actor=actor, object_type="growth.experiment",
                          object_id=experiment.key, changes={"winner": [None, chosen], "flag": ["percent", "100%"]},
                          reason=f"verdict {readout['verdict']}", expected_effect=f"everyone sees {chosen}")
     return experiment
+
+
+# A finished experiment's verdict in the commander's evidence vocabulary.
+EVIDENCE_VERDICTS = {"no_difference": "no_effect", "insufficient_data": "inconclusive", "unhealthy": "inconclusive",
+                     "running": "inconclusive"}
+
+
+def experiment_evidence(*, experiment: Experiment) -> dict:
+    """What a finished experiment measured, as evidence: the best treatment against the control (absolute
+    difference in conversion rate), its interval, p-value and probability of beating the control, and a
+    verdict: win (a treatment won), loss (the control beat every treatment), no_effect or inconclusive."""
+    readout = experiment.final_readout
+    rows = readout["variants"]
+    control = next(r for r in rows if r["is_control"])
+    treatments = [r for r in rows if not r["is_control"] and r.get("diff") is not None]
+    best = max(treatments, key=lambda r: r["diff"], default=None)
+    if readout["verdict"] == "winner":
+        verdict = "loss" if readout["winner"] == control["key"] else "win"
+    else:
+        verdict = EVIDENCE_VERDICTS[readout["verdict"]]
+    return {"experiment": experiment.key, "correlation_id": experiment.correlation_id, "method": "experiment",
+            "verdict": verdict, "winner": readout["winner"], "treatment": best and best["key"],
+            "effect": best and best["diff"], "ci_low": best and best["ci_low"], "ci_high": best and best["ci_high"],
+            "p_value": best and best["p_value"], "prob_improvement": best and best["prob_beat_control"],
+            "treated_n": best and best["n"], "control_n": control["n"], "window_start": experiment.started_at,
+            "window_end": experiment.stopped_at, "reasons": readout["reasons"]}

@@ -27,6 +27,8 @@ class Lead(CompanyOwned):
     score = models.PositiveSmallIntegerField(default=0, help_text="0-100")
     score_breakdown = models.JSONField(default=list, blank=True, help_text="the score's readable parts")
     scored_at = models.DateTimeField(null=True, blank=True)
+    score_state = models.JSONField(default=dict, blank=True, editable=False,
+                                   help_text="what scoring folded from the events so far (incremental rescoring)")
     above_handoff = models.BooleanField(default=False, help_text="score is above the hand-off threshold")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     consent = models.BooleanField(default=False, help_text="Agreed to receive marketing email")
@@ -65,10 +67,16 @@ class EmailDelivery(CompanyOwned):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True, db_index=True,
+                                           help_text="the email provider's id (set when sent through django-anymail)")
+    bounced_at = models.DateTimeField(null=True, blank=True, help_text="the provider reported a hard bounce")
+    complained_at = models.DateTimeField(null=True, blank=True, help_text="the recipient reported it as spam")
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["send_key", "email"], name="emaildelivery_unique_send")]
+        # Per company: two companies' sends may share a key (e.g. a job key) without blocking each other.
+        constraints = [models.UniqueConstraint(fields=["company", "send_key", "email"],
+                                               name="emaildelivery_unique_company_send")]
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.email} ({self.status})"
@@ -111,6 +119,12 @@ class GrowthSettings(CompanyOwned):
     quiet_hours_start = models.PositiveSmallIntegerField(default=21, help_text="local hour (lead's zone) sends stop")
     quiet_hours_end = models.PositiveSmallIntegerField(default=8, help_text="local hour sends resume")
     weekdays_only = models.BooleanField(default=False, help_text="send marketing email Monday to Friday only")
+    campaign_bounce_rate_max = models.FloatField(
+        default=0.05, help_text="a campaign pauses when its hard bounces pass this share of its sent emails")
+    campaign_complaint_rate_max = models.FloatField(
+        default=0.003, help_text="a campaign pauses when its spam complaints pass this share of its sent emails")
+    campaign_pause_min_sent = models.PositiveIntegerField(
+        default=20, help_text="rates are judged once a campaign has sent this many emails")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -163,7 +177,8 @@ class LeadEvent(CompanyOwned):
     class Meta:
         ordering = ["-occurred_at"]
         constraints = [models.UniqueConstraint(fields=["company", "idempotency_key"], name="leadevent_unique_key")]
-        indexes = [models.Index(fields=["lead", "-occurred_at"])]
+        # (lead, id): incremental scoring reads a lead's events after the last one folded from the index alone.
+        indexes = [models.Index(fields=["lead", "-occurred_at"]), models.Index(fields=["lead", "id"])]
 
     def __str__(self) -> str:
         return f"{self.type} by lead {self.lead_id} @ {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -370,6 +385,8 @@ class Experiment(CompanyOwned):
                                       related_name="+")
     rolled_out_at = models.DateTimeField(null=True, blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, help_text="the mission/job that started it")
+    final_readout = models.JSONField(default=dict, blank=True, editable=False,
+                                     help_text="the read-out when it was stopped or rolled out (its evidence)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -441,6 +458,8 @@ class Campaign(CompanyOwned):
     approved_at = models.DateTimeField(null=True, blank=True)
     distributed_at = models.DateTimeField(null=True, blank=True)
     experiment = models.ForeignKey("Experiment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="sending stopped: bounce or complaint rate")
+    pause_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -471,3 +490,59 @@ class CampaignContent(CompanyOwned):
     class Meta:
         ordering = ["campaign", "channel", "variant"]
         constraints = [models.UniqueConstraint(fields=["campaign", "channel", "variant"], name="content_unique")]
+
+
+class EmailEvent(CompanyOwned):
+    """A bounce, complaint or provider-side unsubscribe reported by the email provider's tracking webhook.
+
+    Unique per (provider, event key), so a redelivered webhook changes nothing.
+    """
+
+    class Type(models.TextChoices):
+        BOUNCED = "bounced", "Hard bounce"
+        COMPLAINED = "complained", "Spam complaint"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed at the provider"
+
+    esp = models.CharField(max_length=32, help_text="the provider, as django-anymail names it")
+    event_key = models.CharField(max_length=128, help_text="the provider's event id (or a digest of the event)")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    recipient = models.EmailField()
+    delivery = models.ForeignKey(EmailDelivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    step_send = models.ForeignKey(StepSend, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    detail = models.CharField(max_length=300, blank=True, help_text="the provider's description")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [models.UniqueConstraint(fields=["esp", "event_key"], name="emailevent_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.recipient} ({self.esp})"
+
+
+class LeadScoringModel(CompanyOwned):
+    """One training of the learned lead-scoring model (logistic regression), kept with its held-out metrics.
+
+    Used for scoring only while `is_active`: it beat the rules on held-out leads (higher AUC and lower log
+    loss) and the company's rules have not changed since (its features are the rules' building blocks).
+    """
+
+    version = models.PositiveIntegerField()
+    trained_at = models.DateTimeField()
+    rules_fingerprint = models.CharField(max_length=16, help_text="the scoring rules its features came from")
+    features = models.JSONField(default=list, help_text="[{name, label, mean, scale, coef}]")
+    intercept = models.FloatField(default=0.0)
+    metrics = models.JSONField(default=dict, help_text="held-out AUC, log loss, accuracy, Brier, calibration "
+                                                       "of the model and of the rules")
+    n_train = models.PositiveIntegerField(default=0)
+    n_test = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=False)
+    decision = models.CharField(max_length=300, blank=True, help_text="why it is used or not")
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["company", "version"], name="scoringmodel_unique_version")]
+
+    def __str__(self) -> str:
+        return f"lead model v{self.version} ({'active' if self.is_active else 'not used'})"

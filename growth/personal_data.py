@@ -13,7 +13,17 @@ from django.db.models import Q
 from autonomax.models import Company
 from autonomax.privacy import Person, erased_email, register, scrub
 
-from .models import EmailDelivery, HandoffTask, Lead, LeadEvent, LeadScoreChange, LeadTouch, StepSend, Unsubscribe
+from .models import (
+    EmailDelivery,
+    EmailEvent,
+    HandoffTask,
+    Lead,
+    LeadEvent,
+    LeadScoreChange,
+    LeadTouch,
+    StepSend,
+    Unsubscribe,
+)
 
 
 def suppressed_address(email: str) -> str:
@@ -60,7 +70,7 @@ def export_personal_data(company: Company, email: str) -> dict:
     """Everything growth holds about `email` in `company`, as JSON-ready data."""
     email = (email or "").strip().lower()
     leads = list(Lead.objects.filter(company=company, email__iexact=email))
-    out = {"leads": [], "email_deliveries": [], "unsubscribed": []}
+    out = {"leads": [], "email_deliveries": [], "unsubscribed": [], "email_events": []}
     for lead in leads:
         out["leads"].append({
             "id": lead.pk, "email": lead.email, "name": lead.name, "source": lead.source,
@@ -82,6 +92,8 @@ def export_personal_data(company: Company, email: str) -> dict:
     out["email_deliveries"] = _emails_with_opens(company=company, email=email, leads=leads)
     out["unsubscribed"] = [_iso(u.created_at) for u in Unsubscribe.objects.filter(company=company,
                                                                                    email__iexact=email)]
+    out["email_events"] = [{"type": e.type, "provider": e.esp, "detail": e.detail, "at": _iso(e.occurred_at)}
+                           for e in EmailEvent.objects.filter(company=company, recipient__iexact=email)]
     return out
 
 
@@ -103,11 +115,13 @@ def erase(company, person: Person) -> dict:
             email=erased_email(f"d{delivery.pk}"), subject=scrub(delivery.subject, person),
             error=scrub(delivery.error, person))
     changed["growth.EmailDelivery"] = len(deliveries)
+    events = EmailEvent.objects.filter(company=company, recipient__iexact=person.email)
+    changed["growth.EmailEvent"] = events.delete()[0]
     Unsubscribe.objects.filter(company=company, email__iexact=person.email).delete()
     Unsubscribe.objects.get_or_create(company=company, email=suppressed_address(person.email))
     changed["growth.Unsubscribe"] = 1
     return changed
 
 
-register("growth", models=("growth.Lead", "growth.EmailDelivery", "growth.Unsubscribe"),
+register("growth", models=("growth.Lead", "growth.EmailDelivery", "growth.Unsubscribe", "growth.EmailEvent"),
          export=lambda company, person: export_personal_data(company, person.email), erase=erase)

@@ -4,7 +4,7 @@ from django.db.models import Count, Q
 
 from autonomax.models import Company
 
-from .models import EmailDelivery, Enrolment, HandoffTask, Lead, Sequence
+from .models import EmailDelivery, Enrolment, Experiment, HandoffTask, Lead, Sequence
 
 FUNNEL = (
     ("new", "New", None),
@@ -95,3 +95,16 @@ def handoff_stream_input(*, company: Company, since, orders: list[dict]):
         summary=f"{counts['total']} lead hand-off{'s' if counts['total'] != 1 else ''} to a person "
                 f"({counts['open']} open, {counts['done']} done, {counts['dismissed']} dismissed); "
                 f"{won} led to an order")
+
+
+def experiments_evidence(*, company: Company, correlation_id: str | None = None) -> list[dict]:
+    """Finished experiments (stopped or rolled out) as evidence the commander can weigh beside its own records:
+    one dict per experiment (growth.experiments.experiment_evidence), newest first; optionally only those a
+    mission or job started (`correlation_id`)."""
+    from .experiments import experiment_evidence  # noqa: PLC0415 - experiments reads with scipy
+
+    finished = Experiment.objects.filter(company=company, status__in=[Experiment.Status.STOPPED,
+                                                                      Experiment.Status.ROLLED_OUT])
+    if correlation_id is not None:
+        finished = finished.filter(correlation_id=correlation_id)
+    return [experiment_evidence(experiment=e) for e in finished.exclude(final_readout={}).order_by("-stopped_at")]

@@ -26,6 +26,7 @@ from django.utils.html import escape
 from autonomax.models import Company
 
 from .capture import growth_settings_for
+from .deliverability import provider_message_id, tracking_tag
 from .events import open_pixel_url
 from .models import (
     EmailDelivery,
@@ -161,8 +162,9 @@ def _stop_reason(*, enrolment: Enrolment, lead: Lead, marketing: bool) -> str:
                                                            occurred_at__gte=enrolment.enrolled_at).exists():
         return "reply"
     if marketing:
-        if unsubscribed(lead.company_id, lead.email).exists():
-            return "unsubscribed"
+        suppressed = unsubscribed(lead.company_id, lead.email).values_list("reason", flat=True).first()
+        if suppressed:
+            return suppressed  # unsubscribed, bounced or complained
         if not lead.consent:
             return "no_consent"
     return ""
@@ -259,6 +261,7 @@ def enrolment_send_due(*, enrolment_id: int, now=None) -> str:
     message = EmailMultiAlternatives(subject=subject, body=body, to=[lead.email],
                                      from_email=company.support_email or None, headers=headers)
     message.attach_alternative(f"<div style=\"white-space:pre-wrap\">{escape(body)}</div>{html_extra}", "text/html")
+    tracking_tag(message, kind="step", pk=send.pk)
     try:
         message.send()
     except RECIPIENT_ERRORS as exc:
@@ -270,7 +273,7 @@ def enrolment_send_due(*, enrolment_id: int, now=None) -> str:
         StepSend.objects.filter(pk=send.pk).delete()
         raise
     StepSend.objects.filter(pk=send.pk).update(status=StepSend.Status.SENT, sent_at=timezone.now(),
-                                               message_id=headers["X-AutonomaX-Send"])
+                                               message_id=provider_message_id(message) or headers["X-AutonomaX-Send"])
     following = sequence.steps.filter(position__gt=step.position).order_by("position").first()
     if following is None:
         _finish(enrolment, status=Enrolment.Status.COMPLETED, now=now)

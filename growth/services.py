@@ -13,6 +13,7 @@ from django.utils import timezone
 from autonomax.errors import AppError
 from autonomax.models import Company
 
+from .deliverability import provider_message_id, tracking_tag
 from .models import EmailDelivery, Lead, Unsubscribe
 from .personal_data import suppressed_address
 
@@ -42,12 +43,18 @@ def lead_unsubscribe(*, token: str) -> tuple[Company, str]:
     if company is None:
         raise AppError("This unsubscribe link is not valid.", code="bad_token")
     email = data["e"]
+    address_unsubscribe(company=company, email=email, source="unsubscribe_link")
+    return company, email
+
+
+def address_unsubscribe(*, company: Company, email: str, source: str) -> None:
+    """The person asked for no more marketing (our link, or the email provider's): suppressed, the lead marked,
+    the customer's consent withdrawn. Repeats are harmless."""
     Unsubscribe.objects.get_or_create(company=company, email=email)
     Lead.objects.filter(company=company, email__iexact=email).update(status=Lead.Status.UNSUBSCRIBED, consent=False)
     from commerce.services.consent import customer_consent_withdraw_email  # noqa: PLC0415
 
-    customer_consent_withdraw_email(company=company, email=email, source="unsubscribe_link")
-    return company, email
+    customer_consent_withdraw_email(company=company, email=email, source=source)
 
 
 def email_segment_recipients(*, company: Company, segment: str, now=None) -> list[dict]:
@@ -126,6 +133,7 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
                                from_email=company.support_email or None,
                                headers={"List-Unsubscribe": f"<{link}>",
                                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+        tracking_tag(message, kind="delivery", pk=delivery.pk)
         try:
             message.send()
         except OSError:
@@ -133,7 +141,8 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
             # caller retry later; everyone already sent stays recorded and is skipped then.
             EmailDelivery.objects.filter(pk=delivery.pk).delete()
             raise
-        EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now())
+        EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now(),
+                                                            provider_message_id=provider_message_id(message))
         sent += 1
     return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped,
             "not_sent": not_sent, "held_out": len(held_out)}

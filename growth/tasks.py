@@ -67,3 +67,13 @@ def campaigns_due_task() -> None:
 
     for campaign_id in campaigns_due():
         email_campaign_distribute_task.delay(campaign_id)
+
+
+@shared_task(acks_late=True)
+def lead_model_train_task() -> None:
+    """Nightly: retrain each company's lead-scoring model (used only if it beats the rules on held-out leads)."""
+    from .learned import lead_model_train  # noqa: PLC0415 - scikit-learn loads only here
+
+    for company in Company.objects.filter(is_active=True):
+        result = lead_model_train(company=company)
+        logger.info("growth lead model %s: %s", company.slug, result.get("decision") or result.get("reason"))

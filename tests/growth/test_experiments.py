@@ -14,11 +14,13 @@ from growth.experiments import (
     experiment_create,
     experiment_readout,
     experiment_start,
+    experiment_stop,
     prob_beat,
     readout_compute,
     variant_for,
 )
 from growth.models import Assignment, Experiment
+from growth.selectors import experiments_evidence
 from tests.factories import CompanyFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +188,35 @@ def test_bad_experiments_are_400(owner_api, body, field):
     response = api.post("/api/v1/experiments/", body, format="json")
     assert response.status_code == 400 and field in response.json()["error"]["details"]
     assert not Experiment.objects.exists()
+
+
+@pytest.mark.parametrize(("control", "treatment", "verdict"), [
+    ((1000, 100), (1000, 150), "win"), ((1000, 150), (1000, 100), "loss"), ((1000, 100), (1000, 102), "no_effect"),
+    ((100, 10), (100, 20), "inconclusive")])
+def test_a_finished_experiment_is_evidence_the_commander_can_read(company, other_company, control, treatment,
+                                                                  verdict):
+    # given: an experiment a mission started, run 14 days; the other company has a finished one too
+    experiment = experiment_create(company=company, key="subject-line", name="Subject line", variants=AB,
+                                   correlation_id="mission-42")
+    experiment = experiment_start(experiment=experiment, now=NOW - timedelta(days=14))
+    _plant(experiment, {"control": control, "b": treatment})
+    theirs = experiment_start(experiment=experiment_create(company=other_company, key="x", name="x", variants=AB),
+                              now=NOW - timedelta(days=14))
+    experiment_stop(experiment=theirs, now=NOW)
+
+    # when: it is stopped, then more units arrive
+    experiment_stop(experiment=experiment, now=NOW)
+    Assignment.objects.bulk_create([Assignment(company=company, experiment=experiment, unit_id=10_000 + i, variant="b",
+                                               assigned_at=NOW + timedelta(days=1)) for i in range(500)])
+
+    # then: its verdict as evidence, frozen at the stop, for this company only
+    (evidence,) = experiments_evidence(company=company, correlation_id="mission-42")
+    readout = readout_compute(variants=_variants(control, treatment), started_at=NOW - timedelta(days=14), now=NOW,
+                              min_sample=200, min_days=7, alpha=0.05, running=False)
+    b = readout["variants"][1]
+    assert evidence["verdict"] == verdict and evidence["method"] == "experiment"
+    assert (evidence["effect"], evidence["ci_low"], evidence["ci_high"], evidence["prob_improvement"]) == (
+        b["diff"], b["ci_low"], b["ci_high"], b["prob_beat_control"])
+    assert (evidence["treated_n"], evidence["control_n"]) == (treatment[0], control[0])
+    assert experiments_evidence(company=company, correlation_id="other") == []
+    assert [e["experiment"] for e in experiments_evidence(company=other_company)] == ["x"]

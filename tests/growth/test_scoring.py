@@ -1,12 +1,13 @@
 """Scoring: per-company rules, caps, decay over time, readable breakdowns, and the hand-off once per crossing."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
 from growth.events import lead_events_record
-from growth.models import GrowthSettings, HandoffTask, Lead, LeadScoreChange, ScoringRule
+from growth.models import GrowthSettings, HandoffTask, Lead, LeadEvent, LeadScoreChange, ScoringRule
 from growth.scoring import DEFAULT_RULES, leads_rescore, score_compute
 from tests.factories import CompanyFactory, LeadFactory
 
@@ -128,7 +129,91 @@ def test_threshold_fires_once_per_crossing(company):
 def test_rescoring_many_leads_costs_a_constant_number_of_queries(company, django_assert_num_queries):
     leads = [LeadFactory(company=company, score=0) for _ in range(30)]
     LeadFactory(company=CompanyFactory(), score=0)
-    # settings, rules (2), savepoint, lock, events, bulk update, bulk create score changes, release
-    with django_assert_num_queries(8):
+    # settings, rules (2), learned model, savepoint, lock, events, update, bulk create score changes, release
+    with django_assert_num_queries(9):
         result = leads_rescore(company=company, lead_ids=[lead.pk for lead in leads], now=NOW)
     assert result["rescored"] == 30
+
+
+def _full_recompute(lead, now):
+    """The score from the lead's whole history, computed from scratch (the reference)."""
+    from growth.capture import growth_settings_for
+    from growth.scoring import rules_for
+
+    events = list(LeadEvent.objects.filter(lead=lead).values("type", "occurred_at", "properties"))
+    return score_compute(lead=lead, events=events, rules=rules_for(company=lead.company),
+                         group=growth_settings_for(company=lead.company), now=now)
+
+
+def test_incremental_scoring_equals_a_full_recompute_through_decay_and_rule_changes(company, other_company):
+    # given: 6 leads; 40 batches of random events over 80 days (late and duplicate deliveries included);
+    # the other company's leads get events too
+    rng = random.Random(7)
+    leads = [LeadFactory(company=company, score=0, created_at=NOW, last_activity_at=NOW, source="referral")
+             for _ in range(6)]
+    theirs = LeadFactory(company=other_company, score=0, created_at=NOW, last_activity_at=NOW)
+    paths = ["/pricing", "/", "/blog", "/pricing/teams"]
+    kinds = ["page_view", "page_view", "email_open", "email_click", "form_submit", "email_reply"]
+    keys = []
+
+    def check():
+        # each lead as stored (scored at its last event) against its whole history scored at that time
+        for lead in leads:
+            lead.refresh_from_db()
+            assert (lead.score, lead.score_breakdown) == _full_recompute(lead, lead.scored_at), lead.pk
+
+    leads_rescore(company=company, lead_ids=[lead.pk for lead in leads], now=NOW)
+
+    # when / then: after every batch, and after a quiet spell, the stored score is the full recompute's
+    for batch in range(40):
+        now = NOW + timedelta(days=2 * batch, hours=rng.randint(0, 23))
+        events = []
+        for i in range(rng.randint(1, 12)):
+            key = rng.choice(keys) if keys and rng.random() < 0.1 else f"b{batch}-{i}"
+            keys.append(key)
+            events.append({"idempotency_key": key, "type": rng.choice(kinds),
+                           "lead_id": rng.choice(leads).pk,
+                           "occurred_at": (now - timedelta(hours=rng.randint(0, 24 * 20))).isoformat(),
+                           "properties": {"path": rng.choice(paths)}})
+        with time_machine.travel(now, tick=False):
+            lead_events_record(company=company, events=events)
+            lead_events_record(company=other_company, events=[{"idempotency_key": f"t{batch}", "type": "page_view",
+                                                               "lead_id": theirs.pk}])
+        check()
+        if batch == 25:  # the company edits its rules: states folded under the old ones are rebuilt
+            ScoringRule.objects.create(company=company, kind="event", label="pricing", event_type="page_view",
+                                       property_name="path", property_contains="/pricing", points=12, cap=40,
+                                       half_life_days=3)
+            ScoringRule.objects.create(company=company, kind="event", label="click", event_type="email_click",
+                                       points=9, half_life_days=5)
+            ScoringRule.objects.create(company=company, kind="event", label="open", event_type="email_open",
+                                       points=1)
+            leads_rescore(company=company, lead_ids=[lead.pk for lead in leads], now=now, reason="rules")
+            check()
+    later = NOW + timedelta(days=200)
+    leads_rescore(company=company, lead_ids=[lead.pk for lead in leads], now=later, reason="decay")
+    check()
+    assert {lead.score_breakdown[-1]["rule"] for lead in leads} == {"inactivity"}
+    theirs.refresh_from_db()
+    assert theirs.score_state["id"] > 0 and theirs.score == _full_recompute(theirs, NOW + timedelta(days=78))[0]
+
+
+def test_an_event_reaches_the_score_without_rereading_the_history(company, django_assert_num_queries):
+    # given: a lead with 50 events already folded
+    lead = LeadFactory(company=company, score=0, created_at=NOW, last_activity_at=NOW)
+    with time_machine.travel(NOW, tick=False):
+        lead_events_record(company=company, events=[
+            {"idempotency_key": f"k{i}", "type": "page_view", "lead_id": lead.pk, "properties": {"path": "/"}}
+            for i in range(50)])
+    state = Lead.objects.get(pk=lead.pk).score_state
+
+    # when: one more event
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        lead_events_record(company=company, events=[{"idempotency_key": "new", "type": "email_click",
+                                                     "lead_id": lead.pk}])
+
+    # then: the state holds the new event on top of the old ones; the read fetched only the new row
+    lead.refresh_from_db()
+    assert lead.score_state["rules"]["default:click"]["n"] == 1
+    assert lead.score_state["rules"]["default:page"] == state["rules"]["default:page"]
+    assert lead.score_state["id"] == LeadEvent.objects.get(idempotency_key="new").pk
