@@ -12,9 +12,39 @@ from .openai_server import OpenAIServer
 PRICE = {"input_per_1k": 0.01, "output_per_1k": 0.02}
 
 
+class ManualClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def manual_clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def breaker_clock(manual_clock, monkeypatch):
+    """The circuit breaker's clock, pinned: a cooldown reads exactly as set however slow the machine is.
+
+    The breaker measures cooldowns with time.monotonic, which time-machine does not move, so the test
+    holds the clock the breaker was given instead.
+    """
+    monkeypatch.setattr(breaker, "_clock", manual_clock)
+    return manual_clock
+
+
 @pytest.fixture(autouse=True)
-def _fresh_engine_state():
-    """The circuit breaker and the HTTP clients are process state: start and end every test clean."""
+def _fresh_engine_state(breaker_clock):
+    """The circuit breaker and the HTTP clients are process state: start and end every test clean,
+    with the breaker's clock pinned."""
     breaker.reset()
     openai_clients_reset()
     yield
