@@ -30,26 +30,26 @@ def manual_clock():
     return ManualClock()
 
 
-@pytest.fixture
-def breaker_clock(manual_clock, monkeypatch):
-    """The circuit breaker's clock, pinned: a cooldown reads exactly as set however slow the machine is.
-
-    The breaker measures cooldowns with time.monotonic, which time-machine does not move, so the test
-    holds the clock the breaker was given instead.
-    """
-    monkeypatch.setattr(breaker, "_clock", manual_clock)
-    return manual_clock
-
-
 @pytest.fixture(autouse=True)
-def _fresh_engine_state(breaker_clock):
-    """The circuit breaker and the HTTP clients are process state: start and end every test clean,
-    with the breaker's clock pinned."""
+def _fresh_engine_state(monkeypatch):
+    """The circuit breaker and the HTTP clients are process state: start and end every test clean.
+
+    The breaker's clock is pinned too (see `breaker_clock`): it measures cooldowns with time.monotonic,
+    which time-machine does not move, so a test holds the clock the breaker was given instead.
+    """
+    clock = ManualClock()
+    monkeypatch.setattr(breaker, "_clock", clock)
     breaker.reset()
     openai_clients_reset()
-    yield
+    yield clock
     breaker.reset()
     openai_clients_reset()
+
+
+@pytest.fixture
+def breaker_clock(_fresh_engine_state) -> ManualClock:
+    """The circuit breaker's clock: a cooldown reads exactly as set however slow the machine is."""
+    return _fresh_engine_state
 
 
 @pytest.fixture
