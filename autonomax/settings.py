@@ -6,6 +6,7 @@ variable with a safe default. The table of variables is in the README and
 `.env.example`.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,11 +15,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("AUTONOMAX_VAR_DIR", default=str(BASE_DIR / "var")))
 
+# A local `.env` (`make run` writes one with development settings; never committed) fills in only
+# what the environment leaves unset: a real environment variable always wins. AUTONOMAX_ENV_FILE
+# names another file; empty reads none (the test suite sets it so, see tests/environment.py).
+ENV_FILE = os.environ.get("AUTONOMAX_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
+elif ENV_FILE and "AUTONOMAX_ENV_FILE" in os.environ:
+    raise ImproperlyConfigured(f"AUTONOMAX_ENV_FILE names {ENV_FILE}, which is not a file.")
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(str(BASE_DIR / ".env"))
+VAR_DIR = Path(env.str("AUTONOMAX_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- Core -------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ A real environment variable always wins.
 
 import os
 
+# The suite never reads a developer's local `.env` (`make run` writes one with DEBUG on; someone may add
+# an API key or a DATABASE_URL to it): only the environment of the test run counts, as in CI.
+os.environ["AUTONOMAX_ENV_FILE"] = ""
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")

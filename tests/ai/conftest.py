@@ -12,14 +12,44 @@ from .openai_server import OpenAIServer
 PRICE = {"input_per_1k": 0.01, "output_per_1k": 0.02}
 
 
+class ManualClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def manual_clock():
+    return ManualClock()
+
+
 @pytest.fixture(autouse=True)
-def _fresh_engine_state():
-    """The circuit breaker and the HTTP clients are process state: start and end every test clean."""
+def _fresh_engine_state(monkeypatch):
+    """The circuit breaker and the HTTP clients are process state: start and end every test clean.
+
+    The breaker's clock is pinned too (see `breaker_clock`): it measures cooldowns with time.monotonic,
+    which time-machine does not move, so a test holds the clock the breaker was given instead.
+    """
+    clock = ManualClock()
+    monkeypatch.setattr(breaker, "_clock", clock)
     breaker.reset()
     openai_clients_reset()
-    yield
+    yield clock
     breaker.reset()
     openai_clients_reset()
+
+
+@pytest.fixture
+def breaker_clock(_fresh_engine_state) -> ManualClock:
+    """The circuit breaker's clock: a cooldown reads exactly as set however slow the machine is."""
+    return _fresh_engine_state
 
 
 @pytest.fixture

@@ -66,7 +66,8 @@ def test_fails_over_when_the_connection_is_refused(company, openai_server, model
     assert "alpha: connection failed" in AICall.objects.get().error
 
 
-def test_retry_after_puts_provider_in_cooldown_and_later_calls_skip_it(company, openai_server, models_file):
+def test_retry_after_puts_provider_in_cooldown_and_later_calls_skip_it(company, openai_server, models_file,
+                                                                       breaker_clock):
     # given
     first = openai_server(default=error(429, headers={"Retry-After": "30"}))
     second = openai_server(default=ok("from beta"))
@@ -79,7 +80,10 @@ def test_retry_after_puts_provider_in_cooldown_and_later_calls_skip_it(company, 
     # then
     assert result.provider == "beta" and result.fallback is True
     assert len(first.requests) == 1, "alpha is in cooldown: the second call must not reach it"
-    assert "alpha: skipped: in cooldown for 30s" in AICall.objects.order_by("-id").first().error
+    assert "alpha: skipped: in cooldown for 30s more after: HTTP 429" in AICall.objects.order_by("-id").first().error
+    breaker_clock.advance(30)
+    ai_generate(company=company, task_type="quick_response", prompt="three")
+    assert len(first.requests) == 2, "after the Retry-After alpha is asked again"
 
 
 def test_only_provider_in_cooldown_fails_fast_without_a_request(company, openai_server, models_file):

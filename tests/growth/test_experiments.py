@@ -4,6 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from scipy import integrate
 from scipy import stats as sps
 from waffle.models import Flag
@@ -27,6 +28,14 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)
 AB = [{"key": "control", "weight": 50, "is_control": True}, {"key": "b", "weight": 50}]
+
+
+@pytest.fixture(autouse=True)
+def _clock_at_now():
+    """The experiments start and convert relative to NOW; the API reads them at the clock's now: the same moment
+    (otherwise "14 days in" would be 14 days plus however long ago NOW was)."""
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 def _plant(experiment, counts: dict[str, tuple[int, int]], at=NOW):

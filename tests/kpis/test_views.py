@@ -1,9 +1,10 @@
 """The KPI board and detail page: status colours, UNKNOWN reason, sparkline, anomaly marks, HTMX refresh."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -118,6 +119,7 @@ def test_sparkline_without_history_says_so(company):
     assert "no history yet" in html
 
 
+@time_machine.travel(datetime(2026, 11, 7, 12, 0, tzinfo=UTC), tick=False)  # "today" stays one day throughout
 def test_external_metric_points_are_one_per_day_the_last_value_standing(company):
     # given two pushed values on one day and one on the next
     from kpis.services.ingest import day_start

@@ -5,17 +5,16 @@ the history is written once (all or nothing) per company.
 """
 
 import random
-import secrets
 from datetime import timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from autonomax.models import Company, Membership, Role
+from autonomax.demo_users import demo_users_create
+from autonomax.models import Company
 from commerce.models import Customer, CustomerConsent, IncomeStream, Order, OrderItem, Product, Refund
 from commerce.services.consent import CHECKOUT_WORDING
 from commerce.services.deliverables import product_deliverable_render
@@ -88,18 +87,8 @@ class Command(BaseCommand):
 
     def _users(self, company):
         """Owner, operator and viewer; a password is printed once, when the user is created."""
-        User = get_user_model()
-        for username, role in (("owner", Role.OWNER), ("operator", Role.OPERATOR), ("viewer", Role.VIEWER)):
-            user, created = User.objects.get_or_create(
-                username=f"{company.slug}-{username}" if company.slug != "demo" else username,
-                defaults={"email": f"{username}@{company.slug}.autonomax.local", "is_staff": role != Role.VIEWER},
-            )
-            if created:
-                password = secrets.token_urlsafe(12)
-                user.set_password(password)
-                user.save(update_fields=["password"])
-                self.stdout.write(f"  {role:<8} login: {user.username}  password: {password}  (shown once)")
-            Membership.objects.get_or_create(user=user, company=company, defaults={"role": role})
+        for login in demo_users_create(company=company):
+            self.stdout.write(str(login))
 
     def _catalog(self, company) -> list[Product]:
         streams = {
