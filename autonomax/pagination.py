@@ -5,6 +5,8 @@ from django.db.models.query import ModelIterable, ValuesIterable
 from rest_framework.pagination import LimitOffsetPagination
 
 TOTAL = "_pagination_total"
+# Offsets past this are past the end of any table; beyond a 64-bit integer they would reach the database as an error.
+MAX_OFFSET = 2**62
 
 
 class CappedLimitOffsetPagination(LimitOffsetPagination):
@@ -22,6 +24,9 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
         if self.limit is None:
             return None
         self.offset = self.get_offset(request)
+        if self.offset > MAX_OFFSET:
+            self.count = self.get_count(queryset)
+            return []
         count = Func(Value(1), function="COUNT", output_field=IntegerField())  # not an aggregate: no GROUP BY
         total = Subquery(queryset.order_by().annotate(**{TOTAL: count}).values(TOTAL))
         page = list(queryset.annotate(**{TOTAL: total})[self.offset:self.offset + self.limit])

@@ -66,3 +66,14 @@ def test_distinct_rows_are_counted_apart(company, orders):
     ours, queries = _paginate(CappedLimitOffsetPagination(), queryset, "limit=5")
     # then DRF's own way: COUNT, then the page
     assert ours["count"] == 1 and queries == 2
+
+
+def test_an_offset_beyond_any_table_is_an_empty_page_not_a_database_error(company, orders):
+    # given an offset past a 64-bit integer (the schema sweep sends such numbers)
+    queryset = Order.objects.filter(company=company).order_by("-id")
+    query = "limit=3&offset=112720987130747395130769014784"
+    # when
+    ours, queries = _paginate(CappedLimitOffsetPagination(), queryset, query)
+    # then what DRF answers: the count and no rows, from the count alone
+    assert ours == _paginate(LimitOffsetPagination(), queryset, query)[0]
+    assert ours["count"] == 7 and ours["results"] == [] and queries == 1
