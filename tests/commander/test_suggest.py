@@ -102,6 +102,22 @@ def test_a_rejected_play_is_not_suggested_again_during_the_cooldown(company):
     assert len(missions_suggest(company=company, kpis=kpis, now=timezone.now() + timedelta(days=8))) == 1
 
 
+def test_a_play_that_found_nothing_to_do_waits_a_day(company, other_company):
+    # given a mission that ended no_op just now, and another company's same play rejected long ago
+    load_playbook(company)
+    load_playbook(other_company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15")})
+    [mission] = missions_suggest(company=company, kpis=kpis)
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.NO_OP, completed_at=timezone.now())
+
+    # when the next cycles run, then the play comes back only once a day has passed
+    assert missions_suggest(company=company, kpis=kpis) == []
+    assert missions_suggest(company=company, kpis=kpis, now=timezone.now() + timedelta(hours=23)) == []
+    assert len(missions_suggest(company=company, kpis=kpis, now=timezone.now() + timedelta(hours=25))) == 1
+    # and the other company's suggestions were never held by it
+    assert len(missions_suggest(company=other_company, kpis=kpis)) == 1
+
+
 def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):
     # given bundle-offer with three measured runs of about +10% (interval +4% to +16%)
     plays = load_playbook(company)

@@ -24,6 +24,9 @@ OPEN = [Mission.Status.PROPOSED, Mission.Status.APPROVED, Mission.Status.PLANNED
         Mission.Status.MEASURING, Mission.Status.ESCALATED]
 # A person's "no" holds this long: a rejected play is not suggested again before then.
 REJECTION_COOLDOWN = timedelta(days=7)
+# A play whose mission found nothing to act on (no_op) is not suggested again for a day: its audience or gap is
+# checked again tomorrow, not proposed (and, on autopilot, run) every cycle for nothing.
+NO_OP_COOLDOWN = timedelta(days=1)
 # Missions that hold one of the company's `max_active_missions` slots.
 ACTIVE = [Mission.Status.PLANNED, Mission.Status.RUNNING]
 SEVERITY = {"critical": Decimal("1.0"), "warning": Decimal("0.7"), "ok": Decimal("0.4")}
@@ -175,7 +178,8 @@ def missions_suggest(*, company: Company, kpis: dict, now=None, anomalies: list[
 
     A play also matches when one of this cycle's new `anomalies` (kpis.selectors.anomalies_new, taken up
     once) moved a KPI it should move in the bad direction; the anomaly is in its explanation. Either way a
-    play with an open mission, one a person rejected within REJECTION_COOLDOWN, or one that depends on an
+    play with an open mission, one a person rejected within REJECTION_COOLDOWN, one that found nothing to do
+    within NO_OP_COOLDOWN, or one that depends on an
     UNKNOWN KPI is skipped.
 
     A constant number of queries whatever the number of plays: plays, open
@@ -186,7 +190,8 @@ def missions_suggest(*, company: Company, kpis: dict, now=None, anomalies: list[
     plays = list(Play.objects.filter(company=company, status=Play.Status.ACTIVE))
     open_play_ids = set(
         Mission.objects.filter(company=company)
-        .filter(Q(status__in=OPEN) | Q(status=Mission.Status.REJECTED, decided_at__gte=now - REJECTION_COOLDOWN))
+        .filter(Q(status__in=OPEN) | Q(status=Mission.Status.REJECTED, decided_at__gte=now - REJECTION_COOLDOWN)
+                | Q(status=Mission.Status.NO_OP, completed_at__gte=now - NO_OP_COOLDOWN))
         .values_list("play_id", flat=True)
     )
     from .evidence import measure_plan  # noqa: PLC0415 - evidence imports this module
