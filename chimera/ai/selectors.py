@@ -68,6 +68,21 @@ def ai_spend_summary(*, company: Company, day=None) -> dict:
     }
 
 
+def ai_spend_by_day(*, company: Company, days: int = 30, today=None) -> dict:
+    """The chart on the AI panel: settled spend per day over the last `days` days (today included, days with
+    no spend as 0) against the daily cap in force now, in one query."""
+    today = today or ai_budget_day(company=company)
+    first = today - timedelta(days=days - 1)
+    spent = dict(AISpendDay.objects.filter(company=company, day__gte=first, day__lte=today)
+                 .values_list("day", "spent_usd"))
+    dates = [first + timedelta(days=i) for i in range(days)]
+    return {
+        "labels": [d.isoformat() for d in dates],
+        "spent_usd": [float(spent.get(d) or 0) for d in dates],
+        "cap_usd": float(ai_budget_for(company=company, config=models_config()).cap),
+    }
+
+
 def ai_call_list(*, company: Company, limit: int = 20):
     """The company's latest AI calls, newest first."""
     return AICall.objects.filter(company=company).order_by("-created_at")[:limit]

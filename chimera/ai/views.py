@@ -10,7 +10,7 @@ from django.views.generic import TemplateView, View
 from autonomax.errors import AppError
 from autonomax.tenancy import CompanyViewMixin, can_operate
 
-from .selectors import ai_call_list, ai_provider_status, ai_spend_summary
+from .selectors import ai_call_list, ai_provider_status, ai_spend_by_day, ai_spend_summary
 from .services import ai_routing_preference_set
 
 
@@ -29,6 +29,7 @@ class AIPanelView(CompanyViewMixin, TemplateView):
         if not getattr(self.request, "htmx", False):
             context["calls"] = ai_call_list(company=self.company, limit=20)
             context["providers"] = ai_provider_status()
+            context["spend_by_day"] = ai_spend_by_day(company=self.company, today=context["summary"]["day"])
         return context
 
 

@@ -1,8 +1,14 @@
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
 import pytest
+import time_machine
 
 from autonomax.models import ConfigChange, Role
-from chimera.ai.models import AIRoutingPreference
-from chimera.ai.selectors import ai_spend_summary
+from chimera.ai.models import AIRoutingPreference, AISpendDay
+from chimera.ai.selectors import ai_spend_by_day, ai_spend_summary
 from chimera.ai.services import ai_generate, ai_routing_preference_set
 
 from ..factories import MembershipFactory
@@ -146,3 +152,39 @@ def test_provider_status_shows_cooldown(company, openai_server, models_file, bre
     assert status["alpha"]["available"] and status["alpha"]["cooldown_s"] == 120
     assert "HTTP 429" in status["alpha"]["cooldown_reason"]
     assert status["offline"]["cooldown_s"] == 0 and "quick_response" in status["offline"]["routes"]
+
+
+def test_spend_per_day_against_the_cap_for_this_company_only(company, other_company, django_assert_num_queries):
+    # given: a daily cap, spend on two of the last 30 days, one day too old, and the other company's bigger spend
+    company.ai_max_cost_usd_per_day = Decimal("2")
+    company.save()
+    today = date(2026, 11, 20)
+    for day, spent in ((today, "0.5"), (today - timedelta(days=3), "1.25"), (today - timedelta(days=30), "9")):
+        AISpendDay.objects.create(company=company, day=day, spent_usd=Decimal(spent))
+    AISpendDay.objects.create(company=other_company, day=today, spent_usd=Decimal("7"))
+
+    # when
+    with django_assert_num_queries(1):
+        chart = ai_spend_by_day(company=company, today=today)
+
+    # then
+    assert len(chart["labels"]) == 30 and chart["labels"][0] == "2026-10-22" and chart["labels"][-1] == "2026-11-20"
+    assert chart["spent_usd"][-1] == 0.5 and chart["spent_usd"][-4] == 1.25 and sum(chart["spent_usd"]) == 1.75
+    assert chart["cap_usd"] == 2.0
+
+
+def test_panel_embeds_the_spend_chart_data(client, company, other_company):
+    # given
+    _login(client, company)
+    AISpendDay.objects.create(company=other_company, day=date(2026, 11, 20), spent_usd=Decimal("7"))
+    AISpendDay.objects.create(company=company, day=date(2026, 11, 20), spent_usd=Decimal("0.25"))
+
+    # when
+    with time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False):
+        response = client.get("/ai/")
+
+    # then
+    html = response.content.decode()
+    assert 'id="ai-spend-chart"' in html
+    data = json.loads(re.search(r'id="ai-spend-chart-data" type="application/json">(.*?)</script>', html).group(1))
+    assert data["spent_usd"][-1] == 0.25 and sum(data["spent_usd"]) == 0.25

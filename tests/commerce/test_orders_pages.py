@@ -1,17 +1,21 @@
 """Staff orders pages: period totals against the period before, the list, and one order's payments,
 refunds and deliveries — only the company's own."""
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from autonomax.models import Role
-from commerce.models import Order, Refund
-from commerce.selectors import orders_overview
+from commerce.models import IncomeStream, Order, Refund
+from commerce.selectors import orders_overview, revenue_by_stream
 from tests.factories import CompanyFactory, MembershipFactory, OrderFactory, OrderItemFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +122,42 @@ def test_income_streams_show_their_actual_automation_next_to_the_target(company)
         {"kind": "services", "name": "Setup calls", "orders": 4, "automated": 1, "actual_pct": 25.0, "target_pct": 70,
          "inputs": []},
     ]
+
+
+def test_revenue_by_stream_per_day_counts_only_this_companys_paid_orders(shop, django_assert_num_queries):
+    # given: this company's orders get streams; the other company has a stream of the same kind
+    consulting = IncomeStream.objects.create(company=shop, kind=IncomeStream.Kind.CONSULTING, name="Consulting")
+    OrderFactory(company=shop, income_stream=consulting, total=Decimal("200"), created_at=NOW - timedelta(days=1))
+    theirs = CompanyFactory(slug="stream-rival")
+    rival = IncomeStream.objects.create(company=theirs, kind=IncomeStream.Kind.CONSULTING, name="Rival consulting")
+    OrderFactory(company=theirs, income_stream=rival, total=Decimal("5000"), created_at=NOW - timedelta(days=1))
+    # when
+    with django_assert_num_queries(1):
+        chart = revenue_by_stream(company=shop, start=NOW - timedelta(days=7), end=NOW)
+    # then: one label per day (start and end days included); the pending and older orders are left out
+    assert chart["labels"][0] == "2026-11-13" and chart["labels"][-1] == "2026-11-20" and len(chart["labels"]) == 8
+    streams = {s["name"]: s["values"] for s in chart["streams"]}
+    assert set(streams) == {"Consulting", "No stream"}
+    assert streams["Consulting"][6] == 200.0 and sum(streams["Consulting"]) == 200.0
+    assert streams["No stream"][6] == 30.0 and streams["No stream"][5] == 20.0 and sum(streams["No stream"]) == 50.0
+
+
+def test_orders_page_embeds_the_revenue_chart_data_with_constant_queries(shop, django_assert_num_queries):
+    membership = MembershipFactory(company=shop, role=Role.VIEWER)
+    client = Client()
+    client.force_login(membership.user)
+    with time_machine.travel(NOW, tick=False):
+        client.get("/commerce/orders/?days=7")  # warm the session and the company lookups
+        with CaptureQueriesContext(connection) as first:
+            client.get("/commerce/orders/?days=7")
+        for days in (2, 5):
+            OrderFactory(company=shop, total=Decimal("7"), created_at=NOW - timedelta(days=days))
+        # when
+        with django_assert_num_queries(len(first.captured_queries)):
+            page = client.get("/commerce/orders/?days=7")
+    # then
+    html = page.content.decode()
+    assert 'id="revenue-stream-chart"' in html and 'id="revenue-stream-chart-data"' in html
+    data = json.loads(re.search(r'id="revenue-stream-chart-data" type="application/json">(.*?)</script>',
+                                html).group(1))
+    assert sum(sum(s["values"]) for s in data["streams"]) == 64.0  # 30 + 20 + 7 + 7, not the other shop's 1000

@@ -147,7 +147,7 @@ def test_when_the_session_ends_a_background_refresh_goes_to_the_login_page(brows
     page.close()
 
 
-def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
+def test_kpi_and_ai_spend_charts_fit_a_phone_screen(browser, live_server, world):
     # given a KPI with a month of daily points
     from datetime import timedelta
     from decimal import Decimal
@@ -175,6 +175,14 @@ def test_kpi_chart_fits_a_phone_screen(browser, live_server, world):
     # and an HTMX refresh of the section draws it again
     page.evaluate("() => htmx.ajax('GET', location.pathname, {target: '#kpi-detail', swap: 'outerHTML'})")
     page.wait_for_function("() => Chart.getChart(document.getElementById('kpi-daily-chart'))")
+    # and the AI engine page draws spend per day against the daily cap, within the screen too
+    page.goto(f"{live_server.url}/ai/")
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('ai-spend-chart'))")
+    datasets = page.evaluate("() => Chart.getChart(document.getElementById('ai-spend-chart')).data.datasets"
+                             ".map(d => [d.label, d.data.length])")
+    assert datasets == [["AI spend (USD)", 30], ["daily cap", 30]]
+    box = page.locator("#ai-spend-chart").bounding_box()
+    assert box is not None and box["width"] > 200 and box["x"] + box["width"] <= 390
     page.close()
 
 
