@@ -49,6 +49,8 @@ class Product(CompanyOwned):
     currency = models.CharField(max_length=3, default="USD")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     asset = models.FileField(upload_to="products/", blank=True)
+    image = models.ImageField(upload_to="product-images/", blank=True,
+                              help_text="Shown on the public landing page (served at /p/<slug>/image/).")
     income_stream = models.ForeignKey(IncomeStream, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -9,6 +9,7 @@ app_name = "commerce"
 
 urlpatterns = [
     path("p/<slug:slug>/", views.landing, name="landing"),
+    path("p/<slug:slug>/image/", views.landing_image, name="landing-image"),
     path("p/<slug:slug>/buy/", views.buy, name="buy"),
     path("checkout/success/", views.checkout_success, name="checkout-success"),
     path("checkout/cancel/", views.checkout_cancel, name="checkout-cancel"),

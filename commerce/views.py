@@ -4,6 +4,7 @@ import logging
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -23,7 +24,26 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
     if product is None:
         raise Http404("No such product.")
     return render(request, "commerce/landing.html", {"product": product, "consent_wording": CHECKOUT_WORDING,
-                                                      "canonical": request.build_absolute_uri()})
+                                                      "canonical": request.build_absolute_uri(),
+                                                      "image_url": _image_url(request, product)})
+
+
+def _image_url(request: HttpRequest, product) -> str:
+    return request.build_absolute_uri(reverse("commerce:landing-image", args=[product.slug])) if product.image else ""
+
+
+def landing_image(request: HttpRequest, slug: str) -> HttpResponse:
+    """The product's picture, public like its landing page (media is not served by the app in production)."""
+    product = product_for_landing(slug=slug)
+    if product is None or not product.image:
+        raise Http404("No image for this product.")
+    try:
+        image = product.image.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The image file is missing.") from exc
+    response = FileResponse(image)
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -45,7 +65,8 @@ def buy(request: HttpRequest, slug: str) -> HttpResponse:
             logger.error("checkout for %s refused: %s", product.slug, exc.message)
             message = CHECKOUT_CLOSED
         return render(request, "commerce/landing.html", {"product": product, "error": message, "form_email": email,
-                                                          "form_code": code, "consent_wording": CHECKOUT_WORDING},
+                                                          "form_code": code, "consent_wording": CHECKOUT_WORDING,
+                                                          "image_url": _image_url(request, product)},
                       status=exc.status)
     return redirect(url, permanent=False)
 

@@ -1,12 +1,15 @@
 """Public funnel: landing page, Stripe Checkout, order status, signed downloads."""
 
+import io
 import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import signing
+from django.core.files.base import ContentFile
 from django.utils import timezone
+from PIL import Image
 
 from commerce.models import DownloadGrant, Order, Product
 from commerce.services.fulfillment import DOWNLOAD_SALT, download_token_make
@@ -226,3 +229,29 @@ def test_subscription_product_checks_out_in_subscription_mode(client, stripe_ser
     assert params["line_items"]["0"]["price_data"]["recurring"] == {"interval": "month"}
     assert params["subscription_data"]["metadata"]["order_id"] == str(order.pk)
     assert order.customer.email == "sub@example.com"
+
+
+def test_landing_page_looks_like_the_shop_with_the_products_image(client):
+    # given: a product with a picture (a real PNG made by Pillow)
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 6), "#1f6feb").save(picture, format="PNG")
+    product = ProductFactory(company=CompanyFactory(name="Budget Corner"), name="Planner")
+    product.image.save("planner.png", ContentFile(picture.getvalue()))
+    # when
+    page = client.get(f"/p/{product.slug}/")
+    image = client.get(f"/p/{product.slug}/image/")
+    # then: the shop's name heads the page, the image is shown and served publicly
+    html = page.content.decode()
+    assert '<div class="shop-name">Budget Corner</div>' in html
+    assert f'src="http://testserver/p/{product.slug}/image/"' in html and 'property="og:image"' in html
+    assert image.status_code == 200 and b"".join(image.streaming_content) == picture.getvalue()
+
+
+def test_a_product_without_an_image_has_no_image_tag_and_no_image_url(client):
+    # given
+    product = ProductFactory()
+    # when
+    page = client.get(f"/p/{product.slug}/")
+    image = client.get(f"/p/{product.slug}/image/")
+    # then
+    assert "<img" not in page.content.decode() and image.status_code == 404

@@ -123,3 +123,16 @@ def test_evidence_and_measurements_cannot_be_added_or_edited_by_an_owner(staff_c
 
     assert listing.status_code == 200
     assert add.status_code == 403
+
+
+@pytest.mark.parametrize("logout_url", ["/accounts/logout/", "/admin/logout/"])
+def test_logging_out_shows_the_branded_page(staff_client, client, logout_url):
+    # given
+    staff_client(Role.OWNER)
+    # when
+    response = client.post(logout_url)
+    # then: the app's page with a way back in, and the session is gone
+    html = response.content.decode()
+    assert response.status_code == 200 and "You are logged out" in html and 'href="/accounts/login/"' in html
+    assert "css/app.css" in html
+    assert client.get("/").status_code == 302
