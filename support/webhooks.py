@@ -2,16 +2,15 @@
 
 import logging
 
-from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.signals import inbound
 from anymail.webhooks.postmark import PostmarkInboundWebhookView
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from autonomax.errors import AppError, error_body
+from autonomax.anymail_views import ClosedAnymailWebhook
+from autonomax.errors import AppError
 
 from .inbound import InboundRejected, anymail_inbound_receive, email_webhook_receive
 
@@ -46,26 +45,16 @@ def email_webhook(request: HttpRequest) -> JsonResponse:
     return _answer(received)
 
 
-class PostmarkInbound(PostmarkInboundWebhookView):
+class PostmarkInbound(ClosedAnymailWebhook, PostmarkInboundWebhookView):
     """Postmark's inbound webhook through django-anymail, closed unless ANYMAIL_WEBHOOK_SECRET is set."""
 
-    warn_if_no_basic_auth = False
+    purpose = "Inbound email"
+    payload = "a Postmark inbound message"
 
     def post(self, request, *args, **kwargs):
-        if not self.basic_auth:
-            return JsonResponse(error_body(code="not_configured",
-                                           message="Inbound email is not configured: set ANYMAIL_WEBHOOK_SECRET."),
-                                status=503)
-        try:
-            self.run_validators(request)
-            events = self.parse_events(request)
-        except RequestDataTooBig:
-            return JsonResponse(error_body(code="body_too_large", message="Body too large."), status=413)
-        except AnymailWebhookValidationFailure as exc:
-            return JsonResponse(error_body(code="bad_signature", message=str(exc)), status=400)
-        except (ValueError, KeyError, TypeError) as exc:
-            return JsonResponse(error_body(code="invalid", message=f"Not a Postmark inbound message: {exc}"),
-                                status=400)
+        events = self.verified_events(request)
+        if isinstance(events, JsonResponse):
+            return events
         received = None
         for event in events:
             try:
