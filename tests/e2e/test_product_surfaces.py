@@ -1,5 +1,7 @@
 """Connections, drafts, the mission page and the owner's phone, in a real browser (Playwright + Debian chromium)."""
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from autonomax.models import Connection, Role
@@ -9,7 +11,7 @@ from tests.commerce.factories import ProductDraftFactory
 from tests.commerce.servers import FakeStripe
 from tests.factories import MembershipFactory, UserFactory
 
-from .test_command_center import browser, login, world  # noqa: F401  (fixtures shared with the Command Center's)
+from .test_command_center import PASSWORD, browser, login, world  # noqa: F401  (fixtures shared with the Command Center's)
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +115,37 @@ def test_on_an_owners_phone_the_first_mission_is_on_the_first_screen(browser, li
     assert mission["y"] + 60 < 844 and mission["y"] < kpis["y"]
     assert page.locator("details.onboarding").count() == 1
     page.close()
+
+
+def test_owner_invites_a_person_who_accepts_by_link_and_sees_the_company(browser, live_server, world, owner,  # noqa: F811
+                                                                         mailoutbox):
+    # given the owner on the team page
+    page = browser.new_page()
+    login(page, live_server.url, "boss")
+    page.goto(f"{live_server.url}/settings/team/")
+    # when they invite a person as operator
+    page.fill("form.invite input[name=email]", "newcomer@example.com")
+    page.select_option("form.invite select[name=role]", "operator")
+    page.click("form.invite button[type=submit]")
+    page.wait_for_load_state()
+    # then the invitation is open and its link went by email
+    assert "newcomer@example.com" in page.inner_text("body")
+    [mail] = [m for m in mailoutbox if "newcomer@example.com" in m.to]
+    link = next(word for word in mail.body.split() if "/invite/" in word)
+    page.close()
+
+    # when the invited person opens the link in their own browser and creates an account
+    context = browser.new_context()
+    guest = context.new_page()
+    guest.goto(live_server.url + urlsplit(link).path)  # the link names SITE_URL; the test server is elsewhere
+    assert "Join E2E Store" in guest.inner_text("h1")
+    guest.fill("input[name=username]", "newcomer")
+    guest.fill("input[name=password1]", PASSWORD)
+    guest.fill("input[name=password2]", PASSWORD)
+    guest.click("button[type=submit]")
+    guest.wait_for_load_state()
+    # then they are an operator of the company, signed in, and see its Command Center
+    assert world.memberships.get(user__username="newcomer").role == Role.OPERATOR
+    guest.goto(f"{live_server.url}/")
+    assert "E2E Store" in guest.inner_text("body")
+    context.close()
