@@ -11,9 +11,10 @@ from chimera.commander.services.evidence import evidence_log_due, measure_plan
 from chimera.commander.services.jobs import job_run
 from chimera.commander.services.missions import mission_approve
 from growth.experiments import experiment_create, experiment_start, experiment_stop
-from growth.models import Assignment, Experiment
+from growth.models import Experiment
 from growth.selectors import experiments_evidence
 from tests.factories import MembershipFactory
+from tests.growth.test_experiments import _plant as plant
 
 from .factories import ALL_OK, load_playbook, propose
 
@@ -38,16 +39,6 @@ def experiment_job(mission, **params) -> Job:
     return Job.objects.create(company=mission.company, mission=mission, type="experiment_start",
                               bot="experiment_bot", order=0, status=Job.Status.QUEUED,
                               params={"key": "cta", "name": "Checkout button", "variants": AB, **params})
-
-
-def plant(experiment, counts: dict[str, tuple[int, int]], at):
-    rows, unit = [], 1
-    for key, (n, conversions) in counts.items():
-        for i in range(n):
-            rows.append(Assignment(company=experiment.company, experiment=experiment, unit_id=unit, variant=key,
-                                   assigned_at=at, converted_at=at if i < conversions else None))
-            unit += 1
-    Assignment.objects.bulk_create(rows)
 
 
 def measuring(mission, *, hours_ago=1) -> Mission:
