@@ -140,7 +140,7 @@ def test_the_evidence_record_takes_the_experiments_verdict_and_interval(company,
     assert record.prob_improvement == pytest.approx(readout["prob_improvement"])
     assert record.ci_level == pytest.approx(0.95)
     assert (record.treated_n, record.control_n) == (1000, 1000)
-    assert "in an experiment against its control" in record.notes
+    assert "+50.0% conversion rate (95% interval" in record.notes and "against its control" in record.notes
 
 
 def test_a_running_experiment_produces_no_record_until_it_stops_or_the_wait_runs_out(

@@ -1,6 +1,6 @@
 """LOG_EVIDENCE: how each play is measured, the holdout split, the measured effect, the weekly review.
 
-A play is measured one of two ways (`measure:` in plays.yml, see `measure_spec`):
+A play is measured one of three ways (`measure:` in plays.yml, see `measure_spec`):
 
 - **holdout** (plays that act on people): when the mission is planned, its eligible audience is split by
   a hash of the mission's correlation id and the person (reproducible, stored as `HoldoutAssignment`);
@@ -296,7 +296,8 @@ def evidence_sentence(*, record: EvidenceRecord) -> str:
                if record.method == EvidenceRecord.Method.EXPERIMENT
                else f"against a forecast from {record.pre_days} days before the start")
     level = f"{record.ci_level:.0%}"
-    text = (f"{record.get_verdict_display()}: measured {_pct(record.effect_rel)} {record.kpi} ({level} interval "
+    what = "conversion rate" if record.method == EvidenceRecord.Method.EXPERIMENT else record.kpi
+    text = (f"{record.get_verdict_display()}: measured {_pct(record.effect_rel)} {what} ({level} interval "
             f"{_pct(record.ci_low)} to {_pct(record.ci_high)}) {against}")
     if record.prob_improvement is not None:
         text += f"; probability it helps {record.prob_improvement:.0%}"
