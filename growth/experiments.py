@@ -84,6 +84,10 @@ def experiment_create(*, company: Company, key: str, name: str, variants: list[d
     return experiment
 
 
+def experiment_for_key(*, company: Company, key: str) -> Experiment | None:
+    return Experiment.objects.filter(company=company, key=key).first()
+
+
 @transaction.atomic
 def experiment_start(*, experiment: Experiment, actor=None, now=None) -> Experiment:
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
@@ -309,5 +313,6 @@ def experiment_evidence(*, experiment: Experiment) -> dict:
             "verdict": verdict, "winner": readout["winner"], "treatment": best and best["key"],
             "effect": best and best["diff"], "ci_low": best and best["ci_low"], "ci_high": best and best["ci_high"],
             "p_value": best and best["p_value"], "prob_improvement": best and best["prob_beat_control"],
-            "treated_n": best and best["n"], "control_n": control["n"], "window_start": experiment.started_at,
+            "treated_n": best and best["n"], "control_n": control["n"], "control_rate": control["rate"],
+            "ci_level": 1 - readout["alpha_per_comparison"], "window_start": experiment.started_at,
             "window_end": experiment.stopped_at, "reasons": readout["reasons"]}

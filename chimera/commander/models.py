@@ -231,6 +231,7 @@ class EvidenceRecord(CompanyOwned):
     class Method(models.TextChoices):
         HOLDOUT = "holdout", "Holdout"
         COUNTERFACTUAL = "counterfactual", "Counterfactual forecast"
+        EXPERIMENT = "experiment", "Experiment"
         UNMEASURED = "unmeasured", "Unmeasured"
 
     class Verdict(models.TextChoices):

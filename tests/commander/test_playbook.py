@@ -197,7 +197,7 @@ def test_a_bad_measure_names_its_line(db, config_dir):
 
     # then
     errors = "\n".join(excinfo.value.errors)
-    assert f"plays.yml:{line}: measure.method must be one of ['counterfactual', 'holdout']" in errors
+    assert f"plays.yml:{line}: measure.method must be one of ['counterfactual', 'experiment', 'holdout']" in errors
     assert "measure.holdout_pct must be between 1 and 50, got 80" in errors and "unknown measure field 'foo'" in errors
 
 

@@ -245,6 +245,43 @@ def ai_routing(*, job: Job, ctx: BotContext) -> dict:
     return {"summary": f"AI routing is now {preference}", "preference": preference}
 
 
+def experiment_start(*, job: Job, ctx: BotContext) -> dict:
+    """experiment_bot: create and start a growth experiment for the mission (its correlation id on it).
+
+    params: `key`, `name`, `variants` [{key, weight, is_control?, content?}], optional `unit`, `hypothesis`,
+    `min_sample_per_variant`, `min_days`, `alpha`, `exposure_percent` (the waffle flag's rollout). The stored
+    key is `key` plus the mission's number, so a play run again starts its own experiment. A retry of the job
+    finds the experiment it created and only starts it; success only when the experiment is running.
+    """
+    from growth.experiments import experiment_create, experiment_for_key  # noqa: PLC0415
+    from growth.experiments import experiment_start as growth_experiment_start  # noqa: PLC0415
+
+    params = job.params
+    correlation_id = str(ctx.mission.correlation_id)
+    key = f"{params.get('key') or 'experiment'}-m{ctx.mission.pk}"
+    experiment = experiment_for_key(company=ctx.company, key=key)
+    if experiment is not None and experiment.correlation_id != correlation_id:
+        raise AppError(f"experiment '{key}' exists and belongs to another mission", code="experiment_taken")
+    if experiment is None:
+        ctx.guard()
+        experiment = experiment_create(
+            company=ctx.company, key=key, name=params.get("name") or key, variants=params.get("variants") or [],
+            unit=params.get("unit", "lead"), hypothesis=params.get("hypothesis", ""),
+            min_sample_per_variant=int(params.get("min_sample_per_variant", 200)),
+            min_days=int(params.get("min_days", 7)), alpha=float(params.get("alpha", 0.05)),
+            exposure_percent=float(params.get("exposure_percent", 100)), correlation_id=correlation_id)
+        ctx.log(f"experiment '{key}' created (flag {experiment.flag_name})")
+    if experiment.status == experiment.Status.DRAFT:
+        ctx.guard()
+        experiment = growth_experiment_start(experiment=experiment)
+        ctx.log(f"experiment '{key}' started")
+    if experiment.status != experiment.Status.RUNNING:
+        raise NothingDone(f"experiment '{key}' is {experiment.status}, not running: nothing started",
+                          experiment_id=experiment.pk, status=experiment.status)
+    return {"summary": f"experiment '{key}' running on flag {experiment.flag_name}", "experiment_id": experiment.pk,
+            "experiment_key": key, "flag": experiment.flag_name, "status": experiment.status}
+
+
 BOTS = {
     "listing_copy": listing_copy,
     "price_change": price_change,
@@ -253,4 +290,5 @@ BOTS = {
     "shopify_sync": shopify_sync,
     "faq_macros": faq_macros,
     "ai_routing": ai_routing,
+    "experiment_start": experiment_start,
 }

@@ -1,6 +1,6 @@
 """LOG_EVIDENCE: how each play is measured, the holdout split, the measured effect, the weekly review.
 
-A play is measured one of two ways (`measure:` in plays.yml, see `measure_spec`):
+A play is measured one of three ways (`measure:` in plays.yml, see `measure_spec`):
 
 - **holdout** (plays that act on people): when the mission is planned, its eligible audience is split by
   a hash of the mission's correlation id and the person (reproducible, stored as `HoldoutAssignment`);
@@ -13,6 +13,11 @@ A play is measured one of two ways (`measure:` in plays.yml, see `measure_spec`)
 "Before" is the play's start (`Mission.started_at`, `kpi_at_start`), never the suggestion. An audience
 too small for the play's detectable effect is said before approval and runs unmeasured: inconclusive.
 Only missions that reach MEASURING are evidence (a mission that did nothing never is).
+
+- **experiment** (plays with an `experiment_start` job): the growth experiment the job started, found by the
+  mission's correlation id, is the measurement: its frozen read-out once it is stopped (or its winner rolled
+  out). A running experiment has no verdict yet, so the mission waits in MEASURING past its window until the
+  experiment stops, at most `max_wait_days` (default 14); after that the record is inconclusive, never invented.
 """
 
 import hashlib
@@ -30,8 +35,9 @@ from . import effects
 from .alerts import owners_alert
 
 HOLDOUT_JOB_TYPES = {"email_segment"}  # job types that act on people, one by one
+EXPERIMENT_JOB_TYPES = {"experiment_start"}  # job types whose experiment is the measurement
 DEFAULTS = {"holdout_pct": 20, "min_holdout": 10, "outcome": "converted", "detectable_pct": 50,
-            "baseline_rate": 0.1, "pre_days": 56}
+            "baseline_rate": 0.1, "pre_days": 56, "max_wait_days": 14}
 MAX_TRIGGER_DAYS_EXCLUDED = 7
 
 
@@ -42,7 +48,8 @@ def measure_spec(snapshot: dict) -> dict:
     declared = snapshot.get("measure") or {}
     steps = snapshot.get("job_plan") or []
     people = [s for s in steps if s.get("type") in HOLDOUT_JOB_TYPES]
-    method = declared.get("method") or ("holdout" if people else "counterfactual")
+    experiment = any(s.get("type") in EXPERIMENT_JOB_TYPES for s in steps)
+    method = declared.get("method") or ("experiment" if experiment else "holdout" if people else "counterfactual")
     success = snapshot.get("success") or {}
     spec = {**DEFAULTS, **declared, "method": method, "kpi": success.get("kpi"),
             "mde": float(success.get("min_change_pct", 0)) / 100}
@@ -99,6 +106,10 @@ def measure_plan(*, company: Company, snapshot: dict, kpis: dict, audiences: dic
         else:
             plan["note"] = (f"Measured against a {spec['holdout_pct']}% holdout: {control} of {size} people get "
                             f"nothing; it can detect about a {detectable:.0%} change.")
+    elif spec["method"] == "experiment":
+        plan["max_wait_days"] = int(spec["max_wait_days"])
+        plan["note"] = (f"Measured by the experiment the play starts: its read-out once the experiment is stopped "
+                        f"(waiting at most {plan['max_wait_days']} days past the window, then inconclusive).")
     else:
         plan["pre_days"] = int(spec["pre_days"])
         plan["note"] = (f"Measured against a forecast of {spec['kpi']} from the {spec['pre_days']} days before the "
@@ -233,6 +244,44 @@ def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tupl
     return measured, confounders
 
 
+def _finished_experiment(mission: Mission) -> dict | None:
+    """The newest finished experiment the mission's jobs started (growth's frozen read-out), or None."""
+    from growth.selectors import experiments_evidence  # noqa: PLC0415 - the commander reaches growth by its selectors
+
+    found = experiments_evidence(company=mission.company, correlation_id=str(mission.correlation_id))
+    return found[0] if found else None
+
+
+def _experiment_waits(*, mission: Mission, plan: dict, now) -> bool:
+    """A mission measured by its experiment waits while no finished experiment is there, up to the limit."""
+    if plan.get("method") != "experiment" or _finished_experiment(mission) is not None:
+        return False
+    limit = mission.measure_due_at + timedelta(days=int(plan.get("max_wait_days", DEFAULTS["max_wait_days"])))
+    return now < limit
+
+
+def _relative(value, base):
+    return None if value is None or not base else value / base
+
+
+def _measure_experiment(*, mission: Mission, plan: dict) -> tuple[effects.Measured, float, tuple]:
+    """(measured, interval level, window) from the experiment's frozen read-out: effects relative to the
+    control's rate; no finished experiment past the wait is inconclusive with no estimate."""
+    found = _finished_experiment(mission)
+    if found is None:
+        note = (f"no experiment of this mission had finished {plan.get('max_wait_days')} days after the window: "
+                f"no verdict")
+        return effects.Measured(method="experiment", note=note), effects.LEVEL, (None, None)
+    base = found["control_rate"]
+    measured = effects.Measured(
+        method="experiment", verdict=found["verdict"], effect=found["effect"],
+        effect_rel=_relative(found["effect"], base), ci_low=_relative(found["ci_low"], base),
+        ci_high=_relative(found["ci_high"], base), ci_low_abs=found["ci_low"], ci_high_abs=found["ci_high"],
+        prob_improvement=found["prob_improvement"], treated_n=found["treated_n"], control_n=found["control_n"],
+        note="; ".join(found["reasons"]))
+    return measured, found["ci_level"], (found["window_start"], found["window_end"])
+
+
 def _pct(value) -> str:
     return "n/a" if value is None else f"{value * 100:+.1f}%"
 
@@ -243,9 +292,12 @@ def evidence_sentence(*, record: EvidenceRecord) -> str:
         return f"{record.get_verdict_display()}: not measured ({record.notes or 'no estimate'})"
     against = (f"against a holdout of {record.control_n} (treated {record.treated_n})"
                if record.method == EvidenceRecord.Method.HOLDOUT
+               else f"in an experiment against its control ({record.control_n}, treated {record.treated_n})"
+               if record.method == EvidenceRecord.Method.EXPERIMENT
                else f"against a forecast from {record.pre_days} days before the start")
     level = f"{record.ci_level:.0%}"
-    text = (f"{record.get_verdict_display()}: measured {_pct(record.effect_rel)} {record.kpi} ({level} interval "
+    what = "conversion rate" if record.method == EvidenceRecord.Method.EXPERIMENT else record.kpi
+    text = (f"{record.get_verdict_display()}: measured {_pct(record.effect_rel)} {what} ({level} interval "
             f"{_pct(record.ci_low)} to {_pct(record.ci_high)}) {against}")
     if record.prob_improvement is not None:
         text += f"; probability it helps {record.prob_improvement:.0%}"
@@ -282,8 +334,12 @@ def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
     plan = mission.measure_plan or measure_plan(company=mission.company, snapshot=mission.play_snapshot, kpis=kpis)
     start, end = _window(mission)
     confounders: list[int] = []
+    level = effects.LEVEL
     if not plan.get("measurable", True):
         measured = effects.Measured(method="unmeasured", note=plan.get("note") or "the play ran unmeasured")
+    elif plan["method"] == "experiment":
+        measured, level, (exp_start, exp_end) = _measure_experiment(mission=mission, plan=plan)
+        start, end = exp_start or start, exp_end or end
     elif plan["method"] == "holdout":
         measured = _measure_holdout(mission=mission, plan=plan, start=start, end=end)
     else:
@@ -298,7 +354,7 @@ def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
         direction=plan.get("direction", "up"), window_start=start, window_end=end,
         treated_n=measured.treated_n, control_n=measured.control_n, pre_days=measured.pre_days,
         effect=measured.effect, effect_rel=measured.effect_rel, ci_low=measured.ci_low, ci_high=measured.ci_high,
-        ci_low_abs=measured.ci_low_abs, ci_high_abs=measured.ci_high_abs, ci_level=effects.LEVEL,
+        ci_low_abs=measured.ci_low_abs, ci_high_abs=measured.ci_high_abs, ci_level=level,
         prob_improvement=measured.prob_improvement, mde=plan.get("mde"), verdict=measured.verdict,
         needed=measured.needed, confounded_with=confounders, chart=measured.chart, notes=measured.note)
     record.notes = evidence_sentence(record=record)
@@ -317,10 +373,13 @@ def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[Evidence
                .select_related("play", "company").order_by("pk"))
     records = []
     for mission in due:
+        plan = mission.measure_plan or measure_spec(mission.play_snapshot)
+        if _experiment_waits(mission=mission, plan=plan, now=now):
+            continue  # its experiment is still running: no verdict to record yet
         records.append(mission_measure(mission=mission, kpis=kpis))
         mission_move(mission=mission, to=Mission.Status.COMPLETED, by=SYSTEM, completed_at=now)
-    if due:
-        plays_review(company=company, plays={m.play for m in due}, now=now)
+    if records:
+        plays_review(company=company, plays={r.play for r in records}, now=now)
     return records
 
 

@@ -33,7 +33,7 @@ QUEUES = {"default", "ai", "email", "webhooks"}
 # Fields an admin edit may change (and that bump the play's version).
 PLAY_FIELDS = ["label", "description", "owner", "level", "autonomy", "trigger", "impact", "effort", "job_plan",
                "measure_after_hours", "kpis", "prior_alpha", "prior_beta", "success_criterion", "measure", "status"]
-MEASURE_METHODS = {"holdout", "counterfactual"}
+MEASURE_METHODS = {"holdout", "counterfactual", "experiment"}
 MEASURE_OUTCOMES = {"converted", "revenue"}
 
 
@@ -273,8 +273,8 @@ def _check_plays(checker: _Checker, node, data, commanders: set, bots: dict, kpi
 
 
 def _check_measure(checker: _Checker, node, measure) -> None:
-    """`measure:` {method: holdout|counterfactual, holdout_pct, min_holdout, outcome, detectable_pct,
-    baseline_rate, pre_days}."""
+    """`measure:` {method: holdout|counterfactual|experiment, holdout_pct, min_holdout, outcome, detectable_pct,
+    baseline_rate, pre_days, max_wait_days}."""
     fields = checker.mapping(node)
     if not isinstance(measure, dict):
         return
@@ -284,11 +284,11 @@ def _check_measure(checker: _Checker, node, measure) -> None:
     if "outcome" in measure and measure["outcome"] not in MEASURE_OUTCOMES:
         checker.error(fields["outcome"][1], f"measure.outcome must be one of {sorted(MEASURE_OUTCOMES)}")
     for name, low, high in (("holdout_pct", 1, 50), ("min_holdout", 1, 100000), ("detectable_pct", 0.1, 1000),
-                            ("baseline_rate", 0.0001, 0.9999), ("pre_days", 14, 365)):
+                            ("baseline_rate", 0.0001, 0.9999), ("pre_days", 14, 365), ("max_wait_days", 0, 365)):
         if name in fields:
             _number(checker, fields[name][1], measure[name], f"measure.{name}", low, high)
     unknown = set(measure) - {"method", "outcome", "holdout_pct", "min_holdout", "detectable_pct", "baseline_rate",
-                              "pre_days"}
+                              "pre_days", "max_wait_days"}
     for name in sorted(unknown):
         checker.error(fields[name][0], f"unknown measure field '{name}'")
 
