@@ -66,6 +66,7 @@ class RunResult:
     evidence: list[dict]
     company_slug: str
     timing: dict = field(default_factory=dict)
+    churn_model: dict = field(default_factory=dict)  # the customers app's holdout check on the sandbox
 
     @property
     def net_revenue(self) -> float:
@@ -245,11 +246,12 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     from chimera.commander.models import Mission  # noqa: PLC0415
     from chimera.commander.services.cycle import cycle_run_company  # noqa: PLC0415
     from chimera.commander.services.policy import policy_use  # noqa: PLC0415
+    from customers.services.lifetime import holdout_evaluate  # noqa: PLC0415
 
     if policy not in POLICIES:
         raise SimulationError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
     values = play_values(scenario) if values is None else values
-    timing = {"shop": 0.0, "cycle": 0.0, "policy_and_jobs": 0.0, "setup": 0.0,
+    timing = {"shop": 0.0, "cycle": 0.0, "policy_and_jobs": 0.0, "setup": 0.0, "churn_model": 0.0,
               "queries_shop": 0, "queries_cycle": 0, "queries_policy_and_jobs": 0, "cycles": 0}
     queries = [0]
 
@@ -314,8 +316,13 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
             approved = Counter(Mission.objects.filter(company=company).exclude(
                 status__in=[Mission.Status.PROPOSED, Mission.Status.REJECTED])
                 .values_list("play__key", flat=True))
+            # The churn model checked against the sandbox's future, whose buyers are known (before the rollback).
+            t3 = time.perf_counter()
+            churn_model = holdout_evaluate(company=company, now=start + timedelta(days=days))
+            timing["churn_model"] = time.perf_counter() - t3
             result = RunResult(policy=policy, seed=seed, daily_net=daily, approved=approved,
-                               evidence=_evidence_rows(company), company_slug=company.slug, timing=timing)
+                               evidence=_evidence_rows(company), company_slug=company.slug, timing=timing,
+                               churn_model=churn_model)
             result.timing["contacts"] = edge.contacts
             result.timing["store_changes"] = len(edge.store_changes)
             if not keep_slug:
@@ -361,6 +368,32 @@ def _evidence_accuracy(runs: list[RunResult], values: dict) -> dict:
     return {"share": round(right / judged, 4) if judged else None, "right": right, "judged": judged}
 
 
+def churn_model_summary(runs: list[RunResult]) -> dict:
+    """The churn model's holdout check over a policy's seeds: means over the seeds that had enough history
+    (numbers null, `note` the reason, when none had), and each seed's result."""
+    checked = [r.churn_model for r in runs if "mae" in r.churn_model]
+    notes = sorted({r.churn_model.get("note", "") for r in runs if "mae" not in r.churn_model})
+
+    def mean(values):
+        return round(sum(values) / len(values), 4) if values else None
+
+    return {
+        "seeds_checked": len(checked),
+        "holdout_days": checked[0]["days"] if checked else None,
+        "customers": mean([c["customers"] for c in checked]),
+        "mae": mean([c["mae"] for c in checked]),
+        "predicted": mean([c["predicted_total"] for c in checked]),
+        "actual": mean([c["actual_total"] for c in checked]),
+        "deciles": [{"decile": n + 1, **{key: mean([c["calibration"][n][key] for c in checked])
+                                         for key in ("customers", "predicted", "actual")}}
+                    for n in range(10)] if checked and all(len(c["calibration"]) == 10 for c in checked) else [],
+        "note": "; ".join(note for note in notes if note),
+        "per_seed": [{"seed": r.seed, "customers": r.churn_model.get("customers"), "mae": r.churn_model.get("mae"),
+                      "predicted": r.churn_model.get("predicted_total"), "actual": r.churn_model.get("actual_total"),
+                      "note": r.churn_model.get("note", "")} for r in runs],
+    }
+
+
 def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: int, seeds: list[int],
                  cycles_per_day: int, values: dict) -> dict:
     none = {r.seed: r for r in runs.get("none", [])}
@@ -401,6 +434,7 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
             "regret": regret,
             "cumulative_net_revenue": [round(float(x), 2) for x in cumulative_net],
             "per_seed": [{"seed": r.seed, "net_revenue": r.net_revenue} for r in results],
+            "churn_model": churn_model_summary(results),
         })
     return {"scenario": scenario.name, "days": days, "seeds": seeds, "cycles_per_day": cycles_per_day,
             "warmup_days": WARMUP_DAYS, "start": START.date().isoformat(),

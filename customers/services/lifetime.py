@@ -109,6 +109,20 @@ def holdout_check(purchases: list[dict], *, now) -> dict:
     }
 
 
+def holdout_evaluate(*, company, now) -> dict:
+    """The holdout check on the company's paid orders before `now`, without storing a model (the
+    simulator's sandboxes): holdout_check's result, or {"note": why} when it cannot be evaluated."""
+    import numpy as np  # noqa: PLC0415
+
+    purchases = customer_purchases(company=company, until=now)
+    if not purchases:
+        return {"note": "not enough history: no paid orders"}
+    try:
+        return holdout_check(purchases, now=now)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # a fit that does not converge
+        return {"note": f"fit failed: {' '.join(str(exc).split())}"[:300]}
+
+
 def lifetime_refit(*, company, now=None) -> LifetimeModel:
     """Fit the company's model, store it as the next version and write every profile's predictions."""
     import numpy as np  # noqa: PLC0415

@@ -96,3 +96,27 @@ def test_the_model_admin_shows_the_calibration_by_decile(client, company):
     page = client.get(f"/admin/customers/lifetimemodel/{model.pk}/change/").content.decode()
     # then the deciles are a table, not raw JSON
     assert '<table class="calibration">' in page and "<tr><td>10</td><td>10</td><td>0.5</td><td>0.4</td></tr>" in page
+
+
+@pytest.mark.django_db
+def test_the_holdout_evaluation_of_a_company_reads_only_its_orders_and_stores_no_model(
+        settings, company, other_company):
+    from commerce.models import Order
+    from customers.services.lifetime import holdout_evaluate
+
+    # given two shops with paid orders over 120 days, the other's customers buying much more often
+    settings.CLV_MIN_CUSTOMERS, settings.CLV_MIN_REPEAT_CUSTOMERS = 10, 3
+    for shop, every in ((company, 23), (other_company, 4)):
+        for i in range(30):
+            customer = CustomerFactory(company=shop)
+            for day in range(i % 20, 120, every + i % 7):
+                OrderFactory(company=shop, customer=customer, created_at=NOW - timedelta(days=120 - day, hours=i))
+    # when the company's model is checked against its last 40 days
+    checked = holdout_evaluate(company=company, now=NOW)
+    # then it is the holdout check of its own orders: the other shop's do not change it, and no model is kept
+    assert checked["customers"] == 30 and checked["days"] == 40 and "mae" in checked
+    Order.objects.filter(company=other_company).delete()
+    assert holdout_evaluate(company=company, now=NOW) == checked
+    assert not LifetimeModel.objects.exists()
+    # and a shop without a paid order says so
+    assert holdout_evaluate(company=other_company, now=NOW) == {"note": "not enough history: no paid orders"}

@@ -73,6 +73,13 @@ def test_compare_writes_the_contract_and_keeps_its_invariants(clear_file, tmp_pa
     assert rows["none"]["lift_vs_none"]["mean"] == 0 and rows["none"]["missions"] == {}
     assert rows["oracle"]["oracle_share"] == 1 and rows["oracle"]["harmful_runs"]["bundle-offer"]["max"] == 0
     assert rows["oracle"]["regret"] == [0.0] * 10
+    # 42 days of history hold no repeat buyer before the holdout: the churn model says so, no numbers
+    for row in rows.values():
+        churn = row["churn_model"]
+        assert churn["mae"] is None and churn["deciles"] == [] and churn["seeds_checked"] == 0
+        assert churn["note"].startswith("not enough history: ")
+        assert churn["per_seed"] == [{"seed": 3, "customers": None, "mae": None, "predicted": None, "actual": None,
+                                      "note": churn["note"]}]
     # the oracle is the upper bound: it runs the strong play at once and beats the others
     assert rows["oracle"]["missions"].get("rewrite-listing-copy", 0) >= 1
     for policy in ("learn", "static", "random"):
@@ -96,6 +103,32 @@ def test_same_seed_same_numbers(db):
     first = run()
     assert first[1], "plays ran"
     assert run() == first
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_churn_model_is_checked_on_the_sandbox_the_same_for_the_same_seed(clear_file, tmp_path, capsys):
+    # given a shop with enough history for a fit (its customers come back after 30 days: a long warm-up)
+    def simulate(out):
+        call_command("simulate", "--scenario-file", str(clear_file), "--days", "5", "--seed", "4", "--policy", "none",
+                     "--warmup-days", "150", "--json", str(out))
+        return {row["policy"]: row["churn_model"] for row in json.loads(out.read_text())["policies"]}
+
+    # when the same seed runs twice
+    first = simulate(tmp_path / "first.json")
+    printed = capsys.readouterr().out
+    second = simulate(tmp_path / "second.json")
+    # then each policy's report has the holdout check of the customers app's model (its quality is not
+    # the point here), the same both times, and the command prints its error
+    assert first == second and set(first) == {"none", "oracle"}
+    for churn in first.values():
+        assert churn["seeds_checked"] == 1 and churn["note"] == "" and churn["holdout_days"] == 51
+        assert churn["customers"] > 0 and churn["mae"] >= 0 and churn["predicted"] > 0 and churn["actual"] >= 0
+        assert [d["decile"] for d in churn["deciles"]] == list(range(1, 11))
+        assert sum(d["customers"] for d in churn["deciles"]) == churn["customers"]
+        assert churn["per_seed"] == [{"seed": 4, "customers": churn["customers"], "mae": churn["mae"],
+                                      "predicted": churn["predicted"], "actual": churn["actual"], "note": ""}]
+        assert f"churn model: fit before the last 51 days, MAE {churn['mae']} purchases per customer" in printed
+    assert not Company.objects.filter(slug__startswith="sim-").exists()
 
 
 def test_an_email_play_with_a_discount_reaches_the_simulated_people(db):

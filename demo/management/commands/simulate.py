@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from demo.policies import POLICIES
 from demo.scenario import ScenarioError, scenario_load, scenario_path
-from demo.simulator import WARMUP_DAYS, SimulationError, report_chart, run_one, simulate
+from demo.simulator import WARMUP_DAYS, SimulationError, churn_model_summary, report_chart, run_one, simulate
 
 
 def playbook_keys() -> set[str]:
@@ -63,6 +63,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Kept company '{keep}': {days} simulated days ending today, net revenue "
                               f"{result.net_revenue:,.2f}; missions run: {missions}; "
                               f"evidence records: {len(result.evidence)}")
+            self.stdout.write(churn_text(churn_model_summary([result])))
             return
         try:
             report, timing = simulate(scenario=loaded, policies=policies, seeds=list(range(seed, seed + seeds)),
@@ -74,7 +75,8 @@ class Command(BaseCommand):
         total = timing.get("total", 0)
         if total:
             self.stderr.write(f"time: {total:.1f}s, cycle {timing['cycle'] / total:.0%}, shop model and writes "
-                              f"{timing['shop'] / total:.0%}, policy and jobs {timing['policy_and_jobs'] / total:.0%}")
+                              f"{timing['shop'] / total:.0%}, policy and jobs {timing['policy_and_jobs'] / total:.0%}, "
+                              f"churn model check {timing.get('churn_model', 0):.1f}s")
         if json_path:
             text = json.dumps(report, indent=2, sort_keys=False)
             if json_path == "-":
@@ -103,4 +105,14 @@ def report_text(report: dict) -> str:
         harm = ", ".join(f"{k} {v['mean']:g} (max {v['max']})" for k, v in row["harmful_runs"].items()) or "none"
         lines.append(f"{row['policy']:<8} {row['net_revenue']:>12,.0f} {lift_text:>34} {share:>12} {acc_text:>14}"
                      f"  {harm}")
+    lines += [f"{row['policy']:<8} {churn_text(row['churn_model'])}" for row in report["policies"]]
     return "\n".join(lines)
+
+
+def churn_text(churn: dict) -> str:
+    """One line: the churn model's holdout check on the simulated shop (a run's or a policy's mean)."""
+    if churn.get("mae") is None:
+        return f"churn model: {churn.get('note') or 'not checked'}"
+    return (f"churn model: fit before the last {churn['holdout_days']} days, MAE {churn['mae']} purchases per "
+            f"customer over {churn['customers']:g} customers; predicted {churn['predicted']:g}, "
+            f"bought {churn['actual']:g}")
