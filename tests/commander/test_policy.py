@@ -1,10 +1,11 @@
 """The learning play policy: posteriors from evidence, Thompson sampling with an exploration floor and
 stored propensities, the simulator's policies, and harmful plays stopped."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from autonomax.models import ConfigChange
@@ -94,6 +95,7 @@ def test_the_posterior_learns_discounts_old_evidence_and_is_per_company(company,
     assert post[plays["faq-macros"].pk].runs == 0
 
 
+@time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False)
 def test_learn_stores_propensities_with_an_exploration_floor_and_prefers_what_worked(company, plays):
     # given bundle-offer won three times and refund-copy-clarity lost three times
     for _ in range(3):
@@ -101,8 +103,9 @@ def test_learn_stores_propensities_with_an_exploration_floor_and_prefers_what_wo
         record(company, plays["refund-copy-clarity"], effect=0.15, low=0.08, high=0.22, verdict="loss",
                direction="down")
 
-    # when both trigger
-    missions = missions_suggest(company=company, kpis=kpis_with(**TWO))
+    # when both trigger (clock and seed pinned: otherwise the loser's 5% floor is chosen one run in twenty)
+    with policy_use("learn", seed=1):
+        missions = missions_suggest(company=company, kpis=kpis_with(**TWO))
 
     # then each stored its chance of being chosen; the loser keeps the floor, the winner is chosen
     by_key = {m.play.key: m for m in missions}
