@@ -1,4 +1,4 @@
-"""Demo company with ~90 days of realistic, deterministic history.
+"""Demo company with ~90 days of realistic, deterministic history (wiring level: it writes every app's rows).
 
 Re-runnable: the company, users and catalog are matched by natural keys, and
 the history is written once (all or nothing) per company.
@@ -8,7 +8,7 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -82,7 +82,7 @@ class Command(BaseCommand):
         self._playbook(company)
         self.stdout.write(self.style.SUCCESS(f"Demo company '{slug}' is ready."))
         simulated = f"{slug}-simulated"
-        if simulated_shop and "simulate" in get_commands() and not Company.objects.filter(slug=simulated).exists():
+        if simulated_shop and not Company.objects.filter(slug=simulated).exists():
             call_command("simulate", scenario="default", days=90, policy="learn", keep=simulated, stdout=self.stdout)
 
     def _users(self, company):
@@ -207,11 +207,9 @@ class Command(BaseCommand):
         TicketMessage.objects.bulk_create([_attach(m, "ticket", t) for t, messages in tickets for m in messages])
 
     def _playbook(self, company):
-        """Load the company's KPIs and plays with the apps' own commands, where they exist."""
-        available = get_commands()
+        """Load the company's KPIs and plays with the apps' own commands."""
         for name in ("load_kpis", "load_playbook"):
-            if name in available:
-                call_command(name, company=company.slug, stdout=self.stdout)
+            call_command(name, company=company.slug, stdout=self.stdout)
 
 
 def _attach(obj, field: str, parent):
