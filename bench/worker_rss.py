@@ -228,7 +228,8 @@ def main() -> None:
     bare_database_url = parsed._replace(path=parsed.path + "_bare").geturl()
     ensure_database(database_url)
     ensure_database(bare_database_url)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    # Bytecode is cached on both sides, as in a deployed image (its build runs compileall).
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTHONDONTWRITEBYTECODE"))}
     secret = secrets.token_urlsafe(50)
     project_env = {**base_env, "DJANGO_SETTINGS_MODULE": "autonomax.settings", "DJANGO_DEBUG": "0",
                    "DJANGO_SECRET_KEY": secret, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
