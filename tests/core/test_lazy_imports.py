@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 HEAVY = ["openai", "stripe", "shopify", "numpy", "scipy", "statsmodels", "sklearn", "pandas", "matplotlib",
-         "lifetimes", "pydantic", "jsonschema"]
+         "lifetimes", "pydantic", "jsonschema", "email_validator", "disposable_email_domains"]
 # (`requests` is not in the list: Django REST framework's compat module imports it whenever it is installed, in a
 # bare project too.)
 
