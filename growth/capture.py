@@ -8,14 +8,12 @@ double opt-in (the default) it counts only once the emailed link is followed.
 
 from dataclasses import dataclass, field
 
-from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
 
 from autonomax.errors import AppError
 from autonomax.models import Company
@@ -56,12 +54,22 @@ def growth_settings_for(*, company: Company) -> GrowthSettings:
     return GrowthSettings.objects.filter(company=company).first() or GrowthSettings(company=company)
 
 
+def _disposable_domains() -> set[str]:
+    """The disposable-address blocklist (~100k domains, 1.5 MB in memory): loaded with the first capture."""
+    from disposable_email_domains import blocklist  # noqa: PLC0415
+
+    return blocklist
+
+
 def email_normalise(raw) -> str:
     """Lower-cased, IDNA-normalised address; raises ValueError with a reason a person can read."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("This field is required.")
     if len(raw) > LIMITS["email"]:
         raise ValueError(f"At most {LIMITS['email']} characters.")
+    # email_validator compiles its grammar at import: loaded with the first address, not by every web worker.
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
     try:
         result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -91,7 +99,7 @@ def capture_validate(*, company: Company, data: CaptureInput, group: GrowthSetti
     else:
         domain = data.email.rsplit("@", 1)[1]
         extra = {d.strip().lower() for d in group.blocked_domains.splitlines() if d.strip()}
-        if domain in DISPOSABLE_DOMAINS or domain in extra:
+        if domain in _disposable_domains() or domain in extra:
             errors["email"] = f"Addresses at {domain} are not accepted (disposable or blocked domain)."
     data.name = _check_text(errors, "name", data.name, LIMITS["name"])
     data.source = _check_text(errors, "source", data.source, LIMITS["source"])

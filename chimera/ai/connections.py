@@ -12,6 +12,7 @@ from autonomax.connections import (
 )
 from autonomax.errors import AppError
 
+from .company_settings import ai_company_settings_changed
 from .config import models_config
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,12 @@ def _ai_check(*, company, values: dict) -> str:
     return f"Keys accepted by {', '.join(checked)}."
 
 
+def _ai_keys_changed(*, company, values=None) -> None:
+    ai_company_settings_changed(company=company)
+
+
 connection_kind_register(ConnectionKind(
-    key="ai", label="AI providers", check=_ai_check, order=40,
+    key="ai", label="AI providers", check=_ai_check, order=40, saved=_ai_keys_changed, removed=_ai_keys_changed,
     fields=tuple(ConnectionField(v.lower(), f"{v.split('_')[0].capitalize()} API key", default_setting=v)
                  for v in KEY_VARIABLES),
 ))

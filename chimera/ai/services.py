@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 
 from autonomax.models import Company
 from autonomax.services import config_change_record, model_changes
@@ -32,6 +31,7 @@ from .budget import (
     ai_cost_estimate,
     ledger_transaction,
 )
+from .company_settings import CompanyAISettings, ai_company_settings, ai_company_settings_changed
 from .config import OFFLINE, ModelsConfig, ProviderConfig, RouteStep, models_config
 from .errors import (
     AIError,
@@ -190,36 +190,9 @@ def _check_inputs(*, config: ModelsConfig, task_type, prompt, max_tokens, temper
     return max_tokens, float(temperature)
 
 
-# Read on every AI call, changed rarely: the shared cache holds it, replaced when a change commits. The time to
-# live only bounds a change made behind the service's back.
-PREFERENCE_CACHE_SECONDS = 300
-
-
-def _preference_cache_key(company: Company) -> str:
-    # With the creation time a key never outlives its company, even where ids are reused (test databases).
-    return f"ai:routing-preference:{company.pk}:{company.created_at.timestamp() if company.created_at else ''}"
-
-
 def ai_routing_preference_get(*, company: Company) -> str:
-    """The company's routing preference: from the cache, else the database.
-
-    Inside a transaction the database answers (it may hold an uncommitted change of this transaction), and
-    nothing is cached from it.
-    """
-    if connection.in_atomic_block:
-        return _preference_read(company)
-    key = _preference_cache_key(company)
-    preference = cache.get(key)
-    if preference is None:
-        preference = _preference_read(company)
-        # add, not set: a change committed meanwhile has set the new value, which this read must not replace.
-        cache.add(key, preference, PREFERENCE_CACHE_SECONDS)
-    return preference
-
-
-def _preference_read(company: Company) -> str:
-    preference = AIRoutingPreference.objects.filter(company_id=company.pk).values_list("preference", flat=True)[:1]
-    return next(iter(preference), AIRoutingPreference.Preference.DEFAULT)
+    """The company's routing preference (this process's copy while current; see company_settings)."""
+    return ai_company_settings(company=company).preference
 
 
 class _Call:
@@ -244,7 +217,7 @@ class _Call:
         self.day = None
         self.budget = None
         self._redaction: Redaction | None = None
-        self._company_keys: dict[str, str] | None = None
+        self._settings: CompanyAISettings | None = None
         self.tokens_in = 0
         self.tokens_out = 0
         self.cost = Decimal(0)  # what the providers' reported usage costs
@@ -253,16 +226,19 @@ class _Call:
         self.reserved = Decimal(0)
         self.misreported: dict[str, str] = {}
 
+    @property
+    def settings(self) -> CompanyAISettings:
+        """The company's routing preference and own keys, read once per call (from the process's copy)."""
+        if self._settings is None:
+            self._settings = ai_company_settings(company=self.company)
+        return self._settings
+
     def provider(self, name: str) -> ProviderConfig:
         """The provider with the company's own key (/settings/connections/) when it set one."""
-        from .connections import ai_keys_for  # noqa: PLC0415
-
         provider = self.config.providers[name]
         if provider.is_offline or not provider.api_key_env:
             return provider
-        if self._company_keys is None:
-            self._company_keys = ai_keys_for(company=self.company)
-        key = self._company_keys.get(provider.api_key_env, "")
+        key = self.settings.keys.get(provider.api_key_env, "")
         return replace(provider, key_override=key) if key else provider
 
     @property
@@ -408,7 +384,7 @@ def ai_generate(*, company: Company, task_type: str, prompt: str,
                  schema=_schema_for(task_type=task_type, schema=schema, context=context), context=context,
                  max_tokens=max_tokens, temperature=temperature, config=config, correlation_id=correlation_id)
     route_name = task_type
-    if ai_routing_preference_get(company=company) == AIRoutingPreference.Preference.COST_OPTIMIZED:
+    if call.settings.preference == AIRoutingPreference.Preference.COST_OPTIMIZED:
         route_name = "cost_optimized"
     try:
         call.redaction  # noqa: B018 - fail closed before anything is tried
@@ -533,6 +509,5 @@ def ai_routing_preference_set(*, company: Company, preference: str, actor=None, 
         if preference == AIRoutingPreference.Preference.COST_OPTIMIZED else "AI tasks use their own routes again",
     )
     row.save(update_fields=["preference", "updated_at"])
-    key = _preference_cache_key(company)
-    transaction.on_commit(lambda: cache.set(key, preference, PREFERENCE_CACHE_SECONDS))
+    ai_company_settings_changed(company=company)
     return preference

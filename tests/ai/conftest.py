@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from chimera.ai.breaker import breaker
+from chimera.ai.company_settings import ai_company_settings_forget
 from chimera.ai.config import TASK_TYPES
 from chimera.ai.providers.openai_compat import openai_clients_reset
 
@@ -32,7 +33,8 @@ def manual_clock():
 
 @pytest.fixture(autouse=True)
 def _fresh_engine_state(monkeypatch):
-    """The circuit breaker and the HTTP clients are process state: start and end every test clean.
+    """The circuit breaker, the HTTP clients and the companies' settings copies are process state: start and end
+    every test clean.
 
     The breaker's clock is pinned too (see `breaker_clock`): it measures cooldowns with time.monotonic,
     which time-machine does not move, so a test holds the clock the breaker was given instead.
@@ -41,9 +43,11 @@ def _fresh_engine_state(monkeypatch):
     monkeypatch.setattr(breaker, "_clock", clock)
     breaker.reset()
     openai_clients_reset()
+    ai_company_settings_forget()
     yield clock
     breaker.reset()
     openai_clients_reset()
+    ai_company_settings_forget()
 
 
 @pytest.fixture
