@@ -368,6 +368,16 @@ def _evidence_accuracy(runs: list[RunResult], values: dict) -> dict:
     return {"share": round(right / judged, 4) if judged else None, "right": right, "judged": judged}
 
 
+def _verdicts(runs: list[RunResult]) -> dict:
+    """Per play, how many evidence records had each verdict, summed over the seeds (`none`: a record
+    without a verdict)."""
+    counts: dict[str, Counter] = {}
+    for run in runs:
+        for row in run.evidence:
+            counts.setdefault(row["play"], Counter())[row["verdict"] or "none"] += 1
+    return {play: dict(sorted(c.items())) for play, c in sorted(counts.items())}
+
+
 def churn_model_summary(runs: list[RunResult]) -> dict:
     """The churn model's holdout check over a policy's seeds: means over the seeds that had enough history
     (numbers null, `note` the reason, when none had), and each seed's result."""
@@ -431,6 +441,7 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
             "evidence_accuracy": _evidence_accuracy(results, values),
             "missions": {play: round(sum(r.approved[play] for r in results) / len(results), 2)
                          for play in sorted({p for r in results for p in r.approved})},
+            "verdicts": _verdicts(results),
             "regret": regret,
             "cumulative_net_revenue": [round(float(x), 2) for x in cumulative_net],
             "per_seed": [{"seed": r.seed, "net_revenue": r.net_revenue} for r in results],

@@ -210,6 +210,8 @@ def test_report_lift_interval_share_harm_and_evidence_accuracy():
     assert rows["learn"]["harmful_runs"] == {"bundle-offer": {"mean": 1.5, "max": 2}}
     # evidence: two right, one wrong; the small effect below its minimum worthwhile change is not judged
     assert rows["learn"]["evidence_accuracy"] == {"share": 0.6667, "right": 2, "judged": 3}
+    assert rows["learn"]["verdicts"] == {"bundle-offer": {"none": 1}, "rewrite-listing-copy": {"none": 2},
+                                         "win-back-email": {"none": 1}}
     assert rows["learn"]["regret"] == [10.0, 20.0]
     assert interval([1.0, 3.0]) == {"mean": 2.0, "low": -10.71, "high": 14.71, "n": 2}
 
