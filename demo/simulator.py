@@ -45,6 +45,8 @@ CATALOG = [("SIM-PLANNER", "Planner Template Pack", "19.00"), ("SIM-GUIDE", "Pri
            ("SIM-PRESETS", "Photo Presets Bundle", "39.00"), ("SIM-KIT", "Brand Kit Templates", "49.00"),
            ("SIM-COURSE", "Mini Course: Launch a Shop", "79.00")]
 PRODUCT_WEIGHTS = [0.35, 0.25, 0.2, 0.12, 0.08]
+MARKETING_CONSENT = 0.85  # share of leads and buyers who agree to marketing email
+CHECKOUT_CONSENT_WORDING = "Checkout: \"Keep me updated with news and offers\" (ticked)"
 TICKET_INTENTS = [("Download link not working", "download_issue"), ("Can I get a refund?", "refund_request"),
                   ("How do I use the template?", "how_to"), ("Invoice for my purchase", "billing")]
 # Two-sided 97.5% Student t quantiles for 1..30 degrees of freedom (then the normal's 1.96).
@@ -130,7 +132,7 @@ class _Writer:
         self.orders = 0
 
     def write(self, *, shop: Shop, day: Day, date: datetime) -> None:
-        from commerce.models import Customer, Order, OrderItem, Refund  # noqa: PLC0415
+        from commerce.models import Customer, CustomerConsent, Order, OrderItem, Refund  # noqa: PLC0415
         from growth.models import Lead  # noqa: PLC0415
         from support.models import Ticket  # noqa: PLC0415
 
@@ -145,7 +147,7 @@ class _Writer:
             score = int(np.clip(rng.normal(50, 18), 0, 100))
             at = moment()
             new_leads.append(Lead(company=company, email=person_email(person_id), name=f"Lead {person_id}",
-                                  source="landing", score=score, consent=bool(rng.random() < 0.85),
+                                  source="landing", score=score, consent=bool(rng.random() < MARKETING_CONSENT),
                                   consent_at=at, created_at=at))
         for lead in Lead.objects.bulk_create(new_leads):
             self.leads[int(lead.email.split("-")[1].split("@")[0])] = lead.pk
@@ -159,8 +161,16 @@ class _Writer:
                 self.customers[sale.person_id] = None
                 new_customers.append(Customer(company=company, email=person_email(sale.person_id),
                                               name=f"Buyer {sale.person_id}", created_at=date))
+        consents = []
         for customer in Customer.objects.bulk_create(new_customers):
-            self.customers[int(customer.email.split("-")[1].split("@")[0])] = customer.pk
+            person_id = int(customer.email.split("-")[1].split("@")[0])
+            self.customers[person_id] = customer.pk
+            # Most buyers tick "keep me updated" at checkout, like most leads (a draw keyed by the person).
+            if shop.uniform(0, 7, [person_id])[0] < MARKETING_CONSENT:
+                consents.append(CustomerConsent(company=company, customer=customer,
+                                                status=CustomerConsent.Status.GRANTED, source="checkout_form",
+                                                wording=CHECKOUT_CONSENT_WORDING, recorded_at=date))
+        CustomerConsent.objects.bulk_create(consents)
 
         orders, items, refunds = [], [], []
         for sale in day.sales:
@@ -368,6 +378,16 @@ def _evidence_accuracy(runs: list[RunResult], values: dict) -> dict:
     return {"share": round(right / judged, 4) if judged else None, "right": right, "judged": judged}
 
 
+def _verdicts(runs: list[RunResult]) -> dict:
+    """Per play, how many evidence records had each verdict, summed over the seeds (`none`: a record
+    without a verdict)."""
+    counts: dict[str, Counter] = {}
+    for run in runs:
+        for row in run.evidence:
+            counts.setdefault(row["play"], Counter())[row["verdict"] or "none"] += 1
+    return {play: dict(sorted(c.items())) for play, c in sorted(counts.items())}
+
+
 def churn_model_summary(runs: list[RunResult]) -> dict:
     """The churn model's holdout check over a policy's seeds: means over the seeds that had enough history
     (numbers null, `note` the reason, when none had), and each seed's result."""
@@ -431,6 +451,7 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
             "evidence_accuracy": _evidence_accuracy(results, values),
             "missions": {play: round(sum(r.approved[play] for r in results) / len(results), 2)
                          for play in sorted({p for r in results for p in r.approved})},
+            "verdicts": _verdicts(results),
             "regret": regret,
             "cumulative_net_revenue": [round(float(x), 2) for x in cumulative_net],
             "per_seed": [{"seed": r.seed, "net_revenue": r.net_revenue} for r in results],

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -92,58 +92,106 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
     return result
 
 
+# Recipients handled per round trip: the kill switch, the recipient check, the delivery rows and their sent
+# marks cost a constant number of queries per batch, whatever its size.
+SEND_BATCH = 200
+
+
 def email_segment_send(*, company: Company, segment: str, subject: str, body: str, send_key: str,
                        guard=None, limit: int = 500, recipient_check=None, exclude=()) -> dict:
     """Send one email per recipient of the segment, at most once per (send_key, recipient).
 
-    The delivery row is committed before the message goes out, so a retried
-    or duplicated send skips everyone already attempted: a crash between the
-    row and the send loses that email rather than sending it twice. A mail
-    server error (OSError) frees that row and propagates, for a retry.
-    `guard()` is called before each send (the kill switch). `recipient_check(email, text)` may return a
-    reason not to send this text to this person (e.g. the code it mentions is not valid for them); they are
-    skipped and counted under `not_sent`. `exclude`: addresses never contacted by this send (a play's
-    held-out group), whatever the segment says.
+    Recipients go in batches of `SEND_BATCH`. A batch's delivery rows are committed before any of its
+    messages goes out, so a retried or duplicated send skips everyone already attempted: a crash between
+    the rows and the sends loses those emails rather than sending them twice. A mail server error
+    (OSError) frees the rows of the messages not sent and propagates, for a retry.
+    `guard()` is called before each batch (the kill switch). `recipient_check({email: text})` returns
+    {email: reason} for the people who must not get their text (e.g. the code it mentions is not valid for
+    them), checked for the whole batch at once; they are skipped and counted under `not_sent`. `exclude`:
+    addresses never contacted by this send (a play's held-out group), whatever the segment says.
     """
     held_out = {e.lower() for e in exclude}
     recipients = [p for p in email_segment_recipients(company=company, segment=segment)
                   if p["email"].lower() not in held_out][:limit]
     sent = skipped = 0
     not_sent: list[dict] = []
-    for person in recipients:
+    for first in range(0, len(recipients), SEND_BATCH):
+        batch = recipients[first:first + SEND_BATCH]
         if guard is not None:
             guard()
-        text = body.replace("{name}", person["name"] or "there")
-        if recipient_check is not None:
-            reason = recipient_check(person["email"], text)
-            if reason:
-                not_sent.append({"email": person["email"], "reason": reason})
-                continue
-        try:
-            with transaction.atomic():
-                delivery = EmailDelivery.objects.create(company=company, send_key=send_key, email=person["email"],
-                                                        lead_id=person["lead_id"], subject=subject[:200])
-        except IntegrityError:
-            skipped += 1
-            continue
-        link = unsubscribe_url(company=company, email=person["email"])
-        text += f"\n--\n{company.name}\nUnsubscribe: {link}\n"
-        # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to the signed link.
-        message = EmailMessage(subject=subject, body=text, to=[person["email"]],
-                               from_email=company.support_email or None,
-                               headers={"List-Unsubscribe": f"<{link}>",
-                                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
-        tracking_tag(message, kind="delivery", pk=delivery.pk)
-        try:
-            message.send()
-        except OSError:
-            # The mail server refused or is down: nothing went out, so free the row and let the
-            # caller retry later; everyone already sent stays recorded and is skipped then.
-            EmailDelivery.objects.filter(pk=delivery.pk).delete()
-            raise
-        EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.SENT, sent_at=timezone.now(),
-                                                            provider_message_id=provider_message_id(message))
-        sent += 1
+        texts = {p["email"]: body.replace("{name}", p["name"] or "there") for p in batch}
+        reasons = recipient_check(texts) if recipient_check is not None else {}
+        not_sent += [{"email": p["email"], "reason": reasons[p["email"]]} for p in batch if reasons.get(p["email"])]
+        wanted = [p for p in batch if not reasons.get(p["email"])]
+        claimed = _deliveries_claim(company=company, send_key=send_key, subject=subject, people=wanted)
+        skipped += len(wanted) - len(claimed)
+        sent += _deliveries_send(company=company, subject=subject, deliveries=claimed, texts=texts)
     return {"segment": segment, "recipients": len(recipients), "sent": sent, "already_sent": skipped,
             "not_sent": not_sent, "held_out": len(held_out)}
 
+
+def _deliveries_claim(*, company: Company, send_key: str, subject: str, people: list[dict]) -> list[EmailDelivery]:
+    """The delivery rows of the people this send has not attempted yet, created (and committed, outside a
+    transaction) in one insert; the people already attempted are left out."""
+    if not people:
+        return []
+    attempted = set(EmailDelivery.objects.filter(company=company, send_key=send_key,
+                                                 email__in=[p["email"] for p in people])
+                    .values_list("email", flat=True))
+    rows = [EmailDelivery(company=company, send_key=send_key, email=p["email"], lead_id=p["lead_id"],
+                          subject=subject[:200]) for p in people if p["email"] not in attempted]
+    try:
+        with transaction.atomic():
+            return EmailDelivery.objects.bulk_create(rows)
+    except IntegrityError:
+        pass
+    # A duplicate of this send claimed some of them meanwhile: the unique key decides, one by one.
+    claimed = []
+    for row in rows:
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            continue
+        claimed.append(row)
+    return claimed
+
+
+def _deliveries_send(*, company: Company, subject: str, deliveries: list[EmailDelivery], texts: dict[str, str]) -> int:
+    """Send the claimed deliveries over one mail connection and mark the sent ones in one update. A mail
+    server error frees the rows of the messages that did not go out (a retry sends them) and propagates."""
+    if not deliveries:
+        return 0
+    done: list[EmailDelivery] = []
+    sending = None  # the delivery whose message is being handed to the mail server
+    try:
+        with get_connection() as mail:
+            for delivery in deliveries:
+                link = unsubscribe_url(company=company, email=delivery.email)
+                text = texts[delivery.email] + f"\n--\n{company.name}\nUnsubscribe: {link}\n"
+                # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to the signed link.
+                message = EmailMessage(subject=subject, body=text, to=[delivery.email],
+                                       from_email=company.support_email or None, connection=mail,
+                                       headers={"List-Unsubscribe": f"<{link}>",
+                                                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+                tracking_tag(message, kind="delivery", pk=delivery.pk)
+                sending = delivery
+                message.send()
+                sending = None
+                delivery.status = EmailDelivery.Status.SENT
+                delivery.sent_at = timezone.now()
+                delivery.provider_message_id = provider_message_id(message)
+                done.append(delivery)
+    except OSError:
+        # The mail server refused or is down: nothing went out from here on, so free those rows and let
+        # the caller retry later; everyone already sent stays recorded and is skipped then.
+        EmailDelivery.objects.filter(pk__in=[d.pk for d in deliveries[len(done):]]).delete()
+        raise
+    except BaseException:
+        # Anything else: the message being handed over may have gone out (its row stays), the rest did not.
+        EmailDelivery.objects.filter(pk__in=[d.pk for d in deliveries[len(done):] if d is not sending]).delete()
+        raise
+    finally:
+        if done:
+            EmailDelivery.objects.bulk_update(done, ["status", "sent_at", "provider_message_id"])
+    return len(done)

@@ -8,6 +8,8 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from autonomax.errors import AppError, ConflictError
@@ -209,8 +211,12 @@ def _shopify_ensure(*, discount: Discount, connection: ChannelConnection) -> Non
 # --- checking a code for a buyer -----------------------------------------------------------------------------
 
 def discount_unusable_reason(*, discount: Discount, email: str = "", product: Product | None = None,
-                             currency: str = "", now=None) -> tuple[str, str] | None:
-    """(error code, message) saying why this buyer cannot use the discount now, or None when they can."""
+                             currency: str = "", now=None, used: int | None = None,
+                             used_by_reader: int | None = None) -> tuple[str, str] | None:
+    """(error code, message) saying why this buyer cannot use the discount now, or None when they can.
+
+    `used` / `used_by_reader`: the code's redemptions in all and by this buyer, when the caller counted them
+    already (for many readers at once); counted here otherwise."""
     now = now or timezone.now()
     if not discount.is_active:
         return "discount_inactive", f"The code {discount.code} is no longer active."
@@ -218,11 +224,14 @@ def discount_unusable_reason(*, discount: Discount, email: str = "", product: Pr
         return "discount_not_started", f"The code {discount.code} is not valid yet."
     if discount.valid_until is not None and discount.valid_until <= now:
         return "discount_expired", f"The code {discount.code} has expired."
-    used = DiscountRedemption.objects.filter(discount=discount)
-    if discount.max_redemptions is not None and used.count() >= discount.max_redemptions:
-        return "discount_used_up", f"The code {discount.code} has been used up."
+    redemptions = DiscountRedemption.objects.filter(discount=discount)
+    if discount.max_redemptions is not None:
+        used = redemptions.count() if used is None else used
+        if used >= discount.max_redemptions:
+            return "discount_used_up", f"The code {discount.code} has been used up."
     email = (email or "").strip().lower()
-    if email and used.filter(email__iexact=email).count() >= discount.per_customer_limit:
+    if email and (redemptions.filter(email__iexact=email).count() if used_by_reader is None
+                  else used_by_reader) >= discount.per_customer_limit:
         return "discount_customer_limit", f"You have already used the code {discount.code}."
     if product is not None:
         if discount.products.exists() and not discount.products.filter(pk=product.pk).exists():
@@ -254,22 +263,50 @@ def discount_price(*, discount: Discount, price: Decimal) -> Decimal:
     return max(Decimal("0.00"), price - off)
 
 
-def discount_mention_problem(*, company, text: str, email: str, found: dict | None = None) -> str | None:
+def discount_mention_problem(*, company, text: str, email: str) -> str | None:
     """Why `text` may not be sent to `email` because of the codes it mentions (unknown or not valid for
-    them), or None. An email only ever promises a code the shop will honour for that reader.
+    them), or None. An email only ever promises a code the shop will honour for that reader."""
+    return discount_mention_problems(company=company, texts={email: text}).get(email)
 
-    `found`: a dict kept by the caller across the recipients of one send, so each code is looked up once."""
-    found = {} if found is None else found
-    for code in sorted({discount_code_normalise(c) for c in MENTION_RE.findall(text or "")}):
-        if code not in found:
-            found[code] = Discount.objects.filter(company=company, code=code).first()
-        discount = found[code]
-        if discount is None:
-            return f"the email mentions the code {code}, which does not exist"
-        reason = discount_unusable_reason(discount=discount, email=email)
-        if reason is not None:
-            return f"{reason[1]} ({email})"
-    return None
+
+def discount_mention_problems(*, company, texts: dict[str, str]) -> dict[str, str]:
+    """`discount_mention_problem` for many readers at once: {email: why their text may not be sent to them}
+    (absent: it may be). The codes the texts mention, their redemptions in all and per reader are read in at
+    most three queries, whatever the number of readers."""
+    mentioned = {email: sorted({discount_code_normalise(c) for c in MENTION_RE.findall(text or "")})
+                 for email, text in texts.items()}
+    codes = {code for found in mentioned.values() for code in found}
+    if not codes:
+        return {}
+    discounts = {d.code: d for d in Discount.objects.filter(company=company, code__in=codes)}
+    ids = [d.pk for d in discounts.values()]
+    used: dict[int, int] = {}
+    if any(d.max_redemptions is not None for d in discounts.values()):
+        used = dict(DiscountRedemption.objects.filter(discount_id__in=ids).values("discount_id")
+                    .annotate(n=Count("id")).values_list("discount_id", "n"))
+    readers = {(email or "").strip().lower() for email in texts} - {""}
+    by_reader: dict[tuple[int, str], int] = {}
+    if ids and readers:
+        by_reader = {(pk, reader): n for pk, reader, n in (
+            DiscountRedemption.objects.filter(discount_id__in=ids).annotate(reader=Lower("email"))
+            .filter(reader__in=readers).values("discount_id", "reader").annotate(n=Count("id"))
+            .values_list("discount_id", "reader", "n"))}
+    now = timezone.now()
+    problems = {}
+    for email, found in mentioned.items():
+        reader = (email or "").strip().lower()
+        for code in found:
+            discount = discounts.get(code)
+            if discount is None:
+                problems[email] = f"the email mentions the code {code}, which does not exist"
+                break
+            reason = discount_unusable_reason(discount=discount, email=email, now=now,
+                                              used=used.get(discount.pk, 0),
+                                              used_by_reader=by_reader.get((discount.pk, reader), 0))
+            if reason is not None:
+                problems[email] = f"{reason[1]} ({email})"
+                break
+    return problems
 
 
 # --- redemptions (from the channels' webhooks) ---------------------------------------------------------------

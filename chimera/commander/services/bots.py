@@ -126,7 +126,7 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
     is checked for its reader before it goes out; a reader it is not valid for gets no email.
     """
     from autonomax.errors import AppError  # noqa: PLC0415
-    from commerce.services.discounts import discount_for_job, discount_mention_problem  # noqa: PLC0415
+    from commerce.services.discounts import discount_for_job, discount_mention_problems  # noqa: PLC0415
     from growth.services import email_segment_send  # noqa: PLC0415
 
     from .evidence import holdout_excluded  # noqa: PLC0415
@@ -151,10 +151,8 @@ def email_segment(*, job: Job, ctx: BotContext) -> dict:
     elif "{code}" in body:
         raise AppError("The email mentions {code} but the play creates no discount.", code="no_discount")
 
-    codes: dict = {}  # the codes this send mentions, looked up once
-
-    def check(email: str, text: str) -> str | None:
-        return discount_mention_problem(company=ctx.company, text=text, email=email, found=codes)
+    def check(texts: dict[str, str]) -> dict[str, str]:
+        return discount_mention_problems(company=ctx.company, texts=texts)
 
     held_out = holdout_excluded(mission=ctx.mission)  # the play's holdout is never contacted
     result = email_segment_send(company=ctx.company, segment=params["segment"], subject=params["subject"],
