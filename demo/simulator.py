@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 import time_machine
 from django.db import connection, transaction
+from django.test import override_settings
 
 from .edge import Edge, edge_installed, person_email
 from .policies import POLICIES, policy_decide
@@ -286,7 +287,9 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     started = time.perf_counter()
     try:
         # The commander ranks with its own learning policy, seeded so the same seed gives the same draws.
-        with (connection.execute_wrapper(count), transaction.atomic(), policy_use("learn", seed=seed),
+        # Mail queued for after the commit of a kept run (the simulated owner's alerts) stays in the simulation.
+        with (connection.execute_wrapper(count), override_settings(EMAIL_BACKEND="demo.edge.SimulatedEmailBackend"),
+              transaction.atomic(), policy_use("learn", seed=seed),
               time_machine.travel(start - timedelta(days=warmup_days + 1), tick=False) as clock):
             company, owner, products = sandbox_create(scenario=scenario, policy=policy, seed=seed, slug=keep_slug)
             shop = Shop(scenario, seed=seed, first_weekday=start.weekday())

@@ -33,7 +33,9 @@ fi
 "$BIN/python" manage.py migrate --noinput || exit 1
 # Shown as it runs and kept, so the one-time demo passwords can be repeated under the address.
 # (tee to a copy of stderr through cat, not to /dev/stderr: reopening that would overwrite a log file.)
-seeded=$("$BIN/python" manage.py seed_demo --if-empty | tee >(cat >&2)) || exit 1
+# On first start it also writes `demo-simulated`: 90 days run by the shop simulator, with finished missions and
+# their evidence (about a minute), so a newcomer sees the whole loop rather than "no evidence yet".
+seeded=$("$BIN/python" manage.py seed_demo --if-empty --simulated-shop | tee >(cat >&2)) || exit 1
 # Links in emails and checkout return to this server, unless SITE_URL is set (environment or .env).
 if [ -z "${SITE_URL:-}" ] && ! grep -qs '^SITE_URL=' .env; then
   export SITE_URL=$URL

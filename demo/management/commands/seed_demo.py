@@ -64,12 +64,19 @@ class Command(BaseCommand):
         parser.add_argument("--slug", default="demo")
         parser.add_argument("--simulated-shop", action="store_true",
                             help="also create '<slug>-simulated': 90 days run by the shop simulator, with finished "
-                                 "missions and their evidence (takes a few minutes)")
+                                 "missions and their evidence (about a minute; `make run` does it on first start)")
 
     def handle(self, *args, if_empty: bool, slug: str, simulated_shop: bool = False, **options):
         if if_empty and Company.objects.filter(slug=slug).exists():
             self.stdout.write(f"Demo company '{slug}' exists; nothing to do.")
-            return
+        else:
+            self._demo(slug)
+        simulated = f"{slug}-simulated"
+        if simulated_shop and not Company.objects.filter(slug=simulated).exists():
+            self.stdout.write(f"Writing '{simulated}': 90 days run by the shop simulator (about a minute) ...")
+            call_command("simulate", scenario="default", days=90, policy="learn", keep=simulated, stdout=self.stdout)
+
+    def _demo(self, slug: str):
         company, _ = Company.objects.get_or_create(
             slug=slug, defaults={"name": "Demo Digital Store", "support_email": "support@demo.autonomax.local"}
         )
@@ -81,9 +88,6 @@ class Command(BaseCommand):
             self._history(company, products)
         self._playbook(company)
         self.stdout.write(self.style.SUCCESS(f"Demo company '{slug}' is ready."))
-        simulated = f"{slug}-simulated"
-        if simulated_shop and not Company.objects.filter(slug=simulated).exists():
-            call_command("simulate", scenario="default", days=90, policy="learn", keep=simulated, stdout=self.stdout)
 
     def _users(self, company):
         """Owner, operator and viewer; a password is printed once, when the user is created."""

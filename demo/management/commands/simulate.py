@@ -1,7 +1,9 @@
 """`simulate`: the shop simulator (see demo/simulator.py and the README's "Shop simulator")."""
 
 import json
+import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -9,6 +11,17 @@ from django.core.management.base import BaseCommand, CommandError
 from demo.policies import POLICIES
 from demo.scenario import ScenarioError, scenario_load, scenario_path
 from demo.simulator import WARMUP_DAYS, SimulationError, churn_model_summary, report_chart, run_one, simulate
+
+
+@contextmanager
+def _logs_off(*, up_to: int):
+    """Log messages at `up_to` and below are dropped while it lasts (logging.NOTSET: none)."""
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, up_to))
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def playbook_keys() -> set[str]:
@@ -39,8 +52,13 @@ class Command(BaseCommand):
                             help="keep the run as company SLUG, its history ending today (one policy, one seed)")
         parser.add_argument("--chart", help="draw cumulative net revenue and regret here (PNG)")
 
-    def handle(self, *args, scenario, scenario_file, days, seed, seeds, policy, compare, cycles_per_day,
-               warmup_days, json_path, chart, keep, save, **options):
+    def handle(self, *args, verbosity=1, **options):
+        # A run logs every simulated job and task at INFO (thousands of lines): shown from -v 2 only.
+        with _logs_off(up_to=logging.INFO if verbosity < 2 else logging.NOTSET):
+            self._simulate(**options)
+
+    def _simulate(self, *, scenario, scenario_file, days, seed, seeds, policy, compare, cycles_per_day,
+                  warmup_days, json_path, chart, keep, save, **options):
         if days < 1 or seeds < 1 or cycles_per_day < 1 or warmup_days < 0:
             raise CommandError("--days, --seeds and --cycles-per-day must be at least 1, --warmup-days at least 0")
         path = Path(scenario_file) if scenario_file else scenario_path(scenario)
