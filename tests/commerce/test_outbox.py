@@ -191,7 +191,11 @@ def test_the_worker_processes_the_outbox_once_per_event_for_both_companies(lost_
         assert len(sessions) == len(set(sessions)) == orders
         assert Event.objects.filter(company=c, name="order.paid").count() == orders
         assert DownloadGrant.objects.filter(company=c).count() == orders
-    mails = b"".join(f.read_bytes() for f in celery_worker_process["email_dir"].glob("*.log"))
+    def mails() -> bytes:  # the file backend creates a file before it writes the message: wait for all 7
+        return b"".join(f.read_bytes() for f in celery_worker_process["email_dir"].glob("*.log"))
+
+    wait_for(lambda: mails().count(b"\n" + b"-" * 79 + b"\n") >= 7, timeout=30, message="the 7 messages written")
+    mails = mails()
     for c, numbers in ((company, (0, 1, 2, 3)), (other_company, (1, 2, 3))):
         for n in numbers:
             assert mails.count(f"To: buyer{n}@{c.slug}.example".encode()) == 1
