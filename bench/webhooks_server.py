@@ -6,7 +6,8 @@
   table (`bench_webhookevent`, made by the bench with `LIKE ... INCLUDING ALL`: same indexes and unique key),
   so its rows are never processed by the worker. No signature check and no hand-off to the worker.
 
-The baselines never reach production URLs: gunicorn loads this module only in the benchmark.
+The baselines never reach production URLs: gunicorn loads this module only in the benchmark. They are
+resolved through the same URL patterns as `/webhooks/stripe/` (placed right before it).
 """
 
 import json
@@ -62,4 +63,8 @@ def bare_insert(request):
     return JsonResponse({"received": True, "duplicate": row is None, "id": payload["id"]})
 
 
-urlpatterns = [path("bench/json/", bare_json), path("bench/insert/", bare_insert), *production_urlpatterns]
+# Routed like the receiver: right before the production `webhooks/` include, so Django's resolver tries the
+# same patterns before it reaches either (a baseline at the top of the list would skip that part of the work).
+_at = next(i for i, pattern in enumerate(production_urlpatterns) if str(pattern.pattern) == "webhooks/")
+urlpatterns = [*production_urlpatterns[:_at], path("bench/json/", bare_json), path("bench/insert/", bare_insert),
+               *production_urlpatterns[_at:]]

@@ -14,7 +14,7 @@ from commerce.models import DownloadGrant, Order, WebhookEvent
 from commerce.services.outbox import OUTBOX_CHANNEL, webhook_outbox_drain, webhook_outbox_wake
 from tests.conftest import _redis_url_or_skip, wait_for
 
-from .factories import digital_product, post_stripe, stripe_event
+from .factories import digital_product, post_shopify, post_stripe, shopify_fixture, stripe_event
 
 
 def _needs_postgresql():
@@ -77,15 +77,21 @@ def test_a_stored_event_notifies_on_commit_with_one_query_and_publishes_no_task(
         with django_assert_num_queries(1):
             assert post_stripe(client, event).json()["duplicate"] is True
         duplicate = list(listener.notifies(timeout=0.5))
+        # and Shopify's receiver stores the same way (one mechanism for both)
+        with django_assert_num_queries(1):
+            assert post_shopify(client, shopify_fixture("orders_paid"), topic="orders/paid",
+                                shop="acme.myshopify.com", event_id="outbox-1").status_code == 200
+        shopify = list(listener.notifies(timeout=5, stop_after=1))
     finally:
         listener.close()
 
     # then one INSERT each; the new event woke the outbox's listeners once, its duplicate not at all, and the
     # request published no task
-    assert [n.channel for n in new] == [OUTBOX_CHANNEL]
+    assert [n.channel for n in new] == [OUTBOX_CHANNEL] == [n.channel for n in shopify]
     assert duplicate == []
     assert _queued("webhooks") == 0
-    assert WebhookEvent.objects.get().status == WebhookEvent.Status.RECEIVED
+    assert set(WebhookEvent.objects.values_list("provider", "status")) == {
+        ("stripe", WebhookEvent.Status.RECEIVED), ("shopify", WebhookEvent.Status.RECEIVED)}
 
 
 def test_wake_ups_publish_one_drain_until_a_drain_starts(db, non_eager):
