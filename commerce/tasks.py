@@ -40,17 +40,18 @@ def _retry_while_pending(event: WebhookEvent) -> None:
              retry_backoff=True, retry_backoff_max=60, max_retries=6)
 def webhook_outbox_drain_task() -> int:
     """The outbox's drain (services.outbox): process the stored events still `received`, oldest first."""
+    events = []
     try:
-        events = webhook_outbox_drain()
+        webhook_outbox_drain(done=events)
     except TransientWebhookError as exc:
-        # That event is marked failed ("transient: ..."): retried alone with backoff; the drain goes on.
+        # That event is marked failed ("transient: ..."): retried alone with backoff; a fresh drain goes on.
         webhook_process_task.apply_async((exc.event_id,), countdown=5)
         webhook_outbox_drain_task.delay()
-        return 0
+    else:
+        if len(events) >= DRAIN_BATCH:  # more may be waiting: a fresh task goes on
+            webhook_outbox_drain_task.delay()
     for event in events:
         _retry_while_pending(event)
-    if len(events) >= DRAIN_BATCH:  # more may be waiting: a fresh task goes on
-        webhook_outbox_drain_task.delay()
     return len(events)
 
 

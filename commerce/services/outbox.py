@@ -59,13 +59,14 @@ def webhook_outbox_wake() -> None:
         logger.exception("webhook outbox: the wake-up failed; the next one or the recovery sweep takes the event")
 
 
-def webhook_outbox_drain(*, limit: int = DRAIN_BATCH) -> list:
-    """Process waiting events, oldest first, until none is left or `limit` are done; the events processed.
-    A transient database error stops the drain with TransientWebhookError (its event is marked failed)."""
+def webhook_outbox_drain(*, limit: int = DRAIN_BATCH, done: list | None = None) -> list:
+    """Process waiting events, oldest first, until none is left or `limit` are done; the events processed
+    (appended to `done` as they are, so a caller keeps them when a transient database error stops the drain
+    with TransientWebhookError; that event is marked failed)."""
     from .webhooks import webhook_process_next
 
     cache.delete(WAKE_KEY)  # first: a wake-up after this point queues another drain
-    done = []
+    done = [] if done is None else done
     while len(done) < limit:
         event = webhook_process_next()
         if event is None:

@@ -227,3 +227,35 @@ def test_a_parked_payment_is_retried_by_the_drain_like_by_its_task(db, company, 
         assert _queued("webhooks") == 1
     finally:
         _purge("webhooks")
+
+
+def test_a_transient_error_in_the_drain_retries_that_event_alone_and_the_drain_goes_on(db, company, monkeypatch):
+    # given two waiting events; the older one's handler loses the database connection once
+    from django.db import OperationalError
+
+    from commerce.services import webhooks
+    from commerce.tasks import webhook_outbox_drain_task
+
+    digital_product(company=company, sku="OUTBOX-1")
+    older, newer = _stored(company, 1), _stored(company, 2)
+    real = webhooks.HANDLERS[("stripe", "checkout.session.completed")]
+    failed = []
+
+    def flaky(event):
+        if event.pk == older.pk and not failed:
+            failed.append(event.pk)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(event)
+
+    monkeypatch.setitem(webhooks.HANDLERS, ("stripe", "checkout.session.completed"), flaky)
+
+    # when the drain task runs (tasks run inline here: the retry and the fresh drain run at once)
+    webhook_outbox_drain_task()
+
+    # then the older event was retried alone and processed on its second attempt, and the newer one too
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert failed == [older.pk]
+    assert (older.status, older.attempts) == (WebhookEvent.Status.PROCESSED, 2)
+    assert (newer.status, newer.attempts) == (WebhookEvent.Status.PROCESSED, 1)
+    assert Order.objects.filter(company=company).count() == 2
