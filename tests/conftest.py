@@ -30,6 +30,19 @@ def demo_clock():
         yield traveller
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_under_mutmut():
+    """Under mutmut (scripts/mutmut.sh) two test processes run at once against one cache: each gets its own
+    in-memory cache, so one's cached kill switch (waffle) never reaches the other's tests."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        yield
+        return
+    from django.test import override_settings
+
+    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
+        yield
+
+
 @pytest.fixture
 def company(db):
     return CompanyFactory(slug="acme", name="Acme Digital")
