@@ -569,3 +569,67 @@ def test_forged_unsubscribe_link_gets_the_page_with_a_clear_message(client):
     from growth.models import Unsubscribe
 
     assert not Unsubscribe.objects.exists()
+
+
+# --- a person retries an escalated mission (mission_retry) ---------------------------------------------------------
+
+def _escalated_by_a_failed_job(company, owner):
+    """A nurture mission whose only job failed (an unknown segment) and escalated the mission."""
+    mission, job = start(company, "nurture-warm-leads", owner)
+    good_params = dict(job.params)
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "segment": "everyone"})
+    assert job_execute.apply(args=[job.pk]).get() == "failed"
+    Job.objects.filter(pk=job.pk).update(params=good_params, requeues=1)
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.ESCALATED
+    return mission, job
+
+
+def test_retrying_an_escalated_mission_queues_its_failed_job_again_with_a_clean_slate(company, store, owner,
+                                                                                      other_company):
+    # given an escalated mission whose job failed, and the other company's escalated mission
+    from chimera.commander.services.missions import mission_retry
+
+    mission, job = _escalated_by_a_failed_job(company, owner)
+    load_playbook(other_company)
+    theirs, their_job = _escalated_by_a_failed_job(
+        other_company, MembershipFactory(company=other_company, role=Role.OWNER).user)
+    operator = MembershipFactory(company=company, role=Role.OPERATOR, user__email="op@example.com").user
+
+    # when an operator retries it
+    retried = mission_retry(mission=mission, actor=operator, reason="segment fixed ")
+
+    # then the mission runs again and its job is queued, its error and re-send count cleared
+    job.refresh_from_db()
+    assert retried.status == Mission.Status.RUNNING
+    assert retried.decision_reason == f"retried by {operator}: segment fixed"
+    assert job.status == Job.Status.QUEUED and job.error == "" and job.requeues == 0
+    assert job.attempts == 1  # not run yet: its task is sent on commit
+    # and the other company's escalated mission is untouched
+    theirs.refresh_from_db()
+    their_job.refresh_from_db()
+    assert theirs.status == Mission.Status.ESCALATED and their_job.status == Job.Status.FAILED
+
+
+def test_retry_is_refused_to_a_viewer_and_to_a_mission_that_is_not_escalated(company, store, owner):
+    # given an escalated mission and a viewer
+    from autonomax.errors import AppError, ConflictError
+    from chimera.commander.services.missions import mission_retry
+
+    mission, job = _escalated_by_a_failed_job(company, owner)
+    viewer = MembershipFactory(company=company, role=Role.VIEWER).user
+
+    # when a viewer retries, then it is refused and nothing changes
+    with pytest.raises(AppError) as refused:
+        mission_retry(mission=mission, actor=viewer)
+    assert refused.value.status == 403
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.ESCALATED and job.status == Job.Status.FAILED
+
+    # when the owner retries it twice, then the second is a conflict: it is running, not escalated
+    mission_retry(mission=mission, actor=owner)
+    with pytest.raises(ConflictError) as conflict:
+        mission_retry(mission=mission, actor=owner)
+    assert conflict.value.code == "mission_running"
+    assert "is running, not escalated" in str(conflict.value)
