@@ -508,15 +508,40 @@ def test_lifting_the_global_switch_queues_waiting_jobs_of_companies_not_halted_t
     assert other_job.status == Job.Status.PENDING
 
 
-def test_only_a_superuser_may_use_the_global_switch(company, owner):
+@pytest.mark.parametrize("who", ["owner", "nobody"])
+def test_only_a_superuser_may_use_the_global_switch(company, owner, who):
     from autonomax.errors import AppError
     from chimera.commander.services.jobs import global_halt_set
 
     with pytest.raises(AppError) as caught:
-        global_halt_set(halted=True, actor=owner)
+        global_halt_set(halted=True, actor=owner if who == "owner" else None)
 
-    assert caught.value.status == 403
+    assert (caught.value.status, caught.value.code) == (403, "permission_denied")
+    assert str(caught.value) == "Only a superuser may use the global kill switch."
     assert not Switch.objects.filter(name=GLOBAL_HALT_SWITCH, active=True).exists()
+
+
+def test_the_global_switch_records_who_changed_it_and_why(db, django_capture_on_commit_callbacks):
+    # given a superuser
+    from chimera.commander.services.jobs import global_halt_set
+    from tests.factories import UserFactory
+
+    admin = UserFactory(is_superuser=True)
+
+    # when they switch it on with a reason, on again, then off without one
+    with django_capture_on_commit_callbacks(execute=True):
+        on = global_halt_set(halted=True, actor=admin, reason="bad deploy")
+        again = global_halt_set(halted=True, actor=admin)
+        off = global_halt_set(halted=False, actor=admin)
+
+    # then each real change is recorded once, with its actor, its old and new value and its reason
+    assert (on, again, off) == (True, True, False)
+    changes = list(ConfigChange.objects.filter(object_id=GLOBAL_HALT_SWITCH).order_by("pk"))
+    assert [(c.object_type, c.changes, c.reason, c.expected_effect) for c in changes] == [
+        ("switch", {"active": [False, True]}, "bad deploy", "all job execution stops"),
+        ("switch", {"active": [True, False]}, "", "job execution resumes"),
+    ]
+    assert {c.actor_id for c in changes} == {admin.pk} and {c.company_id for c in changes} == {None}
 
 
 def test_a_job_lost_while_queued_is_sent_again_once_then_stuck_and_stops_holding_a_slot(
