@@ -542,6 +542,8 @@ def test_the_global_switch_records_who_changed_it_and_why(db, django_capture_on_
         ("switch", {"active": [True, False]}, "", "job execution resumes"),
     ]
     assert {c.actor_id for c in changes} == {admin.pk} and {c.company_id for c in changes} == {None}
+    # and the switch tells the admin what it does
+    assert Switch.objects.get(name=GLOBAL_HALT_SWITCH).note == "Stops all commander job execution (every company)."
 
 
 def test_a_job_lost_while_queued_is_sent_again_once_then_stuck_and_stops_holding_a_slot(
