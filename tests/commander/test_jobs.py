@@ -655,7 +655,7 @@ def test_retry_is_refused_to_a_viewer_and_to_a_mission_that_is_not_escalated(com
     assert mission.status == Mission.Status.ESCALATED and job.status == Job.Status.FAILED
 
     # when the owner retries it twice, then the second is a conflict: it is running, not escalated
-    mission_retry(mission=mission, actor=owner)
+    assert mission_retry(mission=mission, actor=owner).decision_reason == f"retried by {owner}:"
     with pytest.raises(ConflictError) as conflict:
         mission_retry(mission=mission, actor=owner)
     assert conflict.value.code == "mission_running"
