@@ -3,6 +3,7 @@
 import itertools
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -292,7 +293,8 @@ def test_a_refund_that_failed_or_has_no_id_is_never_recorded_and_a_pending_one_i
         "payment_intent": "pi_abc", "metadata": {}, "amount": 1900, "amount_refunded": 800,
         "refunds": {"object": "list", "data": [
             {"id": "re_failed", "amount": 1900, "status": "failed", "created": 1648320000},
-            {"id": "re_ok", "amount": 500, "status": "succeeded", "created": 1648320000},
+            {"id": "re_ok", "amount": 500, "status": "succeeded", "created": 1648320000,
+             "reason": "requested_by_customer"},
             {"id": "re_pending", "amount": 300, "status": "pending", "created": 1648320000},
             {"amount": 200, "status": "succeeded", "created": 1648320000},
         ]}})
@@ -304,8 +306,10 @@ def test_a_refund_that_failed_or_has_no_id_is_never_recorded_and_a_pending_one_i
 
     # then only the succeeded and the pending refund are recorded, and the order is refunded 8.00
     order.refresh_from_db()
-    assert dict(Refund.objects.values_list("external_id", "amount")) == {"re_ok": Decimal("5.00"),
-                                                                       "re_pending": Decimal("3.00")}
+    reported_at = datetime(2022, 3, 26, 18, 40, tzinfo=UTC)
+    assert sorted(Refund.objects.values_list("external_id", "amount", "reason", "created_at")) == [
+        ("re_ok", Decimal("5.00"), "requested_by_customer", reported_at),
+        ("re_pending", Decimal("3.00"), "", reported_at)]
     assert order.amount_refunded == Decimal("8.00") and order.payment_intent_id == "pi_abc"
 
 
