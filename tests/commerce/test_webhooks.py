@@ -290,7 +290,7 @@ def test_a_refund_that_failed_or_has_no_id_is_never_recorded_and_a_pending_one_i
     order = _stripe_order(company)
     events = _events_for(order)
     refund = stripe_event("charge.refunded", event_id="evt_ch_mixed", obj={
-        "payment_intent": "pi_abc", "metadata": {}, "amount": 1900, "amount_refunded": 800,
+        "payment_intent": "pi_abc", "metadata": {}, "amount": 1900, "amount_refunded": 1000,
         "refunds": {"object": "list", "data": [
             {"id": "re_failed", "amount": 1900, "status": "failed", "created": 1648320000},
             {"id": "re_ok", "amount": 500, "status": "succeeded", "created": 1648320000,
@@ -304,13 +304,31 @@ def test_a_refund_that_failed_or_has_no_id_is_never_recorded_and_a_pending_one_i
         post_stripe(client, events["checkout.session.completed"])
         post_stripe(client, refund)
 
-    # then only the succeeded and the pending refund are recorded, and the order is refunded 8.00
+    # then only the succeeded and the pending refund are recorded, and the order is refunded what the charge
+    # says in all (10.00: it counts a refund beyond the listed page as well)
     order.refresh_from_db()
     reported_at = datetime(2022, 3, 26, 18, 40, tzinfo=UTC)
     assert sorted(Refund.objects.values_list("external_id", "amount", "reason", "created_at")) == [
         ("re_ok", Decimal("5.00"), "requested_by_customer", reported_at),
         ("re_pending", Decimal("3.00"), "", reported_at)]
-    assert order.amount_refunded == Decimal("8.00") and order.payment_intent_id == "pi_abc"
+    assert order.amount_refunded == Decimal("10.00") and order.payment_intent_id == "pi_abc"
+
+
+def test_a_refund_arriving_first_finds_the_order_by_its_metadata_and_records_the_payment_intent(
+        client, company, django_capture_on_commit_callbacks):
+    # given an order our checkout created, not yet paid
+    order = _stripe_order(company)
+    refund = stripe_event("charge.refunded", event_id="evt_ch_first", obj={
+        "payment_intent": "pi_first", "metadata": {"order_id": str(order.pk), "company": company.slug},
+        "amount": 1900, "amount_refunded": 1900, "refunds": {"object": "list", "data": []}})
+
+    # when its refund is the first event to arrive
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, refund)
+
+    # then the order knows its payment intent and the refunded amount
+    order.refresh_from_db()
+    assert (order.payment_intent_id, order.amount_refunded) == ("pi_first", Decimal("19.00"))
 
 
 def test_an_unmatched_refund_without_a_payment_intent_is_parked_under_its_charge_for_its_company(
