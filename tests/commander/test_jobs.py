@@ -649,7 +649,8 @@ def test_retry_is_refused_to_a_viewer_and_to_a_mission_that_is_not_escalated(com
     # when a viewer retries, then it is refused and nothing changes
     with pytest.raises(AppError) as refused:
         mission_retry(mission=mission, actor=viewer)
-    assert refused.value.status == 403
+    assert (refused.value.status, refused.value.code) == (403, "permission_denied")
+    assert str(refused.value) == "Your role in this company does not allow deciding on missions."
     job.refresh_from_db()
     mission.refresh_from_db()
     assert mission.status == Mission.Status.ESCALATED and job.status == Job.Status.FAILED
