@@ -1,11 +1,12 @@
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 
 from autonomax.models import Company
-from chimera.ai.budget import ai_budget_day
+from chimera.ai.budget import ai_budget_charge, ai_budget_day, ai_budget_settle
 from chimera.ai.errors import BudgetExceeded
 from chimera.ai.models import AICall, AISpendDay
 from chimera.ai.selectors import ai_spend_summary
@@ -275,3 +276,50 @@ def test_a_burst_of_fifty_calls_uses_the_cap_before_falling_back(openai_server, 
     assert len(results) == 50 and row.reserved_usd == 0 and row.spent_usd <= cap
     # (without the wait at most 22 reservations fit at once: 16 hosted, 58% of the cap used when measured)
     assert used >= Decimal("0.85") and len(hosted) >= 24
+
+
+# --- the ledger's arithmetic, called directly -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("reserved", "actual", "expected"), [
+    ("0.010", "0.004", ("0.004", "0")),       # within the reservation: charged in full
+    ("0.010", "0.030", ("0.010", "0.020")),   # beyond it: the excess is an overrun
+    ("0", "0.500", ("0.500", "0")),           # no reservation at all: charged in full, no overrun
+])
+def test_a_charge_never_exceeds_the_reservation_and_an_unreserved_call_is_charged_in_full(reserved, actual,
+                                                                                          expected):
+    # when
+    charged, overrun = ai_budget_charge(reserved=Decimal(reserved), actual=Decimal(actual))
+    # then
+    assert (charged, overrun) == (Decimal(expected[0]), Decimal(expected[1]))
+
+
+@pytest.mark.django_db
+def test_settling_moves_only_the_companys_row_of_that_day(company, other_company):
+    # given the company's rows for today and yesterday, and the other company's row today, each with 0.010 reserved
+    today = ai_budget_day(company=company)
+    yesterday = today - timedelta(days=1)
+    for owner, day in [(company, today), (company, yesterday), (other_company, today)]:
+        AISpendDay.objects.create(company=owner, day=day, reserved_usd=Decimal("0.010"))
+
+    # when a call of today that reserved 0.010 settles at 0.004
+    ai_budget_settle(company=company, day=today, reserved=Decimal("0.010"), actual=Decimal("0.004"))
+
+    # then only today's row of the company moves
+    rows = {(r.company_id, r.day): (r.spent_usd, r.reserved_usd) for r in AISpendDay.objects.all()}
+    assert rows == {(company.pk, today): (Decimal("0.004"), 0), (company.pk, yesterday): (0, Decimal("0.010")),
+                    (other_company.pk, today): (0, Decimal("0.010"))}
+
+
+@pytest.mark.django_db
+def test_settling_without_a_reservation_still_charges_the_cost_and_records_an_overrun(company):
+    # given today's row
+    today = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=today)
+
+    # when a call with no reservation settles its cost, and a bare overrun is recorded
+    ai_budget_settle(company=company, day=today, reserved=Decimal(0), actual=Decimal("0.5"))
+    ai_budget_settle(company=company, day=today, reserved=Decimal(0), actual=Decimal(0), overrun=Decimal("0.25"))
+
+    # then both count
+    row = _day_row(company)
+    assert (row.spent_usd, row.reserved_usd, row.overrun_usd) == (Decimal("0.5"), 0, Decimal("0.25"))
