@@ -295,31 +295,36 @@ def test_a_charge_never_exceeds_the_reservation_and_an_unreserved_call_is_charge
 
 @pytest.mark.django_db
 def test_settling_moves_only_the_companys_row_of_that_day(company, other_company):
-    # given the company's rows for today and yesterday, and the other company's row today, each with 0.010 reserved
+    # given the company's rows for today (0.030 reserved by calls in flight) and yesterday, and the other
+    # company's row today (0.010 reserved each)
     today = ai_budget_day(company=company)
     yesterday = today - timedelta(days=1)
-    for owner, day in [(company, today), (company, yesterday), (other_company, today)]:
+    AISpendDay.objects.create(company=company, day=today, reserved_usd=Decimal("0.030"))
+    for owner, day in [(company, yesterday), (other_company, today)]:
         AISpendDay.objects.create(company=owner, day=day, reserved_usd=Decimal("0.010"))
 
     # when a call of today that reserved 0.010 settles at 0.004
     ai_budget_settle(company=company, day=today, reserved=Decimal("0.010"), actual=Decimal("0.004"))
 
-    # then only today's row of the company moves
+    # then only today's row of the company moves, releasing only that call's reservation
     rows = {(r.company_id, r.day): (r.spent_usd, r.reserved_usd) for r in AISpendDay.objects.all()}
-    assert rows == {(company.pk, today): (Decimal("0.004"), 0), (company.pk, yesterday): (0, Decimal("0.010")),
+    assert rows == {(company.pk, today): (Decimal("0.004"), Decimal("0.020")),
+                    (company.pk, yesterday): (0, Decimal("0.010")),
                     (other_company.pk, today): (0, Decimal("0.010"))}
 
 
 @pytest.mark.django_db
-def test_settling_without_a_reservation_still_charges_the_cost_and_records_an_overrun(company):
-    # given today's row
+def test_settling_without_a_reservation_still_charges_and_the_reservation_never_goes_below_zero(company):
+    # given today's row with 0.005 reserved
     today = ai_budget_day(company=company)
-    AISpendDay.objects.create(company=company, day=today)
+    AISpendDay.objects.create(company=company, day=today, reserved_usd=Decimal("0.005"))
 
-    # when a call with no reservation settles its cost, and a bare overrun is recorded
+    # when a call with no reservation settles its cost, a bare overrun is recorded, and a call releases more than
+    # is left reserved (a crash lost part of the reservation)
     ai_budget_settle(company=company, day=today, reserved=Decimal(0), actual=Decimal("0.5"))
     ai_budget_settle(company=company, day=today, reserved=Decimal(0), actual=Decimal(0), overrun=Decimal("0.25"))
+    ai_budget_settle(company=company, day=today, reserved=Decimal("0.010"), actual=Decimal(0))
 
-    # then both count
+    # then the cost and the overrun count, and the reservation stops at zero
     row = _day_row(company)
     assert (row.spent_usd, row.reserved_usd, row.overrun_usd) == (Decimal("0.5"), 0, Decimal("0.25"))
