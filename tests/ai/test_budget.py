@@ -328,3 +328,35 @@ def test_settling_without_a_reservation_still_charges_and_the_reservation_never_
     # then the cost and the overrun count, and the reservation stops at zero
     row = _day_row(company)
     assert (row.spent_usd, row.reserved_usd, row.overrun_usd) == (Decimal("0.5"), 0, Decimal("0.25"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_waits_for_calls_in_flight_only_when_asked_and_when_waiting_can_help(monkeypatch):
+    # given a 0.010 cap, outside any transaction (as in a task), and sleeping recorded instead of done
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-round-trip ledger path needs PostgreSQL")
+    from chimera.ai import budget as budget_module
+
+    company = Company.objects.create(slug="waits", name="Waits")
+    budget = budget_module.Budget(cap=Decimal("0.010"), name="test cap")
+    day = ai_budget_day(company=company)
+    row = AISpendDay.objects.create(company=company, day=day)
+    sleeps = []
+    monkeypatch.setattr(budget_module.time, "sleep", sleeps.append)
+
+    def reserve(spent, reserved, amount, **wait):
+        AISpendDay.objects.filter(pk=row.pk).update(spent_usd=Decimal(spent), reserved_usd=Decimal(reserved))
+        try:
+            budget_module.ai_budget_reserve(company=company, day=day, amount=Decimal(amount), budget=budget, **wait)
+        except BudgetExceeded:
+            return "refused"
+        return "reserved"
+
+    # when the settled spend alone leaves no room: refused at once, even though calls are in flight
+    assert reserve("0.009", "0.001", "0.002", wait_s=0.5) == "refused" and sleeps == []
+    # when only calls in flight stand in the way but the caller does not ask to wait: refused at once
+    assert reserve("0.006", "0.004", "0.002") == "refused" and sleeps == []
+    # when a call costs nothing on a full day: nothing to reserve, never refused
+    assert reserve("0.010", "0.001", "0") == "reserved" and sleeps == []
+    row.refresh_from_db()
+    assert (row.spent_usd, row.reserved_usd) == (Decimal("0.010"), Decimal("0.001"))
