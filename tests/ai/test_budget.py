@@ -342,7 +342,13 @@ def test_a_reservation_waits_for_calls_in_flight_only_when_asked_and_when_waitin
     day = ai_budget_day(company=company)
     row = AISpendDay.objects.create(company=company, day=day)
     sleeps = []
-    monkeypatch.setattr(budget_module.time, "sleep", sleeps.append)
+
+    def sleep(seconds):  # while "asleep" the calls in flight settle, releasing their reservations
+        sleeps.append(seconds)
+        assert len(sleeps) < 50, "still waiting"
+        AISpendDay.objects.filter(pk=row.pk).update(reserved_usd=0)
+
+    monkeypatch.setattr(budget_module.time, "sleep", sleep)
 
     def reserve(spent, reserved, amount, **wait):
         AISpendDay.objects.filter(pk=row.pk).update(spent_usd=Decimal(spent), reserved_usd=Decimal(reserved))
@@ -360,3 +366,10 @@ def test_a_reservation_waits_for_calls_in_flight_only_when_asked_and_when_waitin
     assert reserve("0.010", "0.001", "0") == "reserved" and sleeps == []
     row.refresh_from_db()
     assert (row.spent_usd, row.reserved_usd) == (Decimal("0.010"), Decimal("0.001"))
+    # when inside a caller's transaction: never waits (it could hold the row the others need to settle)
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert reserve("0.006", "0.004", "0.002", wait_s=0.5) == "refused" and sleeps == []
+    # when the settled spend leaves exactly room for it and the caller may wait: it waits, then reserves
+    assert reserve("0.008", "0.004", "0.002", wait_s=0.5) == "reserved" and sleeps == [0.02]
