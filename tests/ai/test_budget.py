@@ -373,3 +373,19 @@ def test_a_reservation_waits_for_calls_in_flight_only_when_asked_and_when_waitin
         assert reserve("0.006", "0.004", "0.002", wait_s=0.5) == "refused" and sleeps == []
     # when the settled spend leaves exactly room for it and the caller may wait: it waits, then reserves
     assert reserve("0.008", "0.004", "0.002", wait_s=0.5) == "reserved" and sleeps == [0.02]
+
+
+@pytest.mark.django_db
+def test_a_reservation_inside_a_transaction_goes_to_todays_row_only(company):
+    # given yesterday's row with room left, and no row yet today (the ORM path: inside a caller's transaction)
+    from chimera.ai.budget import Budget, ai_budget_reserve
+
+    today = ai_budget_day(company=company)
+    yesterday = AISpendDay.objects.create(company=company, day=today - timedelta(days=1))
+
+    # when
+    ai_budget_reserve(company=company, day=today, amount=Decimal("0.002"), budget=Budget(Decimal("0.010"), "cap"))
+
+    # then today's row is created with the reservation; yesterday's is untouched
+    yesterday.refresh_from_db()
+    assert _day_row(company).reserved_usd == Decimal("0.002") and yesterday.reserved_usd == 0
