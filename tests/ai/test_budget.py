@@ -389,3 +389,33 @@ def test_a_reservation_inside_a_transaction_goes_to_todays_row_only(company):
     # then today's row is created with the reservation; yesterday's is untouched
     yesterday.refresh_from_db()
     assert _day_row(company).reserved_usd == Decimal("0.002") and yesterday.reserved_usd == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_waits_at_most_wait_s_and_never_starts_a_poll_that_would_pass_it(monkeypatch):
+    # given calls in flight that never settle, a clock that moves only when the reservation sleeps, polls of 0.25 s
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-round-trip ledger path needs PostgreSQL")
+    from chimera.ai import budget as budget_module
+
+    company = Company.objects.create(slug="patient", name="Patient")
+    day = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=day, spent_usd=Decimal("0.006"), reserved_usd=Decimal("0.004"))
+    clock = {"now": 100.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(budget_module, "RESERVE_POLL_S", 0.25)
+    monkeypatch.setattr(budget_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(budget_module.time, "sleep", sleep)
+
+    # when it may wait 0.75 s
+    with pytest.raises(BudgetExceeded):
+        budget_module.ai_budget_reserve(company=company, day=day, amount=Decimal("0.002"),
+                                        budget=budget_module.Budget(Decimal("0.010"), "cap"), wait_s=0.75)
+
+    # then it polled three times (at 0.25, 0.5 and 0.75 s) and gave up then
+    assert sleeps == [0.25, 0.25, 0.25] and clock["now"] == 100.75
