@@ -419,3 +419,29 @@ def test_a_reservation_waits_at_most_wait_s_and_never_starts_a_poll_that_would_p
 
     # then it polled three times (at 0.25, 0.5 and 0.75 s) and gave up then
     assert sleeps == [0.25, 0.25, 0.25] and clock["now"] == 100.75
+
+
+@pytest.mark.django_db
+def test_a_refused_reservation_names_the_cap_the_spend_and_what_the_call_needed(company):
+    # given a 0.010 cap with 0.009 spent and 0.001 reserved today
+    from chimera.ai.budget import Budget, ai_budget_reserve
+
+    today = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=today, spent_usd=Decimal("0.009"), reserved_usd=Decimal("0.001"))
+
+    # when a call needing 0.002 asks
+    with pytest.raises(BudgetExceeded) as refused:
+        ai_budget_reserve(company=company, day=today, amount=Decimal("0.002"), budget=Budget(Decimal("0.010"), "cap"))
+
+    # then
+    assert refused.value.details == {"budget": "cap", "cap_usd": "0.010", "spent_usd": "0.010000",
+                                     "needed_usd": "0.002"}
+
+
+def test_a_company_with_an_unknown_time_zone_counts_its_day_in_utc():
+    import datetime
+
+    import time_machine
+
+    with time_machine.travel("2026-03-01 23:30:00+00:00", tick=False):
+        assert ai_budget_day(company=Company(slug="odd", timezone="Mars/Olympus_Mons")) == datetime.date(2026, 3, 1)
