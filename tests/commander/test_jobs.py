@@ -406,6 +406,8 @@ def test_global_kill_switch_stops_every_company(company, store, owner):
 
     assert outcome == "halted"
     assert not Product.objects.filter(sku__startswith="BUNDLE-").exists()
+    job.refresh_from_db()
+    assert "not run: the global kill switch is on" in job.log
 
 
 def test_approving_while_halted_plans_but_queues_nothing(company, store, owner):
