@@ -1,7 +1,8 @@
 """The hand-made mutants of issue 9 §5 (and of this hardening), each run against its tests.
 
-mutmut (setup.cfg, `make mutmut`) mutates every function it can, but mutmut 3 skips decorated functions,
-and the kill switches, autopilot and planning are `@transaction.atomic` services. This runner applies
+mutmut (setup.cfg, `make mutmut`) mutates every function it can, but mutmut 3 skips decorated functions
+(suggestion, escalation and the job state writes are still `@transaction.atomic`), and some named defects
+live outside its five files (tasks, recovery, the cycle lock). This runner applies
 each named defect to a copy of the project, runs the tests that should catch it, and reports killed or
 survived. A mutant survives when its tests still pass.
 

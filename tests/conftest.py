@@ -1,6 +1,7 @@
 """Fixtures shared by every suite: API clients per role and a real Celery worker."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,6 +29,50 @@ def demo_clock():
     """The clock pinned at DEMO_NOW (ticking); a real worker started after it sees the same time."""
     with time_machine.travel(DEMO_NOW, tick=True) as traveller:
         yield traveller
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under mutmut two test processes share one test database: a test that commits (transaction=True) would
+    flush or show its rows to the other's test. There a committing test holds an exclusive PostgreSQL advisory
+    lock and every other database test a shared one, from its setup to the end of its teardown."""
+    lock = _mutmut_database_lock(item) if "MUTANT_UNDER_TEST" in os.environ else None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.close()  # a session lock ends with its connection
+
+
+def _mutmut_database_lock(item):
+    marker = item.get_closest_marker("django_db")
+    commits = bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in item.fixturenames
+    if not (commits or marker or "db" in item.fixturenames):
+        return None
+    import psycopg
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    if connections["default"].vendor != "postgresql":
+        return None
+    conn = psycopg.connect(dbname="postgres", user=db["USER"], password=db["PASSWORD"] or None,
+                           host=db["HOST"] or None, port=db["PORT"] or None, autocommit=True)
+    key = "mutmut:" + re.sub(r"^(test_)+", "", db["NAME"])  # the same before and after the test database is set up
+    conn.execute(f"SELECT pg_advisory_lock{'' if commits else '_shared'}(hashtext(%s))", [key])
+    return conn
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_under_mutmut():
+    """Under mutmut (scripts/mutmut.sh) two test processes run at once against one cache: each gets its own
+    in-memory cache, so one's cached kill switch (waffle) never reaches the other's tests."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        yield
+        return
+    from django.test import override_settings
+
+    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
+        yield
 
 
 @pytest.fixture

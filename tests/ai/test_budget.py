@@ -1,11 +1,12 @@
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 
 from autonomax.models import Company
-from chimera.ai.budget import ai_budget_day
+from chimera.ai.budget import ai_budget_charge, ai_budget_day, ai_budget_settle
 from chimera.ai.errors import BudgetExceeded
 from chimera.ai.models import AICall, AISpendDay
 from chimera.ai.selectors import ai_spend_summary
@@ -275,3 +276,172 @@ def test_a_burst_of_fifty_calls_uses_the_cap_before_falling_back(openai_server, 
     assert len(results) == 50 and row.reserved_usd == 0 and row.spent_usd <= cap
     # (without the wait at most 22 reservations fit at once: 16 hosted, 58% of the cap used when measured)
     assert used >= Decimal("0.85") and len(hosted) >= 24
+
+
+# --- the ledger's arithmetic, called directly -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("reserved", "actual", "expected"), [
+    ("0.010", "0.004", ("0.004", "0")),       # within the reservation: charged in full
+    ("0.010", "0.030", ("0.010", "0.020")),   # beyond it: the excess is an overrun
+    ("0", "0.500", ("0.500", "0")),           # no reservation at all: charged in full, no overrun
+])
+def test_a_charge_never_exceeds_the_reservation_and_an_unreserved_call_is_charged_in_full(reserved, actual,
+                                                                                          expected):
+    # when
+    charged, overrun = ai_budget_charge(reserved=Decimal(reserved), actual=Decimal(actual))
+    # then
+    assert (charged, overrun) == (Decimal(expected[0]), Decimal(expected[1]))
+
+
+@pytest.mark.django_db
+def test_settling_moves_only_the_companys_row_of_that_day(company, other_company):
+    # given the company's rows for today (0.030 reserved by calls in flight) and yesterday, and the other
+    # company's row today (0.010 reserved each)
+    today = ai_budget_day(company=company)
+    yesterday = today - timedelta(days=1)
+    AISpendDay.objects.create(company=company, day=today, reserved_usd=Decimal("0.030"))
+    for owner, day in [(company, yesterday), (other_company, today)]:
+        AISpendDay.objects.create(company=owner, day=day, reserved_usd=Decimal("0.010"))
+
+    # when a call of today that reserved 0.010 settles at 0.004
+    ai_budget_settle(company=company, day=today, reserved=Decimal("0.010"), actual=Decimal("0.004"))
+
+    # then only today's row of the company moves, releasing only that call's reservation
+    rows = {(r.company_id, r.day): (r.spent_usd, r.reserved_usd) for r in AISpendDay.objects.all()}
+    assert rows == {(company.pk, today): (Decimal("0.004"), Decimal("0.020")),
+                    (company.pk, yesterday): (0, Decimal("0.010")),
+                    (other_company.pk, today): (0, Decimal("0.010"))}
+
+
+@pytest.mark.django_db
+def test_settling_without_a_reservation_still_charges_and_the_reservation_never_goes_below_zero(company):
+    # given today's row with 0.005 reserved
+    today = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=today, reserved_usd=Decimal("0.005"))
+
+    # when a call with no reservation settles its cost, a bare overrun is recorded, and a call releases more than
+    # is left reserved (a crash lost part of the reservation)
+    ai_budget_settle(company=company, day=today, reserved=Decimal(0), actual=Decimal("0.5"))
+    ai_budget_settle(company=company, day=today, reserved=Decimal(0), actual=Decimal(0), overrun=Decimal("0.25"))
+    ai_budget_settle(company=company, day=today, reserved=Decimal("0.010"), actual=Decimal(0))
+
+    # then the cost and the overrun count, and the reservation stops at zero
+    row = _day_row(company)
+    assert (row.spent_usd, row.reserved_usd, row.overrun_usd) == (Decimal("0.5"), 0, Decimal("0.25"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_waits_for_calls_in_flight_only_when_asked_and_when_waiting_can_help(monkeypatch):
+    # given a 0.010 cap, outside any transaction (as in a task), and sleeping recorded instead of done
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-round-trip ledger path needs PostgreSQL")
+    from chimera.ai import budget as budget_module
+
+    company = Company.objects.create(slug="waits", name="Waits")
+    budget = budget_module.Budget(cap=Decimal("0.010"), name="test cap")
+    day = ai_budget_day(company=company)
+    row = AISpendDay.objects.create(company=company, day=day)
+    sleeps = []
+
+    def sleep(seconds):  # while "asleep" the calls in flight settle, releasing their reservations
+        sleeps.append(seconds)
+        assert len(sleeps) < 50, "still waiting"
+        AISpendDay.objects.filter(pk=row.pk).update(reserved_usd=0)
+
+    monkeypatch.setattr(budget_module.time, "sleep", sleep)
+
+    def reserve(spent, reserved, amount, **wait):
+        AISpendDay.objects.filter(pk=row.pk).update(spent_usd=Decimal(spent), reserved_usd=Decimal(reserved))
+        try:
+            budget_module.ai_budget_reserve(company=company, day=day, amount=Decimal(amount), budget=budget, **wait)
+        except BudgetExceeded:
+            return "refused"
+        return "reserved"
+
+    # when the settled spend alone leaves no room: refused at once, even though calls are in flight
+    assert reserve("0.009", "0.001", "0.002", wait_s=0.5) == "refused" and sleeps == []
+    # when only calls in flight stand in the way but the caller does not ask to wait: refused at once
+    assert reserve("0.006", "0.004", "0.002") == "refused" and sleeps == []
+    # when a call costs nothing on a full day: nothing to reserve, never refused
+    assert reserve("0.010", "0.001", "0") == "reserved" and sleeps == []
+    row.refresh_from_db()
+    assert (row.spent_usd, row.reserved_usd) == (Decimal("0.010"), Decimal("0.001"))
+    # when inside a caller's transaction: never waits (it could hold the row the others need to settle)
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert reserve("0.006", "0.004", "0.002", wait_s=0.5) == "refused" and sleeps == []
+    # when the settled spend leaves exactly room for it and the caller may wait: it waits, then reserves
+    assert reserve("0.008", "0.004", "0.002", wait_s=0.5) == "reserved" and sleeps == [0.02]
+
+
+@pytest.mark.django_db
+def test_a_reservation_inside_a_transaction_goes_to_todays_row_only(company):
+    # given yesterday's row with room left, and no row yet today (the ORM path: inside a caller's transaction)
+    from chimera.ai.budget import Budget, ai_budget_reserve
+
+    today = ai_budget_day(company=company)
+    yesterday = AISpendDay.objects.create(company=company, day=today - timedelta(days=1))
+
+    # when
+    ai_budget_reserve(company=company, day=today, amount=Decimal("0.002"), budget=Budget(Decimal("0.010"), "cap"))
+
+    # then today's row is created with the reservation; yesterday's is untouched
+    yesterday.refresh_from_db()
+    assert _day_row(company).reserved_usd == Decimal("0.002") and yesterday.reserved_usd == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_waits_at_most_wait_s_and_never_starts_a_poll_that_would_pass_it(monkeypatch):
+    # given calls in flight that never settle, a clock that moves only when the reservation sleeps, polls of 0.25 s
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-round-trip ledger path needs PostgreSQL")
+    from chimera.ai import budget as budget_module
+
+    company = Company.objects.create(slug="patient", name="Patient")
+    day = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=day, spent_usd=Decimal("0.006"), reserved_usd=Decimal("0.004"))
+    clock = {"now": 100.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(budget_module, "RESERVE_POLL_S", 0.25)
+    monkeypatch.setattr(budget_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(budget_module.time, "sleep", sleep)
+
+    # when it may wait 0.75 s
+    with pytest.raises(BudgetExceeded):
+        budget_module.ai_budget_reserve(company=company, day=day, amount=Decimal("0.002"),
+                                        budget=budget_module.Budget(Decimal("0.010"), "cap"), wait_s=0.75)
+
+    # then it polled three times (at 0.25, 0.5 and 0.75 s) and gave up then
+    assert sleeps == [0.25, 0.25, 0.25] and clock["now"] == 100.75
+
+
+@pytest.mark.django_db
+def test_a_refused_reservation_names_the_cap_the_spend_and_what_the_call_needed(company):
+    # given a 0.010 cap with 0.009 spent and 0.001 reserved today
+    from chimera.ai.budget import Budget, ai_budget_reserve
+
+    today = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=today, spent_usd=Decimal("0.009"), reserved_usd=Decimal("0.001"))
+
+    # when a call needing 0.002 asks
+    with pytest.raises(BudgetExceeded) as refused:
+        ai_budget_reserve(company=company, day=today, amount=Decimal("0.002"), budget=Budget(Decimal("0.010"), "cap"))
+
+    # then
+    assert refused.value.details == {"budget": "cap", "cap_usd": "0.010", "spent_usd": "0.010000",
+                                     "needed_usd": "0.002"}
+
+
+def test_a_company_with_an_unknown_time_zone_counts_its_day_in_utc():
+    import datetime
+
+    import time_machine
+
+    with time_machine.travel("2026-03-01 23:30:00+00:00", tick=False):
+        assert ai_budget_day(company=Company(slug="odd", timezone="Mars/Olympus_Mons")) == datetime.date(2026, 3, 1)

@@ -57,6 +57,27 @@ def test_autopilot_approves_only_auto_plays_and_never_a_strategic_one(company, o
     assert auto.decision_reason == "autopilot: operational auto play" and auto.decided_at is not None
 
 
+def test_autopilot_never_approves_an_operational_play_that_asks_for_approval_nor_a_decided_mission(company,
+                                                                                                   plays):
+    # given autopilot on, an operational play that asks for approval, and an auto play a person rejected
+    owner = MembershipFactory(company=company, role=Role.OWNER).user
+    company_autopilot_set(company=company, on=True, actor=owner, reason="routine upkeep")
+    asks = propose(company, "win-back-email")
+    assert (asks.play_snapshot["level"], asks.play_snapshot["autonomy"]) == (Play.Level.OPERATIONAL,
+                                                                              Play.Autonomy.SUGGEST)
+    rejected = mission_reject(mission=propose(company, "ai-cost-routing"), actor=owner, reason="not now")
+    assert rejected.play_snapshot["autonomy"] == Play.Autonomy.AUTO
+
+    # when
+    approved = missions_auto_approve(company=Company.objects.get(pk=company.pk))
+
+    # then neither is approved
+    assert approved == []
+    asks.refresh_from_db()
+    rejected.refresh_from_db()
+    assert (asks.status, rejected.status) == (Mission.Status.PROPOSED, Mission.Status.REJECTED)
+
+
 def test_autopilot_off_approves_nothing(company, plays):
     mission = propose(company, "faq-macros")
 

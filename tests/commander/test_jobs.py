@@ -406,6 +406,8 @@ def test_global_kill_switch_stops_every_company(company, store, owner):
 
     assert outcome == "halted"
     assert not Product.objects.filter(sku__startswith="BUNDLE-").exists()
+    job.refresh_from_db()
+    assert "not run: the global kill switch is on" in job.log
 
 
 def test_approving_while_halted_plans_but_queues_nothing(company, store, owner):
@@ -508,15 +510,42 @@ def test_lifting_the_global_switch_queues_waiting_jobs_of_companies_not_halted_t
     assert other_job.status == Job.Status.PENDING
 
 
-def test_only_a_superuser_may_use_the_global_switch(company, owner):
+@pytest.mark.parametrize("who", ["owner", "nobody"])
+def test_only_a_superuser_may_use_the_global_switch(company, owner, who):
     from autonomax.errors import AppError
     from chimera.commander.services.jobs import global_halt_set
 
     with pytest.raises(AppError) as caught:
-        global_halt_set(halted=True, actor=owner)
+        global_halt_set(halted=True, actor=owner if who == "owner" else None)
 
-    assert caught.value.status == 403
+    assert (caught.value.status, caught.value.code) == (403, "permission_denied")
+    assert str(caught.value) == "Only a superuser may use the global kill switch."
     assert not Switch.objects.filter(name=GLOBAL_HALT_SWITCH, active=True).exists()
+
+
+def test_the_global_switch_records_who_changed_it_and_why(db, django_capture_on_commit_callbacks):
+    # given a superuser
+    from chimera.commander.services.jobs import global_halt_set
+    from tests.factories import UserFactory
+
+    admin = UserFactory(is_superuser=True)
+
+    # when they switch it on with a reason, on again, then off without one
+    with django_capture_on_commit_callbacks(execute=True):
+        on = global_halt_set(halted=True, actor=admin, reason="bad deploy")
+        again = global_halt_set(halted=True, actor=admin)
+        off = global_halt_set(halted=False, actor=admin)
+
+    # then each real change is recorded once, with its actor, its old and new value and its reason
+    assert (on, again, off) == (True, True, False)
+    changes = list(ConfigChange.objects.filter(object_id=GLOBAL_HALT_SWITCH).order_by("pk"))
+    assert [(c.object_type, c.changes, c.reason, c.expected_effect) for c in changes] == [
+        ("switch", {"active": [False, True]}, "bad deploy", "all job execution stops"),
+        ("switch", {"active": [True, False]}, "", "job execution resumes"),
+    ]
+    assert {c.actor_id for c in changes} == {admin.pk} and {c.company_id for c in changes} == {None}
+    # and the switch tells the admin what it does
+    assert Switch.objects.get(name=GLOBAL_HALT_SWITCH).note == "Stops all commander job execution (every company)."
 
 
 def test_a_job_lost_while_queued_is_sent_again_once_then_stuck_and_stops_holding_a_slot(
@@ -569,3 +598,68 @@ def test_forged_unsubscribe_link_gets_the_page_with_a_clear_message(client):
     from growth.models import Unsubscribe
 
     assert not Unsubscribe.objects.exists()
+
+
+# --- a person retries an escalated mission (mission_retry) ---------------------------------------------------------
+
+def _escalated_by_a_failed_job(company, owner):
+    """A nurture mission whose only job failed (an unknown segment) and escalated the mission."""
+    mission, job = start(company, "nurture-warm-leads", owner)
+    good_params = dict(job.params)
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "segment": "everyone"})
+    assert job_execute.apply(args=[job.pk]).get() == "failed"
+    Job.objects.filter(pk=job.pk).update(params=good_params, requeues=1)
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.ESCALATED
+    return mission, job
+
+
+def test_retrying_an_escalated_mission_queues_its_failed_job_again_with_a_clean_slate(company, store, owner,
+                                                                                      other_company):
+    # given an escalated mission whose job failed, and the other company's escalated mission
+    from chimera.commander.services.missions import mission_retry
+
+    mission, job = _escalated_by_a_failed_job(company, owner)
+    load_playbook(other_company)
+    theirs, their_job = _escalated_by_a_failed_job(
+        other_company, MembershipFactory(company=other_company, role=Role.OWNER).user)
+    operator = MembershipFactory(company=company, role=Role.OPERATOR, user__email="op@example.com").user
+
+    # when an operator retries it
+    retried = mission_retry(mission=mission, actor=operator, reason="segment fixed ")
+
+    # then the mission runs again and its job is queued, its error and re-send count cleared
+    job.refresh_from_db()
+    assert retried.status == Mission.Status.RUNNING
+    assert retried.decision_reason == f"retried by {operator}: segment fixed"
+    assert job.status == Job.Status.QUEUED and job.error == "" and job.requeues == 0
+    assert job.attempts == 1  # not run yet: its task is sent on commit
+    # and the other company's escalated mission is untouched
+    theirs.refresh_from_db()
+    their_job.refresh_from_db()
+    assert theirs.status == Mission.Status.ESCALATED and their_job.status == Job.Status.FAILED
+
+
+def test_retry_is_refused_to_a_viewer_and_to_a_mission_that_is_not_escalated(company, store, owner):
+    # given an escalated mission and a viewer
+    from autonomax.errors import AppError, ConflictError
+    from chimera.commander.services.missions import mission_retry
+
+    mission, job = _escalated_by_a_failed_job(company, owner)
+    viewer = MembershipFactory(company=company, role=Role.VIEWER).user
+
+    # when a viewer retries, then it is refused and nothing changes
+    with pytest.raises(AppError) as refused:
+        mission_retry(mission=mission, actor=viewer)
+    assert (refused.value.status, refused.value.code) == (403, "permission_denied")
+    assert str(refused.value) == "Your role in this company does not allow deciding on missions."
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.ESCALATED and job.status == Job.Status.FAILED
+
+    # when the owner retries it twice, then the second is a conflict: it is running, not escalated
+    assert mission_retry(mission=mission, actor=owner).decision_reason == f"retried by {owner}:"
+    with pytest.raises(ConflictError) as conflict:
+        mission_retry(mission=mission, actor=owner)
+    assert conflict.value.code == "mission_running"
+    assert "is running, not escalated" in str(conflict.value)

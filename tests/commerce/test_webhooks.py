@@ -3,6 +3,7 @@
 import itertools
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -280,6 +281,72 @@ def test_partial_refund_keeps_the_download(client, company, django_capture_on_co
     assert order.status == Order.Status.FULFILLED
     assert order.amount_refunded == Decimal("5.00")
     assert DownloadGrant.objects.filter(order=order, revoked_at=None).count() == 1
+
+
+def test_a_refund_that_failed_or_has_no_id_is_never_recorded_and_a_pending_one_is(client, company,
+                                                                                  django_capture_on_commit_callbacks):
+    # given a paid order, and a charge.refunded event listing a failed refund first, then a succeeded one,
+    # a pending one and one without an id
+    order = _stripe_order(company)
+    events = _events_for(order)
+    refund = stripe_event("charge.refunded", event_id="evt_ch_mixed", obj={
+        "payment_intent": "pi_abc", "metadata": {}, "amount": 1900, "amount_refunded": 1000,
+        "refunds": {"object": "list", "data": [
+            {"id": "re_failed", "amount": 1900, "status": "failed", "created": 1648320000},
+            {"id": "re_ok", "amount": 500, "status": "succeeded", "created": 1648320000,
+             "reason": "requested_by_customer"},
+            {"id": "re_pending", "amount": 300, "status": "pending", "created": 1648320000},
+            {"amount": 200, "status": "succeeded", "created": 1648320000},
+        ]}})
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, events["checkout.session.completed"])
+        post_stripe(client, refund)
+
+    # then only the succeeded and the pending refund are recorded, and the order is refunded what the charge
+    # says in all (10.00: it counts a refund beyond the listed page as well)
+    order.refresh_from_db()
+    reported_at = datetime(2022, 3, 26, 18, 40, tzinfo=UTC)
+    assert sorted(Refund.objects.values_list("external_id", "amount", "reason", "created_at")) == [
+        ("re_ok", Decimal("5.00"), "requested_by_customer", reported_at),
+        ("re_pending", Decimal("3.00"), "", reported_at)]
+    assert order.amount_refunded == Decimal("10.00") and order.payment_intent_id == "pi_abc"
+
+
+def test_a_refund_arriving_first_finds_the_order_by_its_metadata_and_records_the_payment_intent(
+        client, company, django_capture_on_commit_callbacks):
+    # given an order our checkout created, not yet paid
+    order = _stripe_order(company)
+    refund = stripe_event("charge.refunded", event_id="evt_ch_first", obj={
+        "payment_intent": "pi_first", "metadata": {"order_id": str(order.pk), "company": company.slug},
+        "amount": 1900, "amount_refunded": 1900, "refunds": {"object": "list", "data": []}})
+
+    # when its refund is the first event to arrive
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, refund)
+
+    # then the order knows its payment intent and the refunded amount
+    order.refresh_from_db()
+    assert (order.payment_intent_id, order.amount_refunded) == ("pi_first", Decimal("19.00"))
+
+
+def test_an_unmatched_refund_without_a_payment_intent_is_parked_under_its_charge_for_its_company(
+        client, company, other_company, django_capture_on_commit_callbacks):
+    # given a charge.refunded event for a charge no order knows, naming our company, without a payment intent
+    event = stripe_event("charge.refunded", event_id="evt_ch_orphan", obj={
+        "id": "ch_orphan", "metadata": {"company": company.slug}, "amount": 1900, "amount_refunded": 1900,
+        "refunds": {"object": "list", "data": []}})
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        post_stripe(client, event)
+
+    # then it waits for the charge, under our company, and nothing is refunded
+    parked = WebhookEvent.objects.get(event_id="evt_ch_orphan")
+    assert (parked.status, parked.match_ref, parked.company) == (WebhookEvent.Status.PENDING_MATCH, "ch_orphan",
+                                                                 company)
+    assert not Refund.objects.exists()
 
 
 @pytest.mark.parametrize("sequence", [("created", "deleted"), ("deleted", "created")])

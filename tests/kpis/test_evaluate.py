@@ -7,9 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kpis.models import KPIEvaluation, KPIStatus
+from kpis.models import KPIDefinition, KPIEvaluation, KPIStatus
 from kpis.selectors import kpi_current
 from kpis.services import kpi_status, kpis_evaluate, metrics_ingest
+from kpis.services.evaluate import kpi_evaluate_one
 from tests.factories import CompanyFactory, LeadFactory, OrderFactory, TicketFactory
 
 from .factories import KPIDefinitionFactory, MetricSnapshotFactory
@@ -42,6 +43,34 @@ def test_status_for_direction_down(value, expected):
     verdict = kpi_status(direction="down", value=Decimal(value), warning=Decimal("100"), critical=Decimal("120"))
     # then
     assert verdict.status == expected
+
+
+@pytest.mark.parametrize(("direction", "value", "reason"), [
+    ("up", "70", "70 is below the critical threshold 80"),
+    ("up", "90", "90 is below the warning threshold 100"),
+    ("up", "100", "100 is at or above 100"),
+    ("down", "130", "130 is above the critical threshold 120"),
+    ("down", "110", "110 is above the warning threshold 100"),
+    ("down", "100", "100 is at or below 100"),
+])
+def test_each_status_says_why(direction, value, reason):
+    # given warning 100 and critical 80 (up) or 120 (down)
+    critical = Decimal("80") if direction == "up" else Decimal("120")
+    # when
+    verdict = kpi_status(direction=direction, value=Decimal(value), warning=Decimal("100"), critical=critical)
+    # then
+    assert verdict.reason == reason
+
+
+@pytest.mark.parametrize(("value", "at"), [(Decimal("90"), None), (None, NOW)])
+def test_a_value_without_its_time_or_a_time_without_a_value_is_unknown(value, at):
+    # given a KPI and half a data point
+    kpi = KPIDefinition(metric="revenue.gross", freshness_minutes=60, direction="up", target=Decimal("100"),
+                        warning_threshold=Decimal("100"), critical_threshold=Decimal("80"))
+    # when
+    verdict = kpi_evaluate_one(kpi=kpi, value=value, at=at, now=NOW)
+    # then
+    assert (verdict.status, verdict.reason) == (KPIStatus.UNKNOWN, "no data for metric revenue.gross")
 
 
 def test_evaluation_stores_the_numbers_behind_its_status(company):
@@ -206,3 +235,45 @@ def test_inactive_kpis_are_not_evaluated_and_another_companys_kpis_are_left_alon
     assert not KPIEvaluation.objects.filter(kpi__in=[inactive, theirs]).exists()
     inactive.refresh_from_db()
     assert inactive.last_evaluation is None
+
+
+def test_each_kpi_reads_the_latest_value_of_its_own_metric(company, other_company):
+    # given two platform metrics and two pushed metrics, the other metric of each pair more recent
+    KPIDefinitionFactory(company=company, key="revenue", metric="revenue.gross")
+    KPIDefinitionFactory(company=company, key="orders", metric="orders.count")
+    KPIDefinitionFactory(company=company, key="sessions", metric="analytics.sessions", freshness_minutes=2880)
+    KPIDefinitionFactory(company=company, key="bounces", metric="analytics.bounces", freshness_minutes=2880)
+    MetricSnapshotFactory(company=company, metric="revenue.gross", value=Decimal("90"), at=NOW - timedelta(minutes=10))
+    MetricSnapshotFactory(company=company, metric="orders.count", value=Decimal("5"), at=NOW - timedelta(minutes=1))
+    MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("50"), at=NOW - timedelta(hours=3))
+    MetricSnapshotFactory(company=company, metric="analytics.bounces", window_days=1, source="ga",
+                          value=Decimal("900"), at=NOW - timedelta(hours=1))
+    MetricSnapshotFactory(company=other_company, metric="revenue.gross", value=Decimal("1"), at=NOW)
+
+    # when
+    evaluations = kpis_evaluate(company=company, now=NOW)
+
+    # then
+    assert {e.kpi.key: e.value for e in evaluations} == {
+        "bounces": Decimal("900"), "orders": Decimal("5"), "revenue": Decimal("90"), "sessions": Decimal("50")}
+
+
+def test_platform_values_and_pushed_values_never_mix(company):
+    # given a platform metric with a newer pushed value of the same name, and a pushed metric with a newer
+    # platform-sourced row (left by an older version that computed it)
+    KPIDefinitionFactory(company=company, key="revenue", metric="revenue.gross")
+    KPIDefinitionFactory(company=company, key="sessions", metric="analytics.sessions", freshness_minutes=2880)
+    MetricSnapshotFactory(company=company, metric="revenue.gross", value=Decimal("90"), at=NOW - timedelta(minutes=10))
+    MetricSnapshotFactory(company=company, metric="revenue.gross", source="ga", value=Decimal("500"),
+                          at=NOW - timedelta(minutes=1))
+    MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, source="ga",
+                          value=Decimal("50"), at=NOW - timedelta(hours=3))
+    MetricSnapshotFactory(company=company, metric="analytics.sessions", window_days=1, value=Decimal("900"),
+                          at=NOW - timedelta(minutes=1))
+
+    # when
+    evaluations = kpis_evaluate(company=company, now=NOW)
+
+    # then the platform metric reads only the platform's value, the pushed metric only pushed values
+    assert {e.kpi.key: e.value for e in evaluations} == {"revenue": Decimal("90"), "sessions": Decimal("50")}

@@ -3,6 +3,9 @@
 A job's side effects are idempotent by the job's `idempotency_key` (each bot
 checks it before acting), so a duplicated or redelivered task never acts
 twice. Every job appends what it did to its `log`.
+
+The kill switches and mission_continue open `with transaction.atomic():` inside rather than wearing the
+decorator (the same transaction): mutmut skips decorated functions (scripts/mutmut.sh).
 """
 
 import logging
@@ -63,24 +66,24 @@ def execution_blocked(*, company_id: int) -> str:
     return ""
 
 
-@transaction.atomic
 def global_halt_set(*, halted: bool, actor, reason: str = "") -> bool:
     """The global kill switch (django-waffle switch): stops job execution for every company."""
-    if not getattr(actor, "is_superuser", False):
-        raise AppError("Only a superuser may use the global kill switch.", code="permission_denied", status=403)
-    switch, _ = Switch.objects.get_or_create(name=GLOBAL_HALT_SWITCH, defaults={"active": False,
-                                             "note": "Stops all commander job execution (every company)."})
-    if switch.active != halted:
-        config_change_record(company=None, actor=actor, object_type="switch", object_id=GLOBAL_HALT_SWITCH,
-                             changes={"active": [switch.active, halted]}, reason=reason,
-                             expected_effect="all job execution stops" if halted else "job execution resumes")
-        switch.active = halted
-        switch.save()  # waffle invalidates its cache on save
-        if not halted:
-            # Lifting the global switch resumes every company that is not halted itself, now: after the
-            # commit, once waffle has dropped its cached switch (its own on_commit runs first).
-            transaction.on_commit(_missions_resume_all)
-    return switch.active
+    with transaction.atomic():
+        if not getattr(actor, "is_superuser", False):
+            raise AppError("Only a superuser may use the global kill switch.", code="permission_denied", status=403)
+        switch, _ = Switch.objects.get_or_create(name=GLOBAL_HALT_SWITCH, defaults={"active": False,
+                                                 "note": "Stops all commander job execution (every company)."})
+        if switch.active != halted:
+            config_change_record(company=None, actor=actor, object_type="switch", object_id=GLOBAL_HALT_SWITCH,
+                                 changes={"active": [switch.active, halted]}, reason=reason,
+                                 expected_effect="all job execution stops" if halted else "job execution resumes")
+            switch.active = halted
+            switch.save()  # waffle invalidates its cache on save
+            if not halted:
+                # Lifting the global switch resumes every company that is not halted itself, now: after the
+                # commit, once waffle has dropped its cached switch (its own on_commit runs first).
+                transaction.on_commit(_missions_resume_all)
+        return switch.active
 
 
 def _missions_resume_all() -> None:
@@ -101,37 +104,37 @@ def _enqueue(job: Job) -> None:
                                                           time_limit=seconds + 30))
 
 
-@transaction.atomic
 def mission_continue(*, mission: Mission) -> Job | None:
     """Queue the mission's next unfinished job; when every job is done, measure the mission if at least
     one job did its work, or end it `no_op` (with the jobs' reasons) when none did."""
-    mission = Mission.objects.select_for_update().get(pk=mission.pk)
-    if mission.status not in (Mission.Status.PLANNED, Mission.Status.RUNNING):
-        return None
-    jobs = list(mission.jobs.all())
-    pending = [j for j in jobs if j.status not in (Job.Status.SUCCEEDED, Job.Status.SKIPPED)]
-    if not pending:
-        if any(j.status == Job.Status.SUCCEEDED for j in jobs):
-            mission_move(mission=mission, to=Mission.Status.MEASURING, by=SYSTEM,
-                         measure_due_at=measure_due(mission=mission))
-        else:
-            reasons = "; ".join(f"{j.type}: {j.result.get('skipped') or j.result.get('summary', '')}" for j in jobs)
-            mission_move(mission=mission, to=Mission.Status.NO_OP, by=SYSTEM, completed_at=timezone.now(),
-                         outcome=f"nothing was done: {reasons or 'the play has no jobs'}")
-        return None
-    job = pending[0]
-    if job.status not in (Job.Status.PENDING,):
-        return job  # already queued or running; its task continues the mission
-    blocked = execution_blocked(company_id=mission.company_id)
-    if blocked:
-        return job  # stays pending; the next cycle queues it once the switch is off
-    job.queued_at = timezone.now()
-    _log(job, f"queued on '{job.queue}'")
-    job_move(job=job, to=Job.Status.QUEUED, save=("queued_at", "log"))
-    if mission.status != Mission.Status.RUNNING:
-        mission_move(mission=mission, to=Mission.Status.RUNNING, by=SYSTEM)
-    _enqueue(job)
-    return job
+    with transaction.atomic():
+        mission = Mission.objects.select_for_update().get(pk=mission.pk)
+        if mission.status not in (Mission.Status.PLANNED, Mission.Status.RUNNING):
+            return None
+        jobs = list(mission.jobs.all())
+        pending = [j for j in jobs if j.status not in (Job.Status.SUCCEEDED, Job.Status.SKIPPED)]
+        if not pending:
+            if any(j.status == Job.Status.SUCCEEDED for j in jobs):
+                mission_move(mission=mission, to=Mission.Status.MEASURING, by=SYSTEM,
+                             measure_due_at=measure_due(mission=mission))
+            else:
+                reasons = "; ".join(f"{j.type}: {j.result.get('skipped') or j.result.get('summary', '')}" for j in jobs)
+                mission_move(mission=mission, to=Mission.Status.NO_OP, by=SYSTEM, completed_at=timezone.now(),
+                             outcome=f"nothing was done: {reasons or 'the play has no jobs'}")
+            return None
+        job = pending[0]
+        if job.status not in (Job.Status.PENDING,):
+            return job  # already queued or running; its task continues the mission
+        blocked = execution_blocked(company_id=mission.company_id)
+        if blocked:
+            return job  # stays pending; the next cycle queues it once the switch is off
+        job.queued_at = timezone.now()
+        _log(job, f"queued on '{job.queue}'")
+        job_move(job=job, to=Job.Status.QUEUED, save=("queued_at", "log"))
+        if mission.status != Mission.Status.RUNNING:
+            mission_move(mission=mission, to=Mission.Status.RUNNING, by=SYSTEM)
+        _enqueue(job)
+        return job
 
 
 def missions_resume(*, company: Company) -> int:
