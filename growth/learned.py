@@ -108,10 +108,11 @@ def lead_model_active(*, company: Company, fingerprint: str) -> LeadScoringModel
 def _examples(*, company: Company, rules: list[Rule], now) -> tuple[list[list[float]], list[int], list[int]]:
     """Features, labels and the rules' scores of every labelled lead, each seen before its outcome."""
     group = growth_settings_for(company=company)
+    # In a fixed order: the held-out split is seeded, so the same leads always train the same model.
     leads = list(Lead.objects.filter(company=company).filter(
-        Q(converted_at__isnull=False) | Q(created_at__lte=now - timedelta(days=NEGATIVE_AFTER_DAYS))))
+        Q(converted_at__isnull=False) | Q(created_at__lte=now - timedelta(days=NEGATIVE_AFTER_DAYS))).order_by("pk"))
     events: dict[int, list[dict]] = {lead.pk: [] for lead in leads}
-    for row in (LeadEvent.objects.filter(company=company, lead_id__in=events)
+    for row in (LeadEvent.objects.filter(company=company, lead_id__in=events).order_by("occurred_at", "pk")
                 .values("lead_id", "type", "occurred_at", "properties")):
         events[row["lead_id"]].append(row)
     names = [name for name, _, _ in _feature_specs(rules)]
