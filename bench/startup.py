@@ -21,10 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BARE_SETTINGS = '''
-SECRET_KEY = "bench"
-DEBUG = True
-ALLOWED_HOSTS = ["*"]
+# The admin stack of a bare Django + DRF project (bench/worker_rss.py serves the same one).
+BARE_STACK = '''
 INSTALLED_APPS = ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
                   "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles",
                   "rest_framework", "django_filters", "drf_spectacular"]
@@ -37,7 +35,12 @@ TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP
               "OPTIONS": {"context_processors": ["django.template.context_processors.request",
                                                  "django.contrib.auth.context_processors.auth",
                                                  "django.contrib.messages.context_processors.messages"]}}]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+'''
+BARE_SETTINGS = '''
+SECRET_KEY = "bench"
+DEBUG = True
+ALLOWED_HOSTS = ["*"]
+''' + BARE_STACK + '''DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 STATIC_URL = "static/"
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 '''

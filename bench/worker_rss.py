@@ -33,6 +33,8 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.startup import BARE_STACK  # noqa: E402 - after the path
+
 BARE_SETTINGS = '''
 import os
 from urllib.parse import urlparse
@@ -40,19 +42,7 @@ _db = urlparse(os.environ["BARE_DATABASE_URL"])
 SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1"]
-INSTALLED_APPS = ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
-                  "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles",
-                  "rest_framework", "django_filters", "drf_spectacular"]
-MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.contrib.sessions.middleware.SessionMiddleware",
-              "django.middleware.common.CommonMiddleware", "django.middleware.csrf.CsrfViewMiddleware",
-              "django.contrib.auth.middleware.AuthenticationMiddleware",
-              "django.contrib.messages.middleware.MessageMiddleware"]
-ROOT_URLCONF = "bare_urls"
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
-              "OPTIONS": {"context_processors": ["django.template.context_processors.request",
-                                                 "django.contrib.auth.context_processors.auth",
-                                                 "django.contrib.messages.context_processors.messages"]}}]
-DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": _db.path.lstrip("/"),
+''' + BARE_STACK + '''DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": _db.path.lstrip("/"),
                          "USER": _db.username or "", "PASSWORD": _db.password or "", "HOST": _db.hostname or "",
                          "PORT": _db.port or "", "CONN_MAX_AGE": 60}}
 STATIC_URL = "static/"
