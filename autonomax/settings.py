@@ -322,6 +322,8 @@ RECOVERY_STALE_SECONDS = env.int("RECOVERY_STALE_SECONDS", default=180)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP send may block; a download email's sender holds its lease (RECOVERY_STALE_SECONDS) longer.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AutonomaX <no-reply@autonomax.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
