@@ -1,6 +1,7 @@
 """The kill -9 replay, small: signed Stripe events (30% duplicates, shuffled) against a real Celery worker
 on Redis that is killed with SIGKILL twice and restarted; after the recovery sweep nothing is lost or stuck,
-no order is doubled, and a download email is sent twice at most once per kill. bench/replay_kill9.py runs the same scenario at full size."""
+no order is doubled, and a download email is sent twice at most once per kill. bench/replay_kill9.py runs
+the same scenario at full size."""
 
 import os
 import subprocess
