@@ -209,6 +209,7 @@ def main():  # noqa: PLR0915 - one scripted scenario, read top to bottom
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--slices", type=int, default=6, help="interleaved slices of each endpoint's run")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker (gthread when > 1)")
     parser.add_argument("--latency-events", type=int, default=40)
     parser.add_argument("--transactions-only", action="store_true",
                         help="print the committed transactions per request of each endpoint and stop")
@@ -237,8 +238,8 @@ def main():  # noqa: PLR0915 - one scripted scenario, read top to bottom
     port = free_port()
     web = subprocess.Popen(  # the Procfile's web process
         [sys.executable, "-m", "gunicorn", "--pythonpath", f"{ROOT},{ROOT / 'bench'}", "webhooks_server:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers), "--access-logfile", "-",
-         "--timeout", "60"], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL)
+         "--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers), "--threads", str(args.web_threads),
+         "--access-logfile", "-", "--timeout", "60"], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL)
     worker = None
     try:
         deadline = time.time() + 60
@@ -281,7 +282,8 @@ def main():  # noqa: PLR0915 - one scripted scenario, read top to bottom
                   + ", ".join(f"{name} {value:.2f}" for name, value in commits_per_request.items()))
             return
         load = os.getloadavg()
-        print(f"gunicorn {args.web_workers} sync workers (the Procfile's), DEBUG off, PostgreSQL + Redis, "
+        kind = "sync workers" if args.web_threads == 1 else f"gthread workers x {args.web_threads} threads"
+        print(f"gunicorn {args.web_workers} {kind}, DEBUG off, PostgreSQL + Redis, "
               f"CONN_HEALTH_CHECKS={settings.DATABASES['default'].get('CONN_HEALTH_CHECKS')}; "
               f"{args.events} signed events per endpoint per run ({args.events - unique_count} duplicates), "
               f"{args.connections} connections, closed loop, in {args.slices} slices per endpoint interleaved; "
