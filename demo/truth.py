@@ -25,7 +25,8 @@ def revenue_flows(scenario: Scenario, *, lapsed_customers: float) -> dict[str, f
 
 def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[str, dict]:
     """play key -> {value (expected net revenue change), relative (share of net revenue over the effect's
-    days), harmful, resend_after_days}; plays without effects are absent (worth nothing)."""
+    days), metric_relative (its largest effect on a shop metric), harmful, resend_after_days}; plays without
+    effects are absent (worth nothing)."""
     flows = revenue_flows(scenario, lapsed_customers=lapsed_customers)
     refund = scenario.shop["refund_rate"]
     net_per_day = flows["all"] * (1 - refund)
@@ -46,7 +47,11 @@ def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[
         on_people = all(e.metric in PERSON_METRICS for e in effects)
         drop = scenario.fatigue["response_drop_per_contact"]
         tires = on_people and (1 - drop) * (1 + max(e.relative for e in effects)) < 1
+        # The size of the play's largest effect on the metric it moves (the rate of the people it reaches, or the
+        # store's): what the play's evidence measures, so what its minimum worthwhile change is read against.
+        largest = max((e.relative for e in effects), key=abs)
         values[play] = {"value": round(value, 2), "relative": round(value / (net_per_day * days), 4) if days else 0.0,
+                        "metric_relative": round(largest, 4),
                         "harmful": value < 0,
                         "resend_after_days": int(scenario.fatigue["window_days"]) if tires else 0}
     return values
