@@ -7,7 +7,7 @@ order value moves all of it, the refund rate moves refunds (with the opposite si
 """
 
 from .scenario import Scenario
-from .shop import LAPSED_AFTER_DAYS
+from .shop import LAPSED_AFTER_DAYS, LEAD_CONVERSION_DAYS
 
 PERSON_METRICS = {"repeat_purchase_rate", "lead_conversion"}  # only a contact moves these
 
@@ -21,6 +21,16 @@ def revenue_flows(scenario: Scenario, *, lapsed_customers: float) -> dict[str, f
     repeat = lapsed_customers * shop["repeat_purchase_rate"] / LAPSED_AFTER_DAYS * aov
     leads = shop["leads_per_day"] * weekday * shop["lead_conversion"] * aov
     return {"new": new, "repeat": repeat, "leads": leads, "all": new + repeat + leads}
+
+
+def _lifted_days(effect) -> float:
+    """Days of the flow the effect lifts. A lead converts only in its first LEAD_CONVERSION_DAYS: a nurture
+    reaches the leads in the pipeline that day (aged 0 to LEAD_CONVERSION_DAYS - 1), each for the days it has
+    left, and none of the leads who arrive after it."""
+    if effect.metric != "lead_conversion":
+        return float(effect.duration_days)
+    days = LEAD_CONVERSION_DAYS
+    return sum(max(0, min(effect.duration_days, days - age - effect.lag_days)) for age in range(days)) / days
 
 
 def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[str, dict]:
@@ -41,7 +51,7 @@ def play_values(scenario: Scenario, *, lapsed_customers: float = 300.0) -> dict[
             if e.metric == "refund_rate":
                 value -= flows["all"] * refund * e.relative * e.duration_days
             else:
-                value += flow * (1 - refund) * e.relative * e.duration_days
+                value += flow * (1 - refund) * e.relative * _lifted_days(e)
         # A play on people (by email) sent again inside the fatigue window tires them: when the lower
         # response outweighs the effect, it should wait for the window to pass.
         on_people = all(e.metric in PERSON_METRICS for e in effects)

@@ -228,6 +228,12 @@ def test_truth_values_sign_the_plays():
     # change is read against, though it is a small share of the whole shop's revenue
     assert values["win-back-email"]["metric_relative"] == 0.3 and values["win-back-email"]["relative"] < 0.03
     assert values["bundle-offer"]["metric_relative"] == -0.5
+    # a nurture lifts only the leads in the pipeline that day, for the days each has left to convert (13, 12, ...
+    # 0 of the 14 after a day's lag): 6.5 days of the lead flow, not its 14
+    nurture = play_values(_scenario(CLEAR + "  nurture-warm-leads: {metric: lead_conversion, relative: 0.5, "
+                                            "lag_days: 1, duration_days: 14}\n"))["nurture-warm-leads"]
+    leads_per_day = 12 * 1.0 * 0.06 * 30.0 * (1 - 0.04)
+    assert nurture["value"] == round(leads_per_day * 0.5 * 6.5, 2)
 
 
 def test_policies_rank_proposals_their_own_way():
