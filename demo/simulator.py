@@ -466,6 +466,7 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
             "missions": {play: round(sum(r.approved[play] for r in results) / len(results), 2)
                          for play in sorted({p for r in results for p in r.approved})},
             "verdicts": _verdicts(results),
+            "contacts": round(sum(r.timing.get("contacts", 0) for r in results) / len(results), 1),
             "regret": regret,
             "cumulative_net_revenue": [round(float(x), 2) for x in cumulative_net],
             "per_seed": [{"seed": r.seed, "net_revenue": r.net_revenue} for r in results],
