@@ -290,8 +290,10 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     random.seed(f"simulate:{seed}")
     np.random.seed(seed % 2**32)
     # A mission's correlation id keys its holdout split and its interval's draws: random ids would split the
-    # audience differently on every run of the same seed, so the run's ids come from the seed too.
-    ids = random.Random(f"simulate-ids:{seed}")
+    # audience differently on every run of the same seed, so the run's ids come from the seed too. The ids are
+    # unique, so they are also keyed by what else makes a run (scenario, policy, kept slug): runs going on at
+    # the same time in one database (or kept side by side) never share one.
+    ids = random.Random(f"simulate-ids:{scenario.name}:{policy}:{keep_slug}:{seed}")
     correlation = Mission._meta.get_field("correlation_id")
     started = time.perf_counter()
     try:
