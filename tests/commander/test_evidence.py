@@ -273,7 +273,7 @@ def test_a_run_of_the_same_kpi_in_the_pre_period_confounds_the_forecast(company,
     # given a store-wide lift that a mission on the same KPI started 30 days ago (finished and measured since:
     # its effect is in the pre-period the forecast learns from), and one that ended before the pre-period
     revenue_history(company, days=70, start_offset=0, lift=0.25, lift_from_day=40)
-    mission = start_counterfactual(price_mission(company), days_ago=7)
+    start_counterfactual(price_mission(company), days_ago=7)
     earlier = Mission.objects.create(company=company, play=plays["bundle-offer"], explanation="x",
                                      status=Mission.Status.COMPLETED, started_at=timezone.now() - timedelta(days=30),
                                      measure_due_at=timezone.now() - timedelta(days=23),
