@@ -269,29 +269,6 @@ def test_overlapping_missions_on_the_same_kpi_are_confounded(company, plays):
     assert "confounded" in record.notes and mission.pk != other.pk
 
 
-def test_a_run_of_the_same_kpi_in_the_pre_period_confounds_the_forecast(company, plays):
-    # given a store-wide lift that a mission on the same KPI started 30 days ago (finished and measured since:
-    # its effect is in the pre-period the forecast learns from), and one that ended before the pre-period
-    revenue_history(company, days=70, start_offset=0, lift=0.25, lift_from_day=40)
-    start_counterfactual(price_mission(company), days_ago=7)
-    earlier = Mission.objects.create(company=company, play=plays["bundle-offer"], explanation="x",
-                                     status=Mission.Status.COMPLETED, started_at=timezone.now() - timedelta(days=30),
-                                     measure_due_at=timezone.now() - timedelta(days=23),
-                                     completed_at=timezone.now() - timedelta(days=23),
-                                     measure_plan={"kpi": "net-revenue-7d", "method": "counterfactual"})
-    Mission.objects.create(company=company, play=plays["bundle-offer"], explanation="x",
-                           status=Mission.Status.COMPLETED, started_at=timezone.now() - timedelta(days=90),
-                           measure_due_at=timezone.now() - timedelta(days=83),
-                           completed_at=timezone.now() - timedelta(days=83),
-                           measure_plan={"kpi": "net-revenue-7d", "method": "counterfactual"})
-
-    [record] = evidence_log_due(company=company, kpis=kpis_with())
-
-    # then the record has no verdict (its baseline held the earlier run), and names only the earlier run
-    assert record.verdict == "inconclusive" and record.confounded_with == [earlier.pk]
-    assert "pre-period" in record.notes
-
-
 def test_before_is_taken_when_the_play_starts_not_when_suggested(company, plays):
     # given a mission suggested when the KPI was 500, started when it reads 900
     mission = price_mission(company)

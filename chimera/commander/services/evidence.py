@@ -8,8 +8,7 @@ A play is measured one of three ways (`measure:` in plays.yml, see `measure_spec
   revenue) of the treated is compared with the held out's (`effects.holdout_rate` / `holdout_amount`).
 - **counterfactual** (plays that act on the whole store): the success KPI's metric, day by day, over a
   pre-period that ends before the triggering days, forecasts the window (`effects.counterfactual`).
-  Another mission moving the same KPI in the same window, or in the pre-period (its effect would be in the
-  baseline), makes the record `confounded`: inconclusive.
+  Another mission moving the same KPI in the same window makes the record `confounded`: inconclusive.
 
 "Before" is the play's start (`Mission.started_at`, `kpi_at_start`), never the suggestion. An audience
 too small for the play's detectable effect is said before approval and runs unmeasured: inconclusive.
@@ -219,15 +218,11 @@ def _whole_days(start, end) -> list:
     return [first + timedelta(days=k + 1) for k in range(max(0, days))]
 
 
-def _confounders(*, mission: Mission, plan: dict, start, end, since=None) -> list[int]:
-    """Other missions on the same KPI whose window overlaps [since, end]: inside the play's window they move
-    what is measured; inside the pre-period (`since` is its first day) their effect is in the baseline the
-    forecast learns from (a play run again while its last run still acts is measured against that run)."""
-    since = start if since is None else min(since, start)
+def _confounders(*, mission: Mission, plan: dict, start, end) -> list[int]:
     others = (Mission.objects.filter(company=mission.company, measure_plan__kpi=plan.get("kpi"),
                                      started_at__isnull=False, started_at__lt=end)
               .exclude(pk=mission.pk).values_list("pk", "measure_due_at", "completed_at"))
-    return sorted(pk for pk, due, done in others if (done or due or end) > since)
+    return sorted(pk for pk, due, done in others if (done or due or end) > start)
 
 
 def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tuple[effects.Measured, list[int]]:
@@ -243,7 +238,7 @@ def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tupl
     series = _daily(company=mission.company, metric=plan["metric"], ends=pre_ends + post_ends)
     measured = effects.counterfactual(pre=series[:len(pre_ends)], post=series[len(pre_ends):], mde=plan["mde"],
                                       direction=plan.get("direction", "up"))
-    confounders = _confounders(mission=mission, plan=plan, start=start, end=end, since=pre_ends[0] - timedelta(days=1))
+    confounders = _confounders(mission=mission, plan=plan, start=start, end=end)
     if confounders:
         measured.verdict = effects.Verdict.INCONCLUSIVE
     return measured, confounders
@@ -308,7 +303,7 @@ def evidence_sentence(*, record: EvidenceRecord) -> str:
         text += f"; probability it helps {record.prob_improvement:.0%}"
     if record.confounded_with:
         text += (f"; confounded: mission(s) {', '.join(map(str, record.confounded_with))} moved {record.kpi} in "
-                 f"the same window or its pre-period, so no verdict")
+                 f"the same window, so no verdict")
     elif record.verdict == EvidenceRecord.Verdict.INCONCLUSIVE and record.needed:
         text += f"; about {record.needed:g}x the data would settle it"
     return text
