@@ -36,6 +36,15 @@ def _checkout(order, *, event_id="evt_cs_lost", intent="pi_lost"):
         "customer_details": {"email": "buyer@example.com", "name": "Bea"}})
 
 
+def _unsent_grant(company):
+    """A paid order's download grant whose email to b@example.com has not gone out."""
+    product = digital_product(company=company)
+    order = OrderFactory(company=company, customer=CustomerFactory(company=company, email="b@example.com"))
+    OrderItemFactory(order=order, product=product)
+    return product, DownloadGrant.objects.create(company=company, order=order, product=product,
+                                                 expires_at=timezone.now() + timedelta(hours=20))
+
+
 def _age(*, minutes, **filters):
     WebhookEvent.objects.filter(**filters).update(received_at=timezone.now() - timedelta(minutes=minutes))
 
@@ -122,12 +131,8 @@ def test_a_transiently_failed_event_whose_retries_died_is_swept_after_the_backof
 
 def test_a_download_email_never_sent_is_sent_by_the_sweep_exactly_once(company, other_company):
     # given a paid order whose grant's email task was lost (grant unsent for a while)
-    product = digital_product(company=company)
-    order = OrderFactory(company=company, customer=CustomerFactory(company=company, email="b@example.com"))
-    OrderItemFactory(order=order, product=product)
+    product, grant = _unsent_grant(company)
     now = timezone.now()
-    grant = DownloadGrant.objects.create(company=company, order=order, product=product,
-                                         expires_at=now + timedelta(hours=20))
     # and grants the sweep must leave alone: revoked, expired, no buyer yet, just created, another company's sent
     revoked = DownloadGrant.objects.create(
         company=company, product=product, expires_at=now + timedelta(hours=20), revoked_at=now,
@@ -167,12 +172,8 @@ def test_a_download_email_whose_sender_died_while_sending_is_sent_again_after_it
     # given a grant whose sender took the lease and was killed before the email left (no emailed_at)
     from commerce.services.fulfillment import DELIVERY_EMAIL_LEASE
 
-    product = digital_product(company=company)
-    order = OrderFactory(company=company, customer=CustomerFactory(company=company, email="b@example.com"))
-    OrderItemFactory(order=order, product=product)
+    product, grant = _unsent_grant(company)
     now = timezone.now()
-    grant = DownloadGrant.objects.create(company=company, order=order, product=product,
-                                         expires_at=now + timedelta(hours=20))
     # and another company's grant, held by a live sender
     other_product = digital_product(company=other_company)
     other = DownloadGrant.objects.create(
