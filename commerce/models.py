@@ -316,6 +316,8 @@ class DownloadGrant(CompanyOwned):
     download_count = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # A sender's lease on the email (services.fulfillment.digital_delivery_send): set before sending.
+    email_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

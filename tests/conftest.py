@@ -214,3 +214,15 @@ def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message
             return result
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture(autouse=True)
+def _webhook_outbox_unmarked():
+    """The outbox's wake-up mark lives in the shared cache (Redis): a mark left by an earlier test (a drain
+    task queued for a worker that was stopped) must not silence this test's wake-ups."""
+    from django.core.cache import cache
+
+    from commerce.services.outbox import WAKE_KEY
+
+    cache.delete(WAKE_KEY)
+    yield

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 GRANT_TTL = timedelta(hours=24)
 GRANT_MAX_DOWNLOADS = 5
+# How long a sender holds a grant's email before another may send it (the recovery sweep's staleness, three
+# minutes by default): longer than any send can take with EMAIL_TIMEOUT (30 s).
+DELIVERY_EMAIL_LEASE = timedelta(seconds=settings.RECOVERY_STALE_SECONDS)
 DOWNLOAD_SALT = "commerce.download"
 
 
@@ -184,13 +187,22 @@ def support_address(company) -> str:
 
 
 def digital_delivery_send(*, grant_id: int) -> bool:
-    """Send the `digital_delivery` email once per grant. Returns False when there is nothing to send
-    (already sent, revoked, or no buyer email yet: then it is sent when the order learns its customer)."""
+    """Send the `digital_delivery` email for a grant until it is recorded as sent. Returns False when there is
+    nothing to send (already sent, revoked, being sent by another worker, or no buyer email yet: then it is
+    sent when the order learns its customer).
+
+    At least once: the sender takes a lease on the grant, sends, then records `emailed_at`. A worker killed
+    while sending leaves the lease to expire and the recovery sweep sends again; a worker killed in the
+    instant between the send and the record is the one case where the buyer gets the email twice. Claiming
+    the grant as sent before sending would lose that email instead, which is worse for someone who paid."""
     if not DownloadGrant.objects.filter(pk=grant_id, order__customer__isnull=False).exists():
         return False
-    # A single-table conditional UPDATE, so of two concurrent sends exactly one claims the grant.
-    claimed = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None).update(
-        emailed_at=timezone.now())
+    now = timezone.now()
+    # A single-table conditional UPDATE, so of two concurrent sends exactly one takes the lease.
+    claimed = DownloadGrant.objects.filter(
+        Q(email_claimed_at=None) | Q(email_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
+        pk=grant_id, emailed_at=None, revoked_at=None,
+    ).update(email_claimed_at=now)
     if not claimed:
         return False
     grant = DownloadGrant.objects.select_related("product", "order__customer", "company").get(pk=grant_id)
@@ -208,9 +220,10 @@ def digital_delivery_send(*, grant_id: int) -> bool:
             to=[customer.email], reply_to=[context["support_email"]], **company_mail(company=grant.company),
         ).send()
     except Exception:
-        # Let the task retry the send: release the claim first.
-        DownloadGrant.objects.filter(pk=grant_id).update(emailed_at=None)
+        # Let the task retry the send: release the lease first.
+        DownloadGrant.objects.filter(pk=grant_id).update(email_claimed_at=None)
         raise
+    DownloadGrant.objects.filter(pk=grant_id).update(emailed_at=timezone.now())
     return True
 
 

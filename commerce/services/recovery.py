@@ -5,8 +5,9 @@ A worker killed with `kill -9` loses the task it was running (and, on Redis, kee
 prefetched `unacked` until the broker's visibility timeout, two hours). What it was doing is still written
 down: a webhook event stays `received` (or `failed` by a transient database error whose retries died with
 the worker, or `pending_match` waiting for an order that has arrived since), a download email's grant stays
-unsent. The sweep re-enqueues those; the processing itself is idempotent (the event row lock and state, the
-grant's conditional claim), so a task that was only late and a re-enqueued one never both act.
+unsent once its sender's lease expires. The sweep re-enqueues those; the processing itself is idempotent
+(the event row lock and state, the grant's lease), so a task that was only late and a re-enqueued one never
+both act.
 """
 
 import logging
@@ -18,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import DownloadGrant, WebhookEvent
+from .fulfillment import DELIVERY_EMAIL_LEASE
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +91,12 @@ def delivery_emails_recover(*, now=None) -> list[int]:
 
     now = now or timezone.now()
     ids = list(DownloadGrant.objects.filter(
+        Q(email_claimed_at=None) | Q(email_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
         emailed_at=None, revoked_at=None, order__customer__isnull=False, created_at__lt=now - STALE_AFTER,
         expires_at__gt=now,
     ).order_by("pk").values_list("pk", flat=True)[:BATCH])
     for pk in ids:
-        email_digital_delivery_task.delay(pk)  # sending claims the grant first: at most one email each
+        email_digital_delivery_task.delay(pk)  # a send holds a lease on the grant: one sender at a time
     if ids:
         logger.warning("recovery: re-sent %d download email(s) never sent: grants %s", len(ids), ids[:50])
     return ids

@@ -1,5 +1,10 @@
 """Inbound webhooks: verify, store first, process later on the `webhooks` queue.
 
+The stored row is the unit of work (a transactional outbox): the receiver's only write is one INSERT, then a
+cheap wake-up (services.outbox); the worker's drain claims rows still `received` with SKIP LOCKED and
+processes them, so a row is processed whether or not its wake-up arrived (the drain of a later event, or the
+recovery sweep, takes it).
+
 Processing is idempotent: an event already processed is skipped, and every handler merges facts into
 the order state machine (services.orders), so duplicates and out-of-order deliveries converge.
 An event whose order/customer/shop is not known yet is parked as `pending_match` with the reference it
@@ -29,6 +34,7 @@ from .consent import SHOPIFY_WORDING, STRIPE_WORDING, customer_consent_record
 from .discounts import discount_redeem_by_code, discount_redemption_record
 from .fulfillment import subscription_activate
 from .orders import customer_upsert, order_apply, order_lock, order_refunded_total
+from .outbox import OUTBOX_CHANNEL, outbox_wakes_by_notify, webhook_outbox_wake
 from .refunds import refund_record_reported
 from .stripe_api import from_cents
 
@@ -54,6 +60,10 @@ class PendingMatch(Exception):  # noqa: N818 - a state, not a failure
 
 class TransientWebhookError(Exception):
     """Processing failed for a reason a retry can fix (database hiccup)."""
+
+    def __init__(self, message: str, *, event_id: int | None = None):
+        super().__init__(message)
+        self.event_id = event_id
 
 
 # Connection lost, deadlock, serialization failure, lock timeout: a retry can succeed. Other database errors
@@ -180,14 +190,13 @@ def _pick(headers, names) -> dict:
 
 def webhook_store(*, provider: str, event_id: str, event_type: str, payload: dict, raw_body: bytes,
                   headers: dict, webhook_id: str = "") -> int | None:
-    """Store the event once per provider event id and enqueue its processing on commit.
+    """Store the event once per provider event id and wake the outbox's drain on commit.
 
     Returns the new row's id, or None when the event was already stored (a duplicate delivery).
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: a single round trip that is safe under
-    concurrent duplicates, because this is the hot path of every webhook.
+    concurrent duplicates, because this is the hot path of every webhook. No task is published per event:
+    the row itself is the queue (see services.outbox).
     """
-    from ..tasks import webhook_process_task
-
     values = {
         "provider": provider, "event_id": event_id, "event_type": event_type, "payload": payload,
         "raw_body": raw_body.decode("utf-8"), "headers": headers, "webhook_id": webhook_id, "match_ref": "",
@@ -199,6 +208,10 @@ def webhook_store(*, provider: str, event_id: str, event_type: str, payload: dic
     sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
            f"VALUES ({', '.join(['%s'] * len(columns))}) "
            f"ON CONFLICT ({quote('provider')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}")
+    by_notify = outbox_wakes_by_notify()
+    if by_notify:
+        # The wake-up rides in the same statement: PostgreSQL delivers the NOTIFY when it commits.
+        sql = f"WITH stored AS ({sql}) SELECT id, pg_notify('{OUTBOX_CHANNEL}', '') FROM stored"
     params = [f.get_db_prep_save(values[f.name], connection) for f in columns]
     # One statement: in autocommit it commits by itself; inside a caller's transaction it joins it.
     with connection.cursor() as cursor:
@@ -206,50 +219,72 @@ def webhook_store(*, provider: str, event_id: str, event_type: str, payload: dic
         row = cursor.fetchone()
     if row is None:
         return None
-    pk = row[0]
-    transaction.on_commit(lambda: webhook_process_task.delay(pk))
-    return pk
+    if not by_notify:
+        transaction.on_commit(webhook_outbox_wake)
+    return row[0]
 
 
 # --- process -------------------------------------------------------------------------------------------------
 
 def webhook_process(*, event_id: int, force: bool = False) -> WebhookEvent | None:
     """Run the handler for one stored event. Done events are skipped unless `force` (admin reprocess)."""
-    error = None
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
             return None
         if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED) and not force:
             return event
-        handler = HANDLERS.get((event.provider, event.event_type))
-        event.attempts += 1
-        if handler is None:
-            event.status = WebhookEvent.Status.IGNORED
-        else:
-            try:
-                with transaction.atomic():  # a failed handler leaves nothing half-written
-                    event.company = handler(event) or event.company
-                event.status = WebhookEvent.Status.PROCESSED
-                event.match_ref = ""
-                event.last_error = ""
-            except PendingMatch as pending:
-                event.status = WebhookEvent.Status.PENDING_MATCH
-                event.match_ref = pending.ref[:128]
-                event.company = pending.company or event.company
-            except TRANSIENT_DB_ERRORS as exc:
-                event.status = WebhookEvent.Status.FAILED
-                event.last_error = f"transient: {exc}"[:5000]
-                error = exc
-            except Exception:  # noqa: BLE001 - kept on the row for the admin; not retried blindly
-                event.status = WebhookEvent.Status.FAILED
-                event.last_error = traceback.format_exc()[-5000:]
-                logger.exception("webhook %s (%s) failed", event.pk, event.event_type)
-        event.processed_at = timezone.now() if event.status != WebhookEvent.Status.FAILED else None
-        event.save(update_fields=["status", "attempts", "last_error", "processed_at", "company", "match_ref"])
+        error = _process_locked(event)
     if error is not None:
-        raise TransientWebhookError(str(error)) from error
+        raise TransientWebhookError(str(error), event_id=event.pk) from error
     return event
+
+
+def webhook_process_next() -> WebhookEvent | None:
+    """The outbox's claim: lock the oldest event still `received` that no other drain holds (SKIP LOCKED) and
+    process it in the same transaction. None when there is none. A crash before the commit leaves the row
+    `received` for the next drain or the recovery sweep."""
+    with transaction.atomic():
+        event = (WebhookEvent.objects.select_for_update(skip_locked=True)
+                 .filter(status=WebhookEvent.Status.RECEIVED).order_by("received_at", "pk").first())
+        if event is None:
+            return None
+        error = _process_locked(event)
+    if error is not None:
+        raise TransientWebhookError(str(error), event_id=event.pk) from error
+    return event
+
+
+def _process_locked(event: WebhookEvent) -> Exception | None:
+    """Run the event's handler and save its new state (the caller holds the row lock); the transient database
+    error to retry, if one happened."""
+    error = None
+    handler = HANDLERS.get((event.provider, event.event_type))
+    event.attempts += 1
+    if handler is None:
+        event.status = WebhookEvent.Status.IGNORED
+    else:
+        try:
+            with transaction.atomic():  # a failed handler leaves nothing half-written
+                event.company = handler(event) or event.company
+            event.status = WebhookEvent.Status.PROCESSED
+            event.match_ref = ""
+            event.last_error = ""
+        except PendingMatch as pending:
+            event.status = WebhookEvent.Status.PENDING_MATCH
+            event.match_ref = pending.ref[:128]
+            event.company = pending.company or event.company
+        except TRANSIENT_DB_ERRORS as exc:
+            event.status = WebhookEvent.Status.FAILED
+            event.last_error = f"transient: {exc}"[:5000]
+            error = exc
+        except Exception:  # noqa: BLE001 - kept on the row for the admin; not retried blindly
+            event.status = WebhookEvent.Status.FAILED
+            event.last_error = traceback.format_exc()[-5000:]
+            logger.exception("webhook %s (%s) failed", event.pk, event.event_type)
+    event.processed_at = timezone.now() if event.status != WebhookEvent.Status.FAILED else None
+    event.save(update_fields=["status", "attempts", "last_error", "processed_at", "company", "match_ref"])
+    return error
 
 
 def webhook_reprocess(*, events) -> int:

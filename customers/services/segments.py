@@ -10,7 +10,7 @@ ties share the lower score).
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from commerce.models import Customer
@@ -108,8 +108,12 @@ def rfm_compute(purchases: list[dict], *, now, bounds=None) -> dict:
 
 @transaction.atomic
 def profiles_refresh(*, company, now=None) -> dict:
-    """Recompute every customer's RFM and segment; record segment moves. Returns counts."""
+    """Recompute every customer's RFM and segment; record segment moves. Returns counts. Refreshes of one
+    company run one at a time (two at once would both create the same new customers' profiles)."""
     now = now or timezone.now()
+    if connection.vendor == "postgresql":  # SQLite lets one writer in at a time anyway
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PROFILES_REFRESH_LOCK, company.pk])
     rules, bounds = company_rules(company)
     scores = rfm_compute(customer_purchases(company=company, until=now), now=now, bounds=bounds)
     profiles = {p.customer_id: p for p in CustomerProfile.objects.filter(company=company).select_for_update()}
@@ -135,6 +139,9 @@ def profiles_refresh(*, company, now=None) -> dict:
     SegmentMove.objects.bulk_create(moved)
     return {"profiles": len(created) + len(to_update), "moves": len(moved)}
 
+
+# The advisory lock space of profiles_refresh (the second key is the company's id).
+PROFILES_REFRESH_LOCK = 17_001
 
 RFM_FIELDS = ["orders", "first_order_at", "last_order_at", "recency_days", "monetary", "r_score", "f_score",
               "m_score", "segment", "segment_since", "updated_at"]

@@ -87,3 +87,35 @@ def test_delivery_email_is_sent_once_even_when_the_task_runs_twice(company):
     # then
     assert (first, second) == (True, False)
     assert len(mail.outbox) == 1
+
+
+def test_a_failed_delivery_send_releases_its_lease_so_the_retry_sends(company, monkeypatch):
+    # given a grant whose first send fails at the mail server
+    import smtplib
+
+    from django.core.mail.backends.locmem import EmailBackend
+    from django.utils import timezone
+
+    from commerce.models import DownloadGrant
+    from commerce.services.fulfillment import digital_delivery_send
+
+    from .factories import digital_product
+
+    product = digital_product(company=company)
+    grant = DownloadGrant.objects.create(company=company, order=OrderFactory(company=company), product=product,
+                                         expires_at=timezone.now())
+    real_send = EmailBackend.send_messages
+    monkeypatch.setattr(EmailBackend, "send_messages", lambda self, messages: (_ for _ in ()).throw(
+        smtplib.SMTPServerDisconnected("gone")))
+
+    # when it fails, then the task's retry runs
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        digital_delivery_send(grant_id=grant.pk)
+    failed = DownloadGrant.objects.get(pk=grant.pk)
+    monkeypatch.setattr(EmailBackend, "send_messages", real_send)
+    retried = digital_delivery_send(grant_id=grant.pk)
+
+    # then the failure left it unsent and unheld, and the retry sent it
+    assert (failed.emailed_at, failed.email_claimed_at) == (None, None)
+    assert retried is True and len(mail.outbox) == 1
+    assert DownloadGrant.objects.get(pk=grant.pk).emailed_at is not None

@@ -163,6 +163,37 @@ def test_a_download_email_never_sent_is_sent_by_the_sweep_exactly_once(company, 
     assert DownloadGrant.objects.get(pk=fresh.pk).emailed_at is None
 
 
+def test_a_download_email_whose_sender_died_while_sending_is_sent_again_after_its_lease(company, other_company):
+    # given a grant whose sender took the lease and was killed before the email left (no emailed_at)
+    from commerce.services.fulfillment import DELIVERY_EMAIL_LEASE
+
+    product = digital_product(company=company)
+    order = OrderFactory(company=company, customer=CustomerFactory(company=company, email="b@example.com"))
+    OrderItemFactory(order=order, product=product)
+    now = timezone.now()
+    grant = DownloadGrant.objects.create(company=company, order=order, product=product,
+                                         expires_at=now + timedelta(hours=20))
+    # and another company's grant, held by a live sender
+    other_product = digital_product(company=other_company)
+    other = DownloadGrant.objects.create(
+        company=other_company, product=other_product, expires_at=now + timedelta(hours=20),
+        order=OrderItemFactory(order__company=other_company, product=other_product,
+                               order__customer=CustomerFactory(company=other_company)).order)
+    DownloadGrant.objects.update(created_at=now - timedelta(minutes=10), email_claimed_at=now - timedelta(seconds=5))
+
+    # when the sweep runs while the lease holds, then after it expired for the dead sender only
+    during = recovery_sweep()
+    DownloadGrant.objects.filter(pk=grant.pk).update(
+        email_claimed_at=now - DELIVERY_EMAIL_LEASE - timedelta(seconds=1))
+    after = recovery_sweep()
+
+    # then nothing is sent while a sender may still be sending; after the lease the email goes out once
+    assert during["delivery_emails"] == [] and after["delivery_emails"] == [grant.pk]
+    assert [m.to for m in mail.outbox] == [["b@example.com"]]
+    assert DownloadGrant.objects.get(pk=grant.pk).emailed_at is not None
+    assert DownloadGrant.objects.get(pk=other.pk).emailed_at is None
+
+
 def test_a_transient_database_error_is_retried_with_backoff_until_it_succeeds(client, company, monkeypatch,
                                                                              django_capture_on_commit_callbacks):
     # given a handler that hits a lost connection twice, then works

@@ -120,3 +120,31 @@ def test_segment_metrics_count_sizes_at_window_end_and_moves_within():
     assert now_row["customers.segment.champions"] == 1 and now_row["customers.moved_to.champions"] == 0
     assert before_row["customers.segment.new"] == 1 and before_row["customers.segment.at_risk"] == 0
     assert before_row["customers.moved_to.champions"] == 1
+
+
+@pytest.mark.django_db
+def test_a_burst_of_paid_orders_refreshes_the_segments_once_after_the_first(django_capture_on_commit_callbacks):
+    # given a refresh already queued for the company by an earlier order of the burst (its mark is set), and
+    # another company with nothing queued
+    from django.core.cache import cache
+
+    from autonomax.services import event_record
+    from customers.tasks import _refresh_mark, customer_profiles_refresh_task
+
+    company, other = CompanyFactory(), CompanyFactory()
+    cache.set(_refresh_mark(company.pk), 1)
+    paid = OrderFactory(company=company, customer=CustomerFactory(company=company))
+    other_paid = OrderFactory(company=other, customer=CustomerFactory(company=other))
+
+    # when both orders' payments are recorded (tasks run inline in the tests)
+    with django_capture_on_commit_callbacks(execute=True):
+        event_record(company=company, name="order.paid", payload={"order_id": paid.pk})
+        event_record(company=other, name="order.paid", payload={"order_id": other_paid.pk})
+
+    # then the burst's order waits for the queued refresh; the other company's ran at once
+    assert not CustomerProfile.objects.filter(company=company).exists()
+    assert CustomerProfile.objects.filter(company=other).count() == 1
+    # and when the queued refresh runs, it covers the order and clears the mark for the next burst
+    customer_profiles_refresh_task(company.pk)
+    assert CustomerProfile.objects.get(company=company).orders == 1
+    assert cache.get(_refresh_mark(company.pk)) is None
