@@ -862,3 +862,27 @@ def test_a_job_no_bot_handles_fails_and_says_which_type(company, store, owner):
     mission.refresh_from_db()
     assert job.status == Job.Status.FAILED and job.error == "AppError: no bot handles job type 'no-such-type'"
     assert mission.status == Mission.Status.ESCALATED
+
+
+def test_a_transient_error_queues_the_job_again_and_records_the_error(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    with time_machine.travel(timezone.now(), tick=False):
+        now = timezone.now()
+        mission, job = start(company, "bundle-offer", owner)
+
+        def provider_busy(*, job, ctx):
+            ctx.log("calling the provider")
+            raise ConnectionError("provider busy")
+
+        monkeypatch.setitem(BOTS, job.type, provider_busy)
+
+        # when, then the error goes up to the task (which retries it)
+        with pytest.raises(ConnectionError):
+            job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.queued_at) == (Job.Status.QUEUED, 1, now)
+    assert job.error == "ConnectionError: provider busy"
+    assert job.log.endswith(f"{now:%Y-%m-%d %H:%M:%S} calling the provider\n"
+                            f"{now:%Y-%m-%d %H:%M:%S} attempt 1 failed (will retry): provider busy\n")
