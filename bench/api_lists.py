@@ -48,6 +48,7 @@ def ensure_database(url: str) -> None:
 
 def prepare():
     from django.core.management import call_command
+    from django.db import connection
 
     from autonomax.authentication import api_token_create
     from autonomax.models import Company, Membership
@@ -72,6 +73,8 @@ def prepare():
             for job in jobs[source.pk]:
                 job.pk, job.mission, job.idempotency_key = None, copy, uuid.uuid4()
                 job.save()
+        with connection.cursor() as cursor:  # planner statistics, as autovacuum keeps them on a live database
+            cursor.execute("ANALYZE")
     membership = Membership.objects.filter(company=company, role="owner").select_related("user").first()
     _, key = api_token_create(user=membership.user, company=company)
     return key

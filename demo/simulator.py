@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 from urllib.parse import urlparse
 
 import numpy as np
@@ -241,9 +242,13 @@ def _evidence_rows(company) -> list[dict]:
 
     rows = []
     for record in EvidenceRecord.objects.filter(company=company).select_related("play", "mission").order_by("pk"):
-        rows.append({"play": record.play.key, "success": record.success,
+        rows.append({"play": record.play.key, "success": record.success, "mission": str(record.correlation_id),
                      "verdict": getattr(record, "verdict", None) or None,
-                     "min_change_pct": (record.mission.play_snapshot.get("success") or {}).get("min_change_pct")})
+                     "min_change_pct": (record.mission.play_snapshot.get("success") or {}).get("min_change_pct"),
+                     "method": record.method, "start": record.window_start.date().isoformat(),
+                     "effect_rel": record.effect_rel, "ci": [record.ci_low, record.ci_high],
+                     "treated_n": record.treated_n, "control_n": record.control_n,
+                     "confounded_with": len(record.confounded_with or [])})
     return rows
 
 
@@ -284,11 +289,18 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     saved = random.getstate(), np.random.get_state()
     random.seed(f"simulate:{seed}")
     np.random.seed(seed % 2**32)
+    # A mission's correlation id keys its holdout split and its interval's draws: random ids would split the
+    # audience differently on every run of the same seed, so the run's ids come from the seed too. The ids are
+    # unique, so they are also keyed by what else makes a run (scenario, policy, kept slug): runs going on at
+    # the same time in one database (or kept side by side) never share one.
+    ids = random.Random(f"simulate-ids:{scenario.name}:{policy}:{keep_slug}:{seed}")
+    correlation = Mission._meta.get_field("correlation_id")
     started = time.perf_counter()
     try:
         # The commander ranks with its own learning policy, seeded so the same seed gives the same draws.
         # Mail queued for after the commit of a kept run (the simulated owner's alerts) stays in the simulation.
         with (connection.execute_wrapper(count), override_settings(EMAIL_BACKEND="demo.edge.SimulatedEmailBackend"),
+              mock.patch.object(correlation, "_get_default", lambda: uuid.UUID(int=ids.getrandbits(128), version=4)),
               transaction.atomic(), policy_use("learn", seed=seed),
               time_machine.travel(start - timedelta(days=warmup_days + 1), tick=False) as clock):
             company, owner, products = sandbox_create(scenario=scenario, policy=policy, seed=seed, slug=keep_slug)
@@ -362,15 +374,16 @@ def interval(values: list[float]) -> dict:
 
 
 def _evidence_accuracy(runs: list[RunResult], values: dict) -> dict:
-    """Share of verdicts whose sign matches the truth, among plays whose true effect (on net revenue) is at
-    least the play's minimum worthwhile change. `inconclusive` verdicts are not counted; `no_effect` is wrong
-    there (the effect was worth having or avoiding)."""
+    """Share of verdicts whose sign matches the truth (its net revenue), among plays whose true effect on the
+    metric they move is at least the play's minimum worthwhile change (which is read on the play's own KPI: a
+    win-back's +60% on its readers' repeat purchases, not its share of the whole shop's revenue). `inconclusive`
+    verdicts are not counted; `no_effect` is wrong there (the effect was worth having or avoiding)."""
     right = judged = 0
     for run in runs:
         for row in run.evidence:
             truth = values.get(row["play"])
             wanted = abs(float(row["min_change_pct"] or 0)) / 100
-            if truth is None or abs(truth["relative"]) < wanted or truth["value"] == 0:
+            if truth is None or abs(truth.get("metric_relative", truth["relative"])) < wanted or truth["value"] == 0:
                 continue
             verdict = row["verdict"]
             if verdict == "inconclusive":
@@ -455,6 +468,7 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
             "missions": {play: round(sum(r.approved[play] for r in results) / len(results), 2)
                          for play in sorted({p for r in results for p in r.approved})},
             "verdicts": _verdicts(results),
+            "contacts": round(sum(r.timing.get("contacts", 0) for r in results) / len(results), 1),
             "regret": regret,
             "cumulative_net_revenue": [round(float(x), 2) for x in cumulative_net],
             "per_seed": [{"seed": r.seed, "net_revenue": r.net_revenue} for r in results],

@@ -7,6 +7,8 @@ twice) nothing is predicted: the profile says "not enough history", never a gues
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from datetime import timedelta
@@ -56,13 +58,21 @@ def fit(summary: pd.DataFrame, *, penalizer: float = 0.001):
     """(BetaGeoFitter, GammaGammaFitter) fitted on a summary frame (a small penalizer keeps small shops'
     fits from diverging)."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter  # noqa: PLC0415
+    from lifetimes.utils import ConvergenceError  # noqa: PLC0415
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter(penalizer_coef=penalizer).fit(summary["frequency"], summary["recency"], summary["T"])
-        repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-        ggf = GammaGammaFitter(penalizer_coef=penalizer).fit(repeat["frequency"], repeat["monetary_value"])
-    return bgf, ggf
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    # lifetimes prints scipy's whole OptimizeResult before it raises on a fit that does not converge: that
+    # goes nowhere, and a fit that fails is retried with a stronger penalizer before it is given up.
+    for coef in [penalizer, *(p for p in (0.01, 0.1) if p > penalizer)]:
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                bgf = BetaGeoFitter(penalizer_coef=coef).fit(summary["frequency"], summary["recency"], summary["T"])
+                ggf = GammaGammaFitter(penalizer_coef=coef).fit(repeat["frequency"], repeat["monetary_value"])
+            return bgf, ggf
+        except ConvergenceError:
+            continue
+    raise ConvergenceError(f"the BG/NBD or Gamma-Gamma fit did not converge (penalizer up to {coef})")
 
 
 def holdout_days(purchases: list[dict], *, now) -> int:

@@ -31,6 +31,39 @@ def test_bg_nbd_and_gamma_gamma_match_the_published_cdnow_values():
     assert ggf.params_["v"] == pytest.approx(15.45, abs=0.01)
 
 
+def test_a_fit_that_does_not_converge_prints_nothing_and_is_retried_with_a_stronger_penalizer(monkeypatch, capsys):
+    from lifetimes import BetaGeoFitter
+    from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
+    from lifetimes.utils import ConvergenceError
+
+    # given a BG/NBD fit that does not converge below a penalizer of 0.1 (lifetimes prints scipy's result first)
+    real = BetaGeoFitter.fit
+    tried = []
+
+    def fit_or_fail(self, *args, **kwargs):
+        tried.append(self.penalizer_coef)
+        if self.penalizer_coef < 0.1:
+            print("      message: Desired error not necessarily achieved due to precision loss.")
+            raise ConvergenceError("The model did not converge.")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BetaGeoFitter, "fit", fit_or_fail)
+    summary = load_cdnow_summary_data_with_monetary_value()
+    # when it is fitted, it is fitted with the stronger penalizer, and nothing is printed
+    bgf, _ = fit(summary)
+    assert tried == [0.001, 0.01, 0.1] and bgf.penalizer_coef == 0.1
+    assert capsys.readouterr().out == ""
+    # and a fit that never converges fails with one line, still printing nothing
+    def never(self, *args, **kwargs):
+        print("OptimizeResult")
+        raise ConvergenceError("The model did not converge.")
+
+    monkeypatch.setattr(BetaGeoFitter, "fit", never)
+    with pytest.raises(ConvergenceError, match="did not converge"):
+        fit(summary)
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.django_db
 def test_too_little_history_says_so_and_predicts_nothing(settings):
     settings.CLV_MIN_CUSTOMERS = 50
