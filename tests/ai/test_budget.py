@@ -10,6 +10,7 @@ from chimera.ai.budget import (
     ai_budget_charge,
     ai_budget_day,
     ai_budget_settle,
+    ai_call_record,
     ai_cost,
     ai_cost_estimate,
     ledger_transaction,
@@ -491,3 +492,35 @@ def test_the_ledger_transaction_skips_the_wal_flush_only_when_it_is_the_outermos
             inside_a_callers = synchronous_commit()
 
     assert (alone, after, inside_a_callers) == ("off", "on", "on")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreserved_call_logged_outside_a_transaction_is_still_charged(other_company):
+    # given (the one-round-trip path) today's rows of two companies, nothing reserved
+    company = Company.objects.create(slug="solo", name="Solo")
+    today = ai_budget_day(company=company)
+    for tenant in (company, other_company):
+        AISpendDay.objects.create(company=tenant, day=today)
+
+    # when a call that reserved nothing is logged with its cost (and no overrun)
+    row = AICall(company=company, task_type="quick_response", provider="alpha", status=AICall.Status.SUCCEEDED,
+                 cost_usd=Decimal("0.02"))
+    ai_call_record(row=row, day=today, reserved=Decimal(0), actual=Decimal("0.02"))
+
+    # then it is charged to the company's day only, and logged
+    spent = dict(AISpendDay.objects.values_list("company_id", "spent_usd"))
+    assert spent == {company.pk: Decimal("0.02"), other_company.pk: 0}
+    assert AICall.objects.get(company=company).cost_usd == Decimal("0.02")
+
+    # when a call that reserved 0.5 fails (costs nothing), its reservation is released
+    AISpendDay.objects.filter(company=company).update(reserved_usd=Decimal("0.5"))
+    failed = AICall(company=company, task_type="quick_response", provider="alpha", status=AICall.Status.FAILED)
+    ai_call_record(row=failed, day=today, reserved=Decimal("0.5"), actual=Decimal(0))
+    assert AISpendDay.objects.filter(company=company).values_list("spent_usd", "reserved_usd").get() == (
+        Decimal("0.02"), 0)
+
+    # when a bare overrun (0.25) is logged, it is recorded on the day
+    ai_call_record(row=AICall(company=company, task_type="quick_response", provider="alpha",
+                              status=AICall.Status.SUCCEEDED),
+                   day=today, reserved=Decimal(0), actual=Decimal(0), overrun=Decimal("0.25"))
+    assert AISpendDay.objects.get(company=company).overrun_usd == Decimal("0.25")
