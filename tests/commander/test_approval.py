@@ -48,7 +48,7 @@ def test_permission_matrix_for_approval(company, plays, role, play_key, allowed,
         assert mission.decided_by == membership.user and mission.decision_reason == "looks right"
         assert mission.jobs.count() == len(mission.play_snapshot["job_plan"])
     else:
-        assert response.status_code == 403
+        assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
         assert response.json()["error"]["message"]
         assert mission.status == Mission.Status.PROPOSED and mission.decided_by is None
         assert not mission.jobs.exists()
