@@ -524,3 +524,29 @@ def test_an_unreserved_call_logged_outside_a_transaction_is_still_charged(other_
                               status=AICall.Status.SUCCEEDED),
                    day=today, reserved=Decimal(0), actual=Decimal(0), overrun=Decimal("0.25"))
     assert AISpendDay.objects.get(company=company).overrun_usd == Decimal("0.25")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_call_log_is_one_query_alone_and_leaves_a_callers_transaction_flushing():
+    from django.test.utils import CaptureQueriesContext
+
+    company = Company.objects.create(slug="solo", name="Solo")
+    today = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=today, reserved_usd=Decimal("0.5"))
+
+    def call():
+        return AICall(company=company, task_type="quick_response", provider="alpha", status=AICall.Status.SUCCEEDED)
+
+    # when a call is logged alone, then inside a caller's transaction
+    with CaptureQueriesContext(connection) as alone:
+        ai_call_record(row=call(), day=today, reserved=Decimal("0.1"), actual=Decimal("0.05"))
+    with transaction.atomic():
+        ai_call_record(row=call(), day=today, reserved=Decimal("0.1"), actual=Decimal("0.05"))
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            callers = cursor.fetchone()[0]
+
+    # then alone it is one round trip, and the caller's commit still waits for its flush
+    assert len(alone) == 1 and callers == "on"
+    assert AISpendDay.objects.values_list("spent_usd", "reserved_usd").get() == (Decimal("0.1"), Decimal("0.3"))
+    assert AICall.objects.filter(company=company).count() == 2
