@@ -75,6 +75,17 @@ def _own_cache_under_mutmut():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fresh_sql_under_mutmut():
+    """mutmut runs each mutant in a process forked from one that has already built (functools.cache) the AI
+    call log's INSERT: build it again, or a mutant of the builder is never called."""
+    if "MUTANT_UNDER_TEST" in os.environ:
+        from chimera.ai.budget import _insert_call_sql
+
+        _insert_call_sql.cache_clear()
+    yield
+
+
 @pytest.fixture
 def company(db):
     return CompanyFactory(slug="acme", name="Acme Digital")

@@ -72,8 +72,7 @@ def ai_cost_estimate(*, price: ModelPrice, messages: list[dict], max_tokens: int
     return ai_cost(price=price, tokens_in=tokens_in, tokens_out=max_tokens, rounding=ROUND_CEILING)
 
 
-@contextmanager
-def ledger_transaction():
+def _ledger_transaction():
     """transaction.atomic for the spend ledger and the call log, without waiting for the WAL flush.
 
     On PostgreSQL the commit returns before its WAL reaches the disk
@@ -90,6 +89,10 @@ def ledger_transaction():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield
+
+
+# Wrapped here, not decorated: mutmut skips decorated functions (scripts/mutmut.sh).
+ledger_transaction = contextmanager(_ledger_transaction)
 
 
 def _one_round_trip() -> bool:
@@ -165,10 +168,12 @@ def _reserve_once(*, company: Company, day, amount: Decimal, budget: Budget) -> 
 _CALL_FIELDS = [f for f in AICall._meta.concrete_fields if not f.primary_key]
 
 
-@functools.cache
-def _insert_call_sql() -> str:
+def _insert_call_sql_build() -> str:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _CALL_FIELDS)
     return f"INSERT INTO {AICall._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(_CALL_FIELDS))})"
+
+
+_insert_call_sql = functools.cache(_insert_call_sql_build)
 
 
 def ai_call_record(*, row: AICall, day, reserved: Decimal, actual: Decimal, overrun: Decimal = Decimal(0)) -> None:

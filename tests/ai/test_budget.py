@@ -1,12 +1,21 @@
 import threading
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from autonomax.models import Company
-from chimera.ai.budget import ai_budget_charge, ai_budget_day, ai_budget_settle
+from chimera.ai.budget import (
+    ai_budget_charge,
+    ai_budget_day,
+    ai_budget_settle,
+    ai_call_record,
+    ai_cost,
+    ai_cost_estimate,
+    ledger_transaction,
+)
+from chimera.ai.config import ModelPrice
 from chimera.ai.errors import BudgetExceeded
 from chimera.ai.models import AICall, AISpendDay
 from chimera.ai.selectors import ai_spend_summary
@@ -445,3 +454,99 @@ def test_a_company_with_an_unknown_time_zone_counts_its_day_in_utc():
 
     with time_machine.travel("2026-03-01 23:30:00+00:00", tick=False):
         assert ai_budget_day(company=Company(slug="odd", timezone="Mars/Olympus_Mons")) == datetime.date(2026, 3, 1)
+
+
+# --- the cost helpers and the ledger's transaction ------------------------------------------------------------------
+
+def test_the_cost_is_priced_per_thousand_tokens_and_rounded_to_the_micro_dollar():
+    price = ModelPrice(name="m", input_per_1k=Decimal("0.0012"), output_per_1k=Decimal("0.5"))
+
+    assert ai_cost(price=price, tokens_in=1000, tokens_out=3) == Decimal("0.0027")  # 0.0012 in + 0.0015 out
+    assert ai_cost(price=price, tokens_in=1, tokens_out=0) == Decimal("0.000001")  # 0.0000012, to the nearest
+    assert ai_cost(price=price, tokens_in=1, tokens_out=0, rounding=ROUND_CEILING) == Decimal("0.000002")
+
+
+def test_the_estimate_counts_every_byte_and_each_message_as_tokens_and_max_tokens_as_output():
+    price = ModelPrice(name="m", input_per_1k=Decimal("1"), output_per_1k=Decimal("2"))
+    messages = [{"role": "system", "content": "héllo"}, {"role": "user", "content": "hi"}]
+
+    # in: (6 bytes + 4) + (2 + 4) + 3 = 19 tokens at 1 per 1k; out: 100 at 2 per 1k
+    assert ai_cost_estimate(price=price, messages=messages, max_tokens=100) == Decimal("0.219")
+    # an upper bound: rounded up to the micro-dollar (7 tokens at 0.00005 per 1k = 0.00000035)
+    tiny = ModelPrice(name="m", input_per_1k=Decimal("0.00005"), output_per_1k=Decimal("0"))
+    assert ai_cost_estimate(price=tiny, messages=[{"content": ""}], max_tokens=0) == Decimal("0.000001")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ledger_transaction_skips_the_wal_flush_only_when_it_is_the_outermost():
+    def synchronous_commit():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    with ledger_transaction():
+        alone = synchronous_commit()
+    after = synchronous_commit()
+    with transaction.atomic():
+        with ledger_transaction():
+            inside_a_callers = synchronous_commit()
+
+    assert (alone, after, inside_a_callers) == ("off", "on", "on")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreserved_call_logged_outside_a_transaction_is_still_charged(other_company):
+    # given (the one-round-trip path) today's rows of two companies, nothing reserved
+    company = Company.objects.create(slug="solo", name="Solo")
+    today = ai_budget_day(company=company)
+    for tenant in (company, other_company):
+        AISpendDay.objects.create(company=tenant, day=today)
+
+    # when a call that reserved nothing is logged with its cost (and no overrun)
+    row = AICall(company=company, task_type="quick_response", provider="alpha", status=AICall.Status.SUCCEEDED,
+                 cost_usd=Decimal("0.02"))
+    ai_call_record(row=row, day=today, reserved=Decimal(0), actual=Decimal("0.02"))
+
+    # then it is charged to the company's day only, and logged
+    spent = dict(AISpendDay.objects.values_list("company_id", "spent_usd"))
+    assert spent == {company.pk: Decimal("0.02"), other_company.pk: 0}
+    assert AICall.objects.get(company=company).cost_usd == Decimal("0.02")
+
+    # when a call that reserved 0.5 fails (costs nothing), its reservation is released
+    AISpendDay.objects.filter(company=company).update(reserved_usd=Decimal("0.5"))
+    failed = AICall(company=company, task_type="quick_response", provider="alpha", status=AICall.Status.FAILED)
+    ai_call_record(row=failed, day=today, reserved=Decimal("0.5"), actual=Decimal(0))
+    assert AISpendDay.objects.filter(company=company).values_list("spent_usd", "reserved_usd").get() == (
+        Decimal("0.02"), 0)
+
+    # when a bare overrun (0.25) is logged, it is recorded on the day
+    ai_call_record(row=AICall(company=company, task_type="quick_response", provider="alpha",
+                              status=AICall.Status.SUCCEEDED),
+                   day=today, reserved=Decimal(0), actual=Decimal(0), overrun=Decimal("0.25"))
+    assert AISpendDay.objects.get(company=company).overrun_usd == Decimal("0.25")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_call_log_is_one_query_alone_and_leaves_a_callers_transaction_flushing():
+    from django.test.utils import CaptureQueriesContext
+
+    company = Company.objects.create(slug="solo", name="Solo")
+    today = ai_budget_day(company=company)
+    AISpendDay.objects.create(company=company, day=today, reserved_usd=Decimal("0.5"))
+
+    def call():
+        return AICall(company=company, task_type="quick_response", provider="alpha", status=AICall.Status.SUCCEEDED)
+
+    # when a call is logged alone, then inside a caller's transaction
+    with CaptureQueriesContext(connection) as alone:
+        ai_call_record(row=call(), day=today, reserved=Decimal("0.1"), actual=Decimal("0.05"))
+    with transaction.atomic():
+        ai_call_record(row=call(), day=today, reserved=Decimal("0.1"), actual=Decimal("0.05"))
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            callers = cursor.fetchone()[0]
+
+    # then alone it is one round trip, and the caller's commit still waits for its flush
+    assert len(alone) == 1 and callers == "on"
+    assert AISpendDay.objects.values_list("spent_usd", "reserved_usd").get() == (Decimal("0.1"), Decimal("0.3"))
+    assert AICall.objects.filter(company=company).count() == 2

@@ -48,7 +48,7 @@ def test_permission_matrix_for_approval(company, plays, role, play_key, allowed,
         assert mission.decided_by == membership.user and mission.decision_reason == "looks right"
         assert mission.jobs.count() == len(mission.play_snapshot["job_plan"])
     else:
-        assert response.status_code == 403
+        assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
         assert response.json()["error"]["message"]
         assert mission.status == Mission.Status.PROPOSED and mission.decided_by is None
         assert not mission.jobs.exists()
@@ -280,3 +280,35 @@ def test_escalated_missions_show_retry_to_operators_and_refuse_viewers(company, 
     assert denied.status_code == 403
     mission.refresh_from_db()
     assert mission.status == Mission.Status.ESCALATED
+
+
+def test_of_approved_missions_of_equal_rank_the_higher_score_starts_first(company, other_company, plays):
+    # given no free slot yet, two approved missions of equal policy rank, the older with the lower score, and
+    # the other company's approved mission with the highest score
+    from decimal import Decimal
+
+    from chimera.commander.services.missions import missions_start
+
+    for tenant in (company, other_company):
+        tenant.max_active_missions = 0
+        tenant.save(update_fields=["max_active_missions"])
+    owner = MembershipFactory(company=company, role=Role.OWNER).user
+    older, newer = propose(company, "faq-macros"), propose(company, "bundle-offer")
+    for mission in (older, newer):
+        mission_approve(mission=mission, actor=owner)
+    Mission.objects.filter(pk=older.pk).update(policy_rank=1, score=Decimal("0.4"))
+    Mission.objects.filter(pk=newer.pk).update(policy_rank=1, score=Decimal("0.9"))
+    load_playbook(other_company)
+    theirs = propose(other_company, "faq-macros")
+    mission_approve(mission=theirs, actor=MembershipFactory(company=other_company, role=Role.OWNER).user)
+    Mission.objects.filter(pk=theirs.pk).update(policy_rank=1, score=Decimal("1"))
+
+    # when one slot frees up
+    company.max_active_missions = 1
+    company.save(update_fields=["max_active_missions"])
+    started = missions_start(company=company)
+
+    # then the higher score starts; the older one and the other company's mission wait
+    assert [m.pk for m in started] == [newer.pk]
+    statuses = dict(Mission.objects.filter(pk__in=[older.pk, theirs.pk]).values_list("pk", "status"))
+    assert statuses == {older.pk: Mission.Status.APPROVED, theirs.pk: Mission.Status.APPROVED}

@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 from waffle.models import Switch
@@ -17,6 +18,7 @@ from chimera.commander.models import Job, Mission
 from chimera.commander.services.jobs import (
     GLOBAL_HALT_SWITCH,
     QUEUE_GRACE,
+    _jobs_requeue_or_stuck,
     job_run,
     jobs_mark_stuck,
     missions_resume,
@@ -663,3 +665,224 @@ def test_retry_is_refused_to_a_viewer_and_to_a_mission_that_is_not_escalated(com
         mission_retry(mission=mission, actor=owner)
     assert conflict.value.code == "mission_running"
     assert "is running, not escalated" in str(conflict.value)
+
+
+# --- the stuck sweep (jobs_mark_stuck) -------------------------------------------------------------------------------
+
+def _owner_of(company):
+    return MembershipFactory(company=company, role=Role.OWNER).user
+
+
+def test_a_stuck_job_says_why_in_its_log_and_its_alert_gives_its_times(company, store, owner, other_company):
+    # given (the clock pinned) a job running one second past its timeout, and the other company's job running
+    # exactly as long as its timeout
+    with time_machine.travel(timezone.now(), tick=False):
+        now = timezone.now()
+        mission, job = start(company, "bundle-offer", owner)
+        started = now - timedelta(minutes=job.timeout_minutes, seconds=1)
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, started_at=started)
+        load_playbook(other_company)
+        _, theirs = start(other_company, "bundle-offer", _owner_of(other_company))
+        Job.objects.filter(pk=theirs.pk).update(status=Job.Status.RUNNING,
+                                                started_at=now - timedelta(minutes=theirs.timeout_minutes))
+
+        # when
+        stuck = jobs_mark_stuck()
+
+    # then only ours is stuck, its log says why, and the alert gives the job's times
+    job.refresh_from_db()
+    theirs.refresh_from_db()
+    assert stuck == [job.pk] and job.status == Job.Status.STUCK
+    assert job.log.endswith(f"stuck: running for more than {job.timeout_minutes} minutes\n")
+    assert theirs.status == Job.Status.RUNNING and "stuck" not in theirs.log
+    [alert] = mail.outbox
+    assert (f"Context: {{'job_id': {job.pk}, 'started_at': '{started}', 'queued_at': '{job.queued_at}'}}"
+            in alert.body)
+
+
+def test_a_job_stuck_in_the_queue_says_so_in_its_log(company, store, owner):
+    # given a job whose task was lost twice (re-sent once already)
+    with time_machine.travel(timezone.now(), tick=False):
+        mission, job = start(company, "bundle-offer", owner)
+        long_ago = timezone.now() - timedelta(hours=1)
+        Job.objects.filter(pk=job.pk).update(queued_at=long_ago, requeues=1)
+
+        # when
+        assert jobs_mark_stuck() == [job.pk]
+
+    # then
+    job.refresh_from_db()
+    assert job.status == Job.Status.STUCK
+    assert job.log.endswith(f"stuck: queued since {long_ago} and its task was lost (1 re-sent)\n")
+    assert "'started_at': 'None'" in mail.outbox[0].body
+
+
+def test_a_queued_job_is_lost_only_once_its_timeout_and_the_grace_have_passed(company, store, owner, other_company):
+    # given (the clock pinned) a job with a timeout longer than the grace, queued 25 minutes ago, and the other
+    # company's job queued exactly its timeout plus the grace ago
+    with time_machine.travel(timezone.now(), tick=False):
+        now = timezone.now()
+        _, job = start(company, "bundle-offer", owner)
+        Job.objects.filter(pk=job.pk).update(timeout_minutes=30, queued_at=now - timedelta(minutes=25))
+        load_playbook(other_company)
+        _, theirs = start(other_company, "bundle-offer", _owner_of(other_company))
+        Job.objects.filter(pk=theirs.pk).update(queued_at=now - timedelta(minutes=theirs.timeout_minutes) - QUEUE_GRACE)
+
+        # when
+        assert jobs_mark_stuck() == []
+
+    # then neither task counts as lost: nothing is sent again
+    job.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (job.status, job.requeues, job.queued_at) == (Job.Status.QUEUED, 0, now - timedelta(minutes=25))
+    assert (theirs.status, theirs.requeues) == (Job.Status.QUEUED, 0)
+
+
+def test_lost_jobs_of_both_companies_are_each_sent_again_once_and_a_job_claimed_since_is_left_alone(
+        company, store, owner, other_company, caplog, django_capture_on_commit_callbacks):
+    # given a job a worker claimed after the sweep listed it as lost, then a lost job of each company
+    with time_machine.travel(timezone.now(), tick=False):
+        later = timezone.now() + timedelta(hours=1)
+        _, claimed = start(company, "pending-checkout-reminder", owner)
+        _, ours = start(company, "bundle-offer", owner)
+        load_playbook(other_company)
+        _, theirs = start(other_company, "bundle-offer", _owner_of(other_company))
+        Job.objects.filter(pk=claimed.pk).update(status=Job.Status.RUNNING)
+
+        # when the sweep sends them again
+        with caplog.at_level("WARNING"), django_capture_on_commit_callbacks() as callbacks:
+            give_up = _jobs_requeue_or_stuck(job_ids=[claimed.pk, ours.pk, theirs.pk], now=later)
+
+    # then each lost job is sent again once, logged; the claimed one is untouched
+    assert give_up == [] and len(callbacks) == 2
+    for job in (claimed, ours, theirs):
+        job.refresh_from_db()
+    assert (claimed.status, claimed.requeues) == (Job.Status.RUNNING, 0)
+    for job in (ours, theirs):
+        assert (job.status, job.requeues, job.queued_at) == (Job.Status.QUEUED, 1, later)
+        assert job.log.endswith(f"re-queued on '{job.queue}': its task was lost\n")
+    assert [r.getMessage() for r in caplog.records if r.name == "chimera.commander.services.jobs"] == [
+        f"job {job.pk} re-queued by the recovery sweep (its task was lost)" for job in (ours, theirs)]
+
+    # when both are lost again, both are given up (to be marked stuck)
+    assert _jobs_requeue_or_stuck(job_ids=[ours.pk, theirs.pk], now=later) == [ours.pk, theirs.pk]
+
+
+def test_a_job_that_finishes_while_the_sweep_runs_is_left_alone_and_the_next_is_still_marked(
+        company, store, owner, monkeypatch):
+    # given a job running past its timeout and a job lost in the queue for good
+    from chimera.commander.services import jobs
+
+    with time_machine.travel(timezone.now(), tick=False):
+        _, finishing = start(company, "bundle-offer", owner)
+        Job.objects.filter(pk=finishing.pk).update(status=Job.Status.RUNNING,
+                                                   started_at=timezone.now() - timedelta(hours=1))
+        _, lost = start(company, "pending-checkout-reminder", owner)
+        Job.objects.filter(pk=lost.pk).update(queued_at=timezone.now() - timedelta(hours=1), requeues=1)
+        requeue = jobs._jobs_requeue_or_stuck
+
+        def its_worker_finishes_it_meanwhile(*, job_ids, now):
+            Job.objects.filter(pk=finishing.pk).update(status=Job.Status.SUCCEEDED)
+            return requeue(job_ids=job_ids, now=now)
+
+        monkeypatch.setattr(jobs, "_jobs_requeue_or_stuck", its_worker_finishes_it_meanwhile)
+
+        # when
+        jobs_mark_stuck()
+
+    # then the finished job stays finished and the lost one is still marked stuck
+    finishing.refresh_from_db()
+    lost.refresh_from_db()
+    assert finishing.status == Job.Status.SUCCEEDED and "stuck" not in finishing.log
+    assert lost.status == Job.Status.STUCK
+
+
+# --- running one job (job_run) ----------------------------------------------------------------------------------------
+
+def test_running_a_job_that_is_gone_or_finished_does_nothing(company, store, owner):
+    mission, job = start(company, "bundle-offer", owner)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+
+    assert job_run(job_id=job.pk + 1000) == "noop"
+    assert job_run(job_id=job.pk) == "noop"
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.started_at) == (Job.Status.SUCCEEDED, 0, None)
+
+
+def test_a_job_held_by_the_kill_switch_is_never_claimed_nor_counted_as_an_attempt(company, store, owner):
+    mission, job = start(company, "bundle-offer", owner)
+    company_set_halt(company=company, halted=True, actor=owner, reason="stop")
+
+    assert job_run(job_id=job.pk) == "halted"
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.started_at) == (Job.Status.PENDING, 0, None)
+    assert job.log.endswith("not run: the company's kill switch is on\n")
+
+
+def test_a_claimed_job_records_when_it_started(company, store, owner):
+    with time_machine.travel(timezone.now(), tick=False):
+        now = timezone.now()
+        mission, job = start(company, "bundle-offer", owner)
+
+        assert job_run(job_id=job.pk) == "done"
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.started_at) == (Job.Status.SUCCEEDED, 1, now)
+
+
+def test_a_job_failed_between_its_read_and_its_claim_is_not_run(company, store, owner, monkeypatch):
+    # given a queued job that something fails (a person, the sweep) after the worker read it, before it claims it
+    from chimera.commander.services import jobs
+
+    mission, job = start(company, "bundle-offer", owner)
+    blocked = jobs.execution_blocked
+
+    def failed_meanwhile(*, company_id):
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED)
+        return blocked(company_id=company_id)
+
+    monkeypatch.setattr(jobs, "execution_blocked", failed_meanwhile)
+
+    # when, then the claim finds nothing to claim and no bundle is made
+    assert job_run(job_id=job.pk) == "noop"
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.FAILED, 0)
+    assert not Product.objects.filter(sku__startswith="BUNDLE-").exists()
+
+
+def test_a_job_no_bot_handles_fails_and_says_which_type(company, store, owner):
+    mission, job = start(company, "bundle-offer", owner)
+    Job.objects.filter(pk=job.pk).update(type="no-such-type")
+
+    assert job_run(job_id=job.pk) == "failed"
+
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error == "AppError: no bot handles job type 'no-such-type'"
+    assert mission.status == Mission.Status.ESCALATED
+
+
+def test_a_transient_error_queues_the_job_again_and_records_the_error(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    with time_machine.travel(timezone.now(), tick=False):
+        now = timezone.now()
+        mission, job = start(company, "bundle-offer", owner)
+
+        def provider_busy(*, job, ctx):
+            ctx.log("calling the provider")
+            raise ConnectionError("provider busy")
+
+        monkeypatch.setitem(BOTS, job.type, provider_busy)
+
+        # when, then the error goes up to the task (which retries it)
+        with pytest.raises(ConnectionError):
+            job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.queued_at) == (Job.Status.QUEUED, 1, now)
+    assert job.error == "ConnectionError: provider busy"
+    assert job.log.endswith(f"{now:%Y-%m-%d %H:%M:%S} calling the provider\n"
+                            f"{now:%Y-%m-%d %H:%M:%S} attempt 1 failed (will retry): provider busy\n")

@@ -277,3 +277,21 @@ def test_platform_values_and_pushed_values_never_mix(company):
 
     # then the platform metric reads only the platform's value, the pushed metric only pushed values
     assert {e.kpi.key: e.value for e in evaluations} == {"revenue": Decimal("90"), "sessions": Decimal("50")}
+
+
+def test_an_evaluation_records_the_direction_and_window_it_was_judged_by(company, other_company):
+    # given a "lower is better" 30-day KPI of ours at 9 (warning above 8), and the other company's KPI with data
+    KPIDefinitionFactory(company=company, key="refunds", direction=KPIDefinition.Direction.DOWN, window_days=30,
+                         target=Decimal("5"), warning_threshold=Decimal("8"), critical_threshold=Decimal("12"))
+    MetricSnapshotFactory(company=company, window_days=30, value=Decimal("9"), at=NOW - timedelta(minutes=5))
+    KPIDefinitionFactory(company=other_company, key="refunds")
+    MetricSnapshotFactory(company=other_company, window_days=7, value=Decimal("1"), at=NOW)
+
+    # when (a "now" with microseconds: evaluations are stamped to the second)
+    [evaluation] = kpis_evaluate(company=company, now=NOW.replace(microsecond=123))
+
+    # then
+    stored = KPIEvaluation.objects.get(pk=evaluation.pk)
+    assert (stored.company_id, stored.direction, stored.window_days, stored.status, stored.evaluated_at) == (
+        company.pk, "down", 30, WARNING, NOW)
+    assert stored.reason == "9 is above the warning threshold 8"

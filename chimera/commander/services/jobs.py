@@ -4,8 +4,8 @@ A job's side effects are idempotent by the job's `idempotency_key` (each bot
 checks it before acting), so a duplicated or redelivered task never acts
 twice. Every job appends what it did to its `log`.
 
-The kill switches and mission_continue open `with transaction.atomic():` inside rather than wearing the
-decorator (the same transaction): mutmut skips decorated functions (scripts/mutmut.sh).
+The services open `with transaction.atomic():` inside rather than wearing the decorator (the same
+transaction): mutmut skips decorated functions (scripts/mutmut.sh).
 """
 
 import logging
@@ -221,46 +221,46 @@ def job_run(*, job_id: int) -> str:
     return "done"
 
 
-@transaction.atomic
 def _job_succeed(*, job_id: int, result: dict, lines: list[str]) -> None:
-    job = Job.objects.select_for_update().get(pk=job_id)
-    if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
-        return
-    for line in lines:
-        _log(job, line)
-    _log(job, f"succeeded: {result.get('summary', '')}")
-    job.error = ""
-    job_move(job=job, to=Job.Status.SUCCEEDED, result=result, finished_at=timezone.now(), save=("error", "log"))
-    mission_continue(mission=job.mission)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
+            return
+        for line in lines:
+            _log(job, line)
+        _log(job, f"succeeded: {result.get('summary', '')}")
+        job.error = ""
+        job_move(job=job, to=Job.Status.SUCCEEDED, result=result, finished_at=timezone.now(), save=("error", "log"))
+        mission_continue(mission=job.mission)
 
 
-@transaction.atomic
 def _job_skip(*, job_id: int, reason: str, result: dict, lines: list[str]) -> None:
     """The bot did nothing, and says why: `skipped` is not a success and never counts as evidence."""
-    job = Job.objects.select_for_update().get(pk=job_id)
-    if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
-        return
-    for line in lines:
-        _log(job, line)
-    _log(job, f"skipped (nothing done): {reason}")
-    job.error = ""
-    job_move(job=job, to=Job.Status.SKIPPED, result={**result, "summary": f"nothing done: {reason}",
-                                                      "skipped": reason},
-             finished_at=timezone.now(), save=("error", "log"))
-    mission_continue(mission=job.mission)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
+            return
+        for line in lines:
+            _log(job, line)
+        _log(job, f"skipped (nothing done): {reason}")
+        job.error = ""
+        job_move(job=job, to=Job.Status.SKIPPED, result={**result, "summary": f"nothing done: {reason}",
+                                                          "skipped": reason},
+                 finished_at=timezone.now(), save=("error", "log"))
+        mission_continue(mission=job.mission)
 
 
-@transaction.atomic
 def _job_note(*, job_id: int, status: str, error: str = "", lines: list[str] = ()) -> None:
-    job = Job.objects.select_for_update().get(pk=job_id)
-    for line in lines:
-        _log(job, line)
-    job.error = error or job.error
-    save = ("error", "log")
-    if status == Job.Status.QUEUED:
-        job.queued_at = timezone.now()
-        save += ("queued_at",)
-    job_move(job=job, to=status, save=save)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        for line in lines:
+            _log(job, line)
+        job.error = error or job.error
+        save = ("error", "log")
+        if status == Job.Status.QUEUED:
+            job.queued_at = timezone.now()
+            save += ("queued_at",)
+        job_move(job=job, to=status, save=save)
 
 
 def _job_halted(*, job_id: int, reason: str, lines: list[str] = ()) -> None:
@@ -268,19 +268,19 @@ def _job_halted(*, job_id: int, reason: str, lines: list[str] = ()) -> None:
     _job_note(job_id=job_id, status=Job.Status.PENDING, lines=[*lines, f"not run: {reason}"])
 
 
-@transaction.atomic
 def job_fail(*, job_id: int, error: str, lines: list[str] = ()) -> None:
     """A terminal failure (or retries used up): the job fails and its mission goes to a person."""
-    job = Job.objects.select_for_update().select_related("mission").get(pk=job_id)
-    if (job.status, Job.Status.FAILED) not in JOB_TRANSITIONS:
-        return
-    for line in lines:
-        _log(job, line)
-    _log(job, f"failed after {job.attempts} attempt(s): {error}")
-    job_move(job=job, to=Job.Status.FAILED, error=error, finished_at=timezone.now(), save=("log",))
-    mission_escalate(mission=job.mission, reason=f"job '{job.type}' by {job.bot} failed: {error}",
-                     context={"job_id": job.pk, "attempts": job.attempts, "params": job.params,
-                              "log": job.log[-2000:]})
+    with transaction.atomic():
+        job = Job.objects.select_for_update().select_related("mission").get(pk=job_id)
+        if (job.status, Job.Status.FAILED) not in JOB_TRANSITIONS:
+            return
+        for line in lines:
+            _log(job, line)
+        _log(job, f"failed after {job.attempts} attempt(s): {error}")
+        job_move(job=job, to=Job.Status.FAILED, error=error, finished_at=timezone.now(), save=("log",))
+        mission_escalate(mission=job.mission, reason=f"job '{job.type}' by {job.bot} failed: {error}",
+                         context={"job_id": job.pk, "attempts": job.attempts, "params": job.params,
+                                  "log": job.log[-2000:]})
 
 
 # A queued job's task waits at most the retry backoff (10 minutes) on top of the job's own timeout.

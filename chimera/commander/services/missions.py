@@ -1,8 +1,7 @@
 """SUGGEST_PLAYS (scoring, explanation, ranking), approval and planning of missions.
 
-The approval, autopilot and start services open `with transaction.atomic():` inside rather than wearing the
-decorator (the same transaction): mutmut skips decorated functions, and these are the ones mutation testing
-must reach (scripts/mutmut.sh).
+The services open `with transaction.atomic():` inside rather than wearing the decorator (the same
+transaction): mutmut skips decorated functions, and mutation testing must reach these (scripts/mutmut.sh).
 """
 
 import logging
@@ -177,7 +176,6 @@ def play_snapshot(play: Play) -> dict:
             "success": play.success_criterion, "measure": play.measure}
 
 
-@transaction.atomic
 def missions_suggest(*, company: Company, kpis: dict, now=None, anomalies: list[dict] = ()) -> list[Mission]:
     """Match KPI states to active plays; create a proposed Mission per new match, ranked by score.
 
@@ -191,57 +189,58 @@ def missions_suggest(*, company: Company, kpis: dict, now=None, anomalies: list[
     missions, evidence stats and bots are read once; missions and their
     `agent.proposal` events are bulk-created.
     """
-    now = now or timezone.now()
-    plays = list(Play.objects.filter(company=company, status=Play.Status.ACTIVE))
-    open_play_ids = set(
-        Mission.objects.filter(company=company)
-        .filter(Q(status__in=OPEN) | Q(status=Mission.Status.REJECTED, decided_at__gte=now - REJECTION_COOLDOWN)
-                | Q(status=Mission.Status.NO_OP, completed_at__gte=now - NO_OP_COOLDOWN))
-        .values_list("play_id", flat=True)
-    )
-    from .evidence import measure_plan  # noqa: PLC0415 - evidence imports this module
-    from .policy import play_posteriors, policy_current, policy_rank  # noqa: PLC0415
+    with transaction.atomic():
+        now = now or timezone.now()
+        plays = list(Play.objects.filter(company=company, status=Play.Status.ACTIVE))
+        open_play_ids = set(
+            Mission.objects.filter(company=company)
+            .filter(Q(status__in=OPEN) | Q(status=Mission.Status.REJECTED, decided_at__gte=now - REJECTION_COOLDOWN)
+                    | Q(status=Mission.Status.NO_OP, completed_at__gte=now - NO_OP_COOLDOWN))
+            .values_list("play_id", flat=True)
+        )
+        from .evidence import measure_plan  # noqa: PLC0415 - evidence imports this module
+        from .policy import play_posteriors, policy_current, policy_rank  # noqa: PLC0415
 
-    if policy_current()["name"] == "none":
-        return []  # the "do nothing" policy (the simulator's baseline) suggests no play
-    posteriors = play_posteriors(company=company, plays=plays, now=now)
-    bots = bot_handles(company=company)
-    audiences: dict = {}
-    version = PlaybookVersion.objects.filter(company=company).order_by("-number").first()
-    new = []
-    for play in plays:
-        if play.pk in open_play_ids:
-            continue
-        matches, triggered = play_matches(play=play, kpis=kpis)
-        anomaly, moved = play_anomaly(play=play, kpis=kpis, anomalies=anomalies)
-        if not matches and anomaly is None:
-            continue
-        triggered = triggered + [k for k in moved if k not in triggered]
-        learned = posteriors[play.pk]
-        score, factors = score_play(play=play, triggered=triggered, kpis=kpis, learned=learned, bots=bots)
-        snapshot = play_snapshot(play)
-        plan = measure_plan(company=company, snapshot=snapshot, kpis=kpis, audiences=audiences)
-        new.append(Mission(
-            company=company, play=play, play_version=play.version, play_snapshot=snapshot,
-            playbook_version=version,
-            score=score, score_factors={k: str(v) for k, v in factors.items()}, measure_plan=plan,
-            explanation=explain(play=play, triggered=triggered, score=score, factors=factors, learned=learned,
-                                plan=plan, anomaly=anomaly),
-            trigger_values=_kpi_rows(kpis, [c["kpi"] for c in play.trigger] + list(play.kpis)),
-            anomaly=_anomaly_record(anomaly, [k["key"] for k in moved]) if anomaly else {},
-        ))
-    new = policy_rank(company=company, missions=new, posteriors=posteriors, now=now)
-    if not new:
-        return []
-    created = Mission.objects.bulk_create(new)
-    Event.objects.bulk_create([
-        Event(company=company, name=EventName.AGENT_PROPOSAL, occurred_at=now, correlation_id=str(m.correlation_id),
-              payload={"mission_id": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
-                       "factors": m.score_factors, "policy": m.policy, "rank": m.policy_rank,
-                       "propensity": None if m.propensity is None else str(m.propensity)})
-        for m in created
-    ])
-    return created
+        if policy_current()["name"] == "none":
+            return []  # the "do nothing" policy (the simulator's baseline) suggests no play
+        posteriors = play_posteriors(company=company, plays=plays, now=now)
+        bots = bot_handles(company=company)
+        audiences: dict = {}
+        version = PlaybookVersion.objects.filter(company=company).order_by("-number").first()
+        new = []
+        for play in plays:
+            if play.pk in open_play_ids:
+                continue
+            matches, triggered = play_matches(play=play, kpis=kpis)
+            anomaly, moved = play_anomaly(play=play, kpis=kpis, anomalies=anomalies)
+            if not matches and anomaly is None:
+                continue
+            triggered = triggered + [k for k in moved if k not in triggered]
+            learned = posteriors[play.pk]
+            score, factors = score_play(play=play, triggered=triggered, kpis=kpis, learned=learned, bots=bots)
+            snapshot = play_snapshot(play)
+            plan = measure_plan(company=company, snapshot=snapshot, kpis=kpis, audiences=audiences)
+            new.append(Mission(
+                company=company, play=play, play_version=play.version, play_snapshot=snapshot,
+                playbook_version=version,
+                score=score, score_factors={k: str(v) for k, v in factors.items()}, measure_plan=plan,
+                explanation=explain(play=play, triggered=triggered, score=score, factors=factors, learned=learned,
+                                    plan=plan, anomaly=anomaly),
+                trigger_values=_kpi_rows(kpis, [c["kpi"] for c in play.trigger] + list(play.kpis)),
+                anomaly=_anomaly_record(anomaly, [k["key"] for k in moved]) if anomaly else {},
+            ))
+        new = policy_rank(company=company, missions=new, posteriors=posteriors, now=now)
+        if not new:
+            return []
+        created = Mission.objects.bulk_create(new)
+        Event.objects.bulk_create([
+            Event(company=company, name=EventName.AGENT_PROPOSAL, occurred_at=now, correlation_id=str(m.correlation_id),
+                  payload={"mission_id": m.pk, "play": m.play_snapshot["key"], "score": str(m.score),
+                           "factors": m.score_factors, "policy": m.policy, "rank": m.policy_rank,
+                           "propensity": None if m.propensity is None else str(m.propensity)})
+            for m in created
+        ])
+        return created
 
 
 # --- Approval ---------------------------------------------------------------------------------------------------
@@ -345,37 +344,37 @@ def missions_start(*, company: Company) -> list[Mission]:
         return started
 
 
-@transaction.atomic
 def mission_escalate(*, mission: Mission, reason: str, context: dict | None = None) -> Mission:
     """Hand the mission to a person, with what happened."""
-    mission = Mission.objects.select_for_update().get(pk=mission.pk)
-    if not mission_can_move(mission=mission, to=Mission.Status.ESCALATED, by=SYSTEM):
-        return mission  # already escalated, finished or cancelled
-    mission_move(mission=mission, to=Mission.Status.ESCALATED, by=SYSTEM, decision_reason=f"escalated: {reason}")
-    logger.error("mission %s escalated: %s %s", mission.pk, reason, context or {})
-    from .alerts import owners_alert  # noqa: PLC0415
+    with transaction.atomic():
+        mission = Mission.objects.select_for_update().get(pk=mission.pk)
+        if not mission_can_move(mission=mission, to=Mission.Status.ESCALATED, by=SYSTEM):
+            return mission  # already escalated, finished or cancelled
+        mission_move(mission=mission, to=Mission.Status.ESCALATED, by=SYSTEM, decision_reason=f"escalated: {reason}")
+        logger.error("mission %s escalated: %s %s", mission.pk, reason, context or {})
+        from .alerts import owners_alert  # noqa: PLC0415
 
-    owners_alert(company=mission.company, subject=f"Mission escalated: {mission.play_snapshot.get('label')}",
-                 body=f"{reason}\n\nMission {mission.pk} (correlation {mission.correlation_id}).\n"
-                      f"Context: {context or {}}\n")
-    return mission
+        owners_alert(company=mission.company, subject=f"Mission escalated: {mission.play_snapshot.get('label')}",
+                     body=f"{reason}\n\nMission {mission.pk} (correlation {mission.correlation_id}).\n"
+                          f"Context: {context or {}}\n")
+        return mission
 
 
 def measure_due(*, mission: Mission, now=None):
     return (now or timezone.now()) + timedelta(hours=mission.play_snapshot.get("measure_after_hours", 72))
 
 
-@transaction.atomic
 def play_set_under_review(*, play: Play, reason: str) -> Play:
-    play = Play.objects.select_for_update().get(pk=play.pk)
-    if play.status != Play.Status.ACTIVE:
+    with transaction.atomic():
+        play = Play.objects.select_for_update().get(pk=play.pk)
+        if play.status != Play.Status.ACTIVE:
+            return play
+        config_change_record(company=play.company, actor_label="evidence commander", object_type="play",
+                             object_id=play.key, changes={"status": [play.status, Play.Status.UNDER_REVIEW]},
+                             reason=reason, expected_effect="the play stops triggering until a person clears it")
+        play.status = Play.Status.UNDER_REVIEW
+        play.save(update_fields=["status", "updated_at"])
         return play
-    config_change_record(company=play.company, actor_label="evidence commander", object_type="play",
-                         object_id=play.key, changes={"status": [play.status, Play.Status.UNDER_REVIEW]},
-                         reason=reason, expected_effect="the play stops triggering until a person clears it")
-    play.status = Play.Status.UNDER_REVIEW
-    play.save(update_fields=["status", "updated_at"])
-    return play
 
 
 def company_autopilot_set(*, company: Company, on: bool, actor, reason: str = "") -> Company:
