@@ -111,7 +111,7 @@ def profiles_refresh(*, company, now=None) -> dict:
     """Recompute every customer's RFM and segment; record segment moves. Returns counts. Refreshes of one
     company run one at a time (two at once would both create the same new customers' profiles)."""
     now = now or timezone.now()
-    if connection.vendor == "postgresql":  # SQLite lets one writer in at a time anyway
+    if connection.vendor == "postgresql":  # the embedded SQLite default has no advisory locks
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PROFILES_REFRESH_LOCK, company.pk])
     rules, bounds = company_rules(company)
