@@ -221,33 +221,28 @@ def job_run(*, job_id: int) -> str:
     return "done"
 
 
-def _job_succeed(*, job_id: int, result: dict, lines: list[str]) -> None:
+def _job_finish(*, job_id: int, to: str, result: dict, lines: list[str], last_line: str) -> None:
+    """A running (or stuck) job ends as `to` with the bot's log lines, and its mission goes on."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
             return
-        for line in lines:
+        for line in [*lines, last_line]:
             _log(job, line)
-        _log(job, f"succeeded: {result.get('summary', '')}")
         job.error = ""
-        job_move(job=job, to=Job.Status.SUCCEEDED, result=result, finished_at=timezone.now(), save=("error", "log"))
+        job_move(job=job, to=to, result=result, finished_at=timezone.now(), save=("error", "log"))
         mission_continue(mission=job.mission)
+
+
+def _job_succeed(*, job_id: int, result: dict, lines: list[str]) -> None:
+    _job_finish(job_id=job_id, to=Job.Status.SUCCEEDED, result=result, lines=lines,
+                last_line=f"succeeded: {result.get('summary', '')}")
 
 
 def _job_skip(*, job_id: int, reason: str, result: dict, lines: list[str]) -> None:
     """The bot did nothing, and says why: `skipped` is not a success and never counts as evidence."""
-    with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
-        if job.status not in (Job.Status.RUNNING, Job.Status.STUCK):
-            return
-        for line in lines:
-            _log(job, line)
-        _log(job, f"skipped (nothing done): {reason}")
-        job.error = ""
-        job_move(job=job, to=Job.Status.SKIPPED, result={**result, "summary": f"nothing done: {reason}",
-                                                          "skipped": reason},
-                 finished_at=timezone.now(), save=("error", "log"))
-        mission_continue(mission=job.mission)
+    _job_finish(job_id=job_id, to=Job.Status.SKIPPED, lines=lines, last_line=f"skipped (nothing done): {reason}",
+                result={**result, "summary": f"nothing done: {reason}", "skipped": reason})
 
 
 def _job_note(*, job_id: int, status: str, error: str = "", lines: list[str] = ()) -> None:
