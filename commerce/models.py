@@ -114,6 +114,11 @@ class Order(CompanyOwned):
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # The order confirmation (service and subscription items): owed since fulfilment, its sender's lease
+    # (at least once, as a download email's), and when it went out.
+    confirmation_due_at = models.DateTimeField(null=True, blank=True)
+    confirmation_claimed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_emailed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

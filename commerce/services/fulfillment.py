@@ -70,16 +70,21 @@ def order_fulfill(*, order: Order) -> Order:
         return order
     order.fulfilled_at = now
     order.status = Order.Status.FULFILLED
-    order.save(update_fields=["fulfilled_at", "status"])
+    if confirm:
+        order.confirmation_due_at = now  # the sweep sends it if this task is lost
+    order.save(update_fields=["fulfilled_at", "status", "confirmation_due_at"])
     return order
 
 
 def order_deliveries_resend_pending(*, order: Order) -> None:
-    """The order just learned its buyer: send the download emails that were waiting for an address."""
-    from ..tasks import email_digital_delivery_task
+    """The order just learned its buyer: send the emails that were waiting for an address (download links, the
+    order confirmation)."""
+    from ..tasks import email_digital_delivery_task, email_order_confirmation_task
 
     for pk in DownloadGrant.objects.filter(order=order, emailed_at=None, revoked_at=None).values_list("pk", flat=True):
         transaction.on_commit(lambda pk=pk: email_digital_delivery_task.delay(pk))
+    if order.confirmation_due_at and not order.confirmation_emailed_at:
+        transaction.on_commit(lambda: email_order_confirmation_task.delay(order.pk))
 
 
 def order_fulfillment_revoke(*, order: Order) -> None:
@@ -228,9 +233,19 @@ def digital_delivery_send(*, grant_id: int) -> bool:
 
 
 def order_confirmation_send(*, order_id: int) -> bool:
-    order = Order.objects.select_related("customer", "company").filter(pk=order_id).first()
-    if order is None or order.customer is None:
+    """Send an order's confirmation once it is owed and not yet sent; False when there is nothing to send
+    (not owed, already sent, being sent, or no buyer email yet: the recovery sweep sends it once there is).
+    At least once, with a lease, as `digital_delivery_send`."""
+    if not Order.objects.filter(pk=order_id, customer__isnull=False).exists():
         return False
+    now = timezone.now()
+    claimed = Order.objects.filter(
+        Q(confirmation_claimed_at=None) | Q(confirmation_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
+        pk=order_id, confirmation_due_at__isnull=False, confirmation_emailed_at=None,
+    ).update(confirmation_claimed_at=now)
+    if not claimed:
+        return False
+    order = Order.objects.select_related("customer", "company").get(pk=order_id)
     tasks = list(ServiceTask.objects.filter(order=order).select_related("product"))
     subscriptions = list(Subscription.objects.filter(order=order).select_related("product"))
     context = {
@@ -239,11 +254,16 @@ def order_confirmation_send(*, order_id: int) -> bool:
         "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
             "commerce:order-status", kwargs={"token": order.access_token}),
     }
-    EmailMessage(
-        subject=f"Order confirmed: {order.company.name}",
-        body=render_to_string("commerce/email/order_confirmation.txt", context),
-        to=[order.customer.email], reply_to=[context["support_email"]], **company_mail(company=order.company),
-    ).send()
+    try:
+        EmailMessage(
+            subject=f"Order confirmed: {order.company.name}",
+            body=render_to_string("commerce/email/order_confirmation.txt", context),
+            to=[order.customer.email], reply_to=[context["support_email"]], **company_mail(company=order.company),
+        ).send()
+    except Exception:
+        Order.objects.filter(pk=order_id).update(confirmation_claimed_at=None)  # the task's retry sends it
+        raise
     now = timezone.now()
+    Order.objects.filter(pk=order_id).update(confirmation_emailed_at=now)
     ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=now)
     return True
