@@ -202,13 +202,8 @@ def digital_delivery_send(*, grant_id: int) -> bool:
     the grant as sent before sending would lose that email instead, which is worse for someone who paid."""
     if not DownloadGrant.objects.filter(pk=grant_id, order__customer__isnull=False).exists():
         return False
-    now = timezone.now()
-    # A single-table conditional UPDATE, so of two concurrent sends exactly one takes the lease.
-    claimed = DownloadGrant.objects.filter(
-        Q(email_claimed_at=None) | Q(email_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
-        pk=grant_id, emailed_at=None, revoked_at=None,
-    ).update(email_claimed_at=now)
-    if not claimed:
+    unsent = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None)
+    if not _lease_take(unsent, claimed="email_claimed_at"):
         return False
     grant = DownloadGrant.objects.select_related("product", "order__customer", "company").get(pk=grant_id)
     customer = grant.order.customer
@@ -218,18 +213,30 @@ def digital_delivery_send(*, grant_id: int) -> bool:
         "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
             "commerce:order-status", kwargs={"token": grant.order.access_token}),
     }
-    try:
-        EmailMessage(
-            subject=f"Your download: {grant.product.name}",
-            body=render_to_string("commerce/email/digital_delivery.txt", context),
-            to=[customer.email], reply_to=[context["support_email"]], **company_mail(company=grant.company),
-        ).send()
-    except Exception:
-        # Let the task retry the send: release the lease first.
-        DownloadGrant.objects.filter(pk=grant_id).update(email_claimed_at=None)
-        raise
-    DownloadGrant.objects.filter(pk=grant_id).update(emailed_at=timezone.now())
+    _send_leased(EmailMessage(
+        subject=f"Your download: {grant.product.name}",
+        body=render_to_string("commerce/email/digital_delivery.txt", context),
+        to=[customer.email], reply_to=[context["support_email"]], **company_mail(company=grant.company),
+    ), DownloadGrant.objects.filter(pk=grant_id), claimed="email_claimed_at", sent="emailed_at")
     return True
+
+
+def _lease_take(unsent, *, claimed: str) -> bool:
+    """Take the lease to send an email for the one row of `unsent` (free, or left by a sender dead for longer
+    than DELIVERY_EMAIL_LEASE). A single-table conditional UPDATE: of two concurrent senders one wins."""
+    now = timezone.now()
+    free = Q(**{claimed: None}) | Q(**{f"{claimed}__lt": now - DELIVERY_EMAIL_LEASE})
+    return bool(unsent.filter(free).update(**{claimed: now}))
+
+
+def _send_leased(message: EmailMessage, row, *, claimed: str, sent: str) -> None:
+    """Send under the lease, then record it as sent; a failed send releases the lease for the task's retry."""
+    try:
+        message.send()
+    except Exception:
+        row.update(**{claimed: None})
+        raise
+    row.update(**{sent: timezone.now()})
 
 
 def order_confirmation_send(*, order_id: int) -> bool:
@@ -238,12 +245,8 @@ def order_confirmation_send(*, order_id: int) -> bool:
     At least once, with a lease, as `digital_delivery_send`."""
     if not Order.objects.filter(pk=order_id, customer__isnull=False).exists():
         return False
-    now = timezone.now()
-    claimed = Order.objects.filter(
-        Q(confirmation_claimed_at=None) | Q(confirmation_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
-        pk=order_id, confirmation_due_at__isnull=False, confirmation_emailed_at=None,
-    ).update(confirmation_claimed_at=now)
-    if not claimed:
+    owed = Order.objects.filter(pk=order_id, confirmation_due_at__isnull=False, confirmation_emailed_at=None)
+    if not _lease_take(owed, claimed="confirmation_claimed_at"):
         return False
     order = Order.objects.select_related("customer", "company").get(pk=order_id)
     tasks = list(ServiceTask.objects.filter(order=order).select_related("product"))
@@ -254,16 +257,10 @@ def order_confirmation_send(*, order_id: int) -> bool:
         "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
             "commerce:order-status", kwargs={"token": order.access_token}),
     }
-    try:
-        EmailMessage(
-            subject=f"Order confirmed: {order.company.name}",
-            body=render_to_string("commerce/email/order_confirmation.txt", context),
-            to=[order.customer.email], reply_to=[context["support_email"]], **company_mail(company=order.company),
-        ).send()
-    except Exception:
-        Order.objects.filter(pk=order_id).update(confirmation_claimed_at=None)  # the task's retry sends it
-        raise
-    now = timezone.now()
-    Order.objects.filter(pk=order_id).update(confirmation_emailed_at=now)
-    ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=now)
+    _send_leased(EmailMessage(
+        subject=f"Order confirmed: {order.company.name}",
+        body=render_to_string("commerce/email/order_confirmation.txt", context),
+        to=[order.customer.email], reply_to=[context["support_email"]], **company_mail(company=order.company),
+    ), Order.objects.filter(pk=order_id), claimed="confirmation_claimed_at", sent="confirmation_emailed_at")
+    ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=timezone.now())
     return True
