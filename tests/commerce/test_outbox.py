@@ -94,6 +94,9 @@ def test_a_stored_event_notifies_on_commit_with_one_query_and_publishes_no_task(
     # events); Shopify's reconciliation does not replay every topic, so its events wait for the flush
     assert stripe_queries.captured_queries[0]["sql"].startswith("SET LOCAL synchronous_commit TO OFF; ")
     assert "synchronous_commit" not in shopify_queries.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:  # for that one statement only: the connection's next work waits again
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
     assert set(WebhookEvent.objects.values_list("provider", "status")) == {
         ("stripe", WebhookEvent.Status.RECEIVED), ("shopify", WebhookEvent.Status.RECEIVED)}
 
