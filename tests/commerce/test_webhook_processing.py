@@ -3,12 +3,14 @@ did not start, a payment, a Shopify refund), how an event's row ends (processed,
 which parked events a match wakes. Written for the mutants mutmut left alive in commerce/services/webhooks.py."""
 
 import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from commerce.models import Order, Refund, Subscription, WebhookEvent
 from commerce.services.webhooks import TransientWebhookError, webhook_process, webhook_process_next
@@ -386,3 +388,83 @@ def test_a_lock_timeout_in_the_handler_fails_the_event_as_transient_and_names_it
     assert event.last_error == f"transient: {raised.value}"
     ours.refresh_from_db()
     assert (ours.paid_at, ours.payment_intent_id) == (None, "")
+
+    # when it is retried with the lock released
+    event = webhook_process(event_id=pk)
+
+    # then it is processed and its error cleared
+    assert (event.status, event.attempts, event.last_error, event.match_ref) == (WebhookEvent.Status.PROCESSED, 2,
+                                                                                 "", "")
+    assert event.processed_at is not None
+    ours.refresh_from_db()
+    assert ours.paid_at is not None and ours.payment_intent_id == "pi_locked"
+
+
+# --- the event's row: as stored, ignored, parked with a long reference, failed for good ---------------------------
+
+def test_a_received_event_is_stored_waiting_with_nothing_done_yet(client, company):
+    # given
+    before = timezone.now()
+
+    # when an event is received (its processing waits for the commit, which never comes in this test)
+    post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_stored"))
+    post_shopify(client, shopify_fixture("orders_create"), topic="orders/create", shop="acme.myshopify.com",
+                 event_id="e-stored", webhook_id="wh-1")
+
+    # then both rows wait, untouched
+    rows = WebhookEvent.objects.order_by("provider").values_list(
+        "provider", "event_type", "webhook_id", "status", "attempts", "last_error", "match_ref", "company",
+        "processed_at")
+    assert list(rows) == [
+        ("shopify", "orders/create", "wh-1", WebhookEvent.Status.RECEIVED, 0, "", "", None, None),
+        ("stripe", "payment_intent.succeeded", "", WebhookEvent.Status.RECEIVED, 0, "", "", None, None)]
+    assert all(before <= at <= timezone.now() for at in WebhookEvent.objects.values_list("received_at", flat=True))
+
+
+def test_an_event_of_a_type_we_do_not_handle_is_ignored_once(client, company):
+    # given
+    post_stripe(client, stripe_event("charge.refund.updated", event_id="evt_ignored"))
+
+    # when it is processed, then delivered to a worker again
+    first = _process("evt_ignored")
+    processed_at = first.processed_at
+    again = _process("evt_ignored")
+
+    # then it is ignored once: the second run leaves it as it was
+    assert (again.status, again.attempts, again.last_error, again.match_ref, again.company) == (
+        WebhookEvent.Status.IGNORED, 1, "", "", None)
+    assert processed_at is not None and again.processed_at == processed_at
+
+
+def test_a_reference_longer_than_the_column_is_kept_cut(client, company, other_company):
+    # given a payment whose intent id is longer than the 128 characters a reference keeps
+    intent = "pi_" + "x" * 197
+    post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_long_ref", obj={
+        "id": intent, "metadata": {"company": company.slug}}))
+
+    # when
+    event = _process("evt_long_ref")
+
+    # then
+    assert (event.status, event.match_ref, event.company) == (WebhookEvent.Status.PENDING_MATCH, intent[:128],
+                                                              company)
+
+
+def test_an_event_that_fails_for_good_keeps_the_end_of_its_traceback_and_is_logged(client, company, other_company,
+                                                                                  caplog):
+    # given a payment-link checkout whose session id does not fit the order's column (a database error no retry
+    # fixes; its traceback, through the ORM's get_or_create, is long)
+    digital_product(company=company, sku="LINK-1")
+    digital_product(company=other_company, sku="LINK-1")
+    post_stripe(client, _payment_link_checkout(company, event_id="evt_too_long", session="cs_" + "x" * 197))
+
+    # when
+    with caplog.at_level(logging.ERROR, logger="commerce.services.webhooks"):
+        event = _process("evt_too_long")
+
+    # then it failed, with (at most the last 5000 characters of) its traceback, and the failure is logged
+    assert (event.status, event.attempts, event.processed_at) == (WebhookEvent.Status.FAILED, 1, None)
+    assert event.last_error.startswith("Traceback (most recent call last):")
+    assert event.last_error.rstrip().endswith("character varying(128)") and len(event.last_error) <= 5000
+    assert f"webhook {event.pk} (checkout.session.completed) failed" in caplog.text
+    assert not Order.objects.exists()
