@@ -12,7 +12,16 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from commerce.models import Order, Refund, Subscription, WebhookEvent
+from commerce.models import (
+    CustomerConsent,
+    Discount,
+    DiscountRedemption,
+    Order,
+    Refund,
+    Subscription,
+    WebhookEvent,
+)
+from commerce.services.consent import STRIPE_WORDING
 from commerce.services.webhooks import TransientWebhookError, webhook_process, webhook_process_next
 from tests.factories import CompanyFactory, OrderFactory, OrderItemFactory
 
@@ -66,6 +75,7 @@ def test_a_payment_link_checkout_creates_a_stripe_order_of_its_amount_currency_a
     assert order.paid_at is not None and order.payment_intent_id == "pi_cs_link"
     assert (order.customer.company, order.customer.email, order.customer.name, order.customer.stripe_customer_id) == (
         company, "buyer@example.com", "Bea", "cus_00000000000000")
+    assert not Subscription.objects.exists()
 
 
 def test_a_payment_link_checkout_without_amount_or_currency_takes_the_products(client, company, other_company):
@@ -96,21 +106,72 @@ def test_a_subscription_checkout_activates_the_subscription_and_records_no_payme
     # given our order, the other company's, and a completed subscription checkout (no payment intent)
     ours = _our_checkout_order(company)
     _our_checkout_order(other_company, session="cs_theirs")
-    post_stripe(client, stripe_event("checkout.session.completed", event_id="evt_sub_cs", obj={
+    post_stripe(client, stripe_event("checkout.session.completed", event_id="evt_sub_cs", created=CREATED, obj={
         "id": "cs_ours", "mode": "subscription", "payment_intent": None, "subscription": "sub_ours",
+        "payment_status": "no_payment_required",
         "metadata": {"order_id": str(ours.pk), "company": company.slug},
         "customer_details": {"email": "buyer@example.com", "name": "Bea"}}))
 
     # when
     event = _process("evt_sub_cs")
 
-    # then the order is paid with no payment intent, and its subscription runs for our product
+    # then the order is paid (a trial: nothing to pay) with no payment intent, and its subscription runs for our
+    # product
     ours.refresh_from_db()
     assert (event.status, event.company) == (WebhookEvent.Status.PROCESSED, company)
-    assert ours.paid_at is not None and ours.payment_intent_id == ""
+    assert (ours.paid_at, ours.payment_intent_id) == (datetime.fromtimestamp(CREATED, tz=UTC), "")
     product = ours.items.get().product
     assert list(Subscription.objects.values_list("company", "external_id", "order", "product", "status")) == [
         (company.pk, "sub_ours", ours.pk, product.pk, Subscription.Status.ACTIVE)]
+
+
+def _discounted_checkout(company, other_company, *, payment_status, promotions) -> tuple[Order, dict]:
+    """Our order with our SAVE15 code (the other company has a code of that name too) and its completed session."""
+    ours = _our_checkout_order(company, discount=Discount.objects.create(company=company, code="SAVE15",
+                                                                         percent_off="15"))
+    Discount.objects.create(company=other_company, code="SAVE15", percent_off="15")
+    return ours, stripe_event("checkout.session.completed", event_id="evt_cs_discount", created=CREATED, obj={
+        "id": "cs_ours", "payment_intent": "pi_ours", "payment_status": payment_status,
+        "metadata": {"order_id": str(ours.pk), "company": company.slug},
+        "customer_details": {"email": "buyer@example.com", "name": "Bea"}, "consent": {"promotions": promotions},
+        "total_details": {"amount_discount": 360, "amount_shipping": 0, "amount_tax": 0}})
+
+
+def test_a_paid_checkout_records_its_discount_and_promotions_consent_at_the_events_time(client, company,
+                                                                                       other_company):
+    # given
+    ours, event = _discounted_checkout(company, other_company, payment_status="paid", promotions="opt_in")
+    post_stripe(client, event)
+
+    # when
+    _process("evt_cs_discount")
+
+    # then the redemption (the discount amount Stripe reports) and the buyer's consent, both when the event was
+    at = datetime.fromtimestamp(CREATED, tz=UTC)
+    ours.refresh_from_db()
+    assert ours.paid_at == at
+    assert list(DiscountRedemption.objects.values_list("company", "discount", "order", "email", "amount", "channel",
+                                                       "redeemed_at")) == [
+        (company.pk, ours.discount_id, ours.pk, "buyer@example.com", Decimal("3.60"), "stripe", at)]
+    assert list(CustomerConsent.objects.values_list("company", "customer", "status", "source", "wording",
+                                                    "recorded_at")) == [
+        (company.pk, ours.customer_id, CustomerConsent.Status.GRANTED, "stripe_checkout", STRIPE_WORDING, at)]
+
+
+def test_an_unpaid_checkout_learns_the_buyer_and_intent_but_records_no_payment_discount_or_consent(
+        client, company, other_company):
+    # given a completed session whose payment is still pending (a bank debit), the buyer declining promotions
+    ours, event = _discounted_checkout(company, other_company, payment_status="unpaid", promotions="opt_out")
+    post_stripe(client, event)
+
+    # when
+    event = _process("evt_cs_discount")
+
+    # then
+    ours.refresh_from_db()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert (ours.paid_at, ours.payment_intent_id, ours.customer.email) == (None, "pi_ours", "buyer@example.com")
+    assert not DiscountRedemption.objects.exists() and not CustomerConsent.objects.exists()
 
 
 def test_a_completed_session_linked_to_our_order_by_its_payment_intent_only_is_applied_to_it(client, company,
@@ -121,7 +182,7 @@ def test_a_completed_session_linked_to_our_order_by_its_payment_intent_only_is_a
     _our_checkout_order(other_company, session="cs_theirs", payment_intent_id="pi_theirs")
     post_stripe(client, stripe_event("checkout.session.completed", event_id="evt_cs_pi", obj={
         "id": "cs_second_try", "payment_intent": "pi_ours", "metadata": {}, "customer_details": None,
-        "customer_email": "Buyer@Example.com"}))
+        "customer_email": "Buyer@Example.com", "customer": None}))
 
     # when
     event = _process("evt_cs_pi")
@@ -129,7 +190,9 @@ def test_a_completed_session_linked_to_our_order_by_its_payment_intent_only_is_a
     # then (the buyer from the session's customer_email: there are no customer details)
     ours.refresh_from_db()
     assert (event.status, event.company) == (WebhookEvent.Status.PROCESSED, company)
-    assert ours.paid_at is not None and ours.customer.email == "buyer@example.com"
+    assert ours.paid_at is not None
+    assert (ours.customer.email, ours.customer.name, ours.customer.stripe_customer_id) == ("buyer@example.com", "",
+                                                                                           "")
     assert Order.objects.count() == 2
 
 
