@@ -4,7 +4,7 @@ which parked events a match wakes. Written for the mutants mutmut left alive in 
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -323,9 +323,11 @@ def test_a_shopify_event_without_a_shop_domain_waits_for_the_empty_shop(client, 
 
 def test_an_unmatched_payment_waits_for_its_intent_under_the_company_its_metadata_names(client, company,
                                                                                        other_company):
-    # given the other company's order paid by another intent
+    # given the other company's order paid by another intent, and a Stripe order of theirs whose external id
+    # happens to be our intent's id (only a checkout session's id is looked up as one)
     OrderFactory(company=other_company, channel=Order.Channel.STRIPE, external_id="cs_theirs",
                  payment_intent_id="pi_theirs")
+    OrderFactory(company=other_company, channel=Order.Channel.STRIPE, external_id="pi_wait")
     post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_pi_wait", obj={
         "id": "pi_wait", "metadata": {"company": company.slug}}))
     post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_pi_no_id", obj={
@@ -339,7 +341,8 @@ def test_an_unmatched_payment_waits_for_its_intent_under_the_company_its_metadat
                                                                    company)
     assert (without_id.status, without_id.match_ref, without_id.company) == (WebhookEvent.Status.PENDING_MATCH, "",
                                                                             None)
-    assert list(Order.objects.values_list("company", "payment_intent_id")) == [(other_company.pk, "pi_theirs")]
+    assert not Order.objects.filter(company=company).exists()
+    assert Order.objects.get(external_id="cs_theirs").payment_intent_id == "pi_theirs"
 
 
 def test_a_payment_marks_our_order_paid_at_the_events_time_with_its_intent(client, company, other_company):
@@ -403,9 +406,48 @@ def test_a_payment_runs_the_refund_that_waited_for_its_intent_and_no_other(clien
     ours.refresh_from_db()
     assert WebhookEvent.objects.get(event_id="evt_ch_ours").status == WebhookEvent.Status.PROCESSED
     assert ours.amount_refunded == Decimal("5.00")
-    assert (WebhookEvent.objects.get(event_id="evt_ch_theirs").status,
-            WebhookEvent.objects.get(event_id="evt_ch_theirs").match_ref) == (WebhookEvent.Status.PENDING_MATCH,
-                                                                              "pi_theirs")
+    theirs = WebhookEvent.objects.get(event_id="evt_ch_theirs")
+    assert (theirs.status, theirs.match_ref, theirs.attempts) == (WebhookEvent.Status.PENDING_MATCH, "pi_theirs", 1)
+
+
+def test_a_match_never_reruns_an_event_that_failed_for_good(client, company, other_company,
+                                                            django_capture_on_commit_callbacks):
+    # given a refund that waited for our intent and then failed for good (kept for a person to look at)
+    ours = _our_checkout_order(company)
+    post_stripe(client, stripe_event("charge.refunded", event_id="evt_ch_failed", obj={
+        "payment_intent": "pi_ours", "metadata": {}, "amount": 1900, "amount_refunded": 500,
+        "refunds": {"object": "list", "data": []}}))
+    WebhookEvent.objects.filter(event_id="evt_ch_failed").update(status=WebhookEvent.Status.FAILED, attempts=2,
+                                                                 match_ref="pi_ours", last_error="Traceback ...")
+    post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_pi_ours", obj={
+        "id": "pi_ours", "metadata": {"order_id": str(ours.pk), "company": company.slug}}))
+
+    # when the payment links the intent to our order
+    with django_capture_on_commit_callbacks(execute=True):
+        _process("evt_pi_ours")
+
+    # then the failed refund is left as it was
+    failed = WebhookEvent.objects.get(event_id="evt_ch_failed")
+    assert (failed.status, failed.attempts) == (WebhookEvent.Status.FAILED, 2)
+    ours.refresh_from_db()
+    assert ours.paid_at is not None and ours.amount_refunded == 0
+
+
+def test_a_metadata_order_id_that_is_not_ours_never_matches_another_order_of_ours(client, company, other_company):
+    # given an order of ours, and a payment naming our company with an order id that is not one of our orders
+    ours = _our_checkout_order(company)
+    theirs = _our_checkout_order(other_company, session="cs_theirs")
+    post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_pi_other_id", obj={
+        "id": "pi_other_id", "metadata": {"order_id": str(theirs.pk), "company": company.slug}}))
+
+    # when
+    event = _process("evt_pi_other_id")
+
+    # then it waits for its intent; our order is not paid
+    assert (event.status, event.match_ref) == (WebhookEvent.Status.PENDING_MATCH, "pi_other_id")
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert ours.paid_at is None and theirs.paid_at is None
 
 
 # --- a transient database error: the event fails as transient, naming itself, and nothing is half-written -----
@@ -527,7 +569,25 @@ def test_an_event_that_fails_for_good_keeps_the_end_of_its_traceback_and_is_logg
 
     # then it failed, with (at most the last 5000 characters of) its traceback, and the failure is logged
     assert (event.status, event.attempts, event.processed_at) == (WebhookEvent.Status.FAILED, 1, None)
-    assert event.last_error.startswith("Traceback (most recent call last):")
-    assert event.last_error.rstrip().endswith("character varying(128)") and len(event.last_error) <= 5000
+    assert event.last_error.rstrip().endswith("DataError: value too long for type character varying(128)")
+    assert 0 < len(event.last_error) <= 5000
     assert f"webhook {event.pk} (checkout.session.completed) failed" in caplog.text
     assert not Order.objects.exists()
+
+
+def test_the_drain_takes_the_event_received_first_then_the_lower_id(company, other_company):
+    # given three waiting events: the newest row was received first; the two others at the same moment, the
+    # lower id's row updated last (so the table holds it after the other)
+    rows = [WebhookEvent.objects.create(provider="stripe", event_id=f"evt_order_{n}",
+                                        event_type="charge.refund.updated", payload={}) for n in range(3)]
+    at = timezone.now()
+    WebhookEvent.objects.filter(pk=rows[2].pk).update(received_at=at - timedelta(minutes=5))
+    WebhookEvent.objects.filter(pk=rows[1].pk).update(received_at=at)
+    WebhookEvent.objects.filter(pk=rows[0].pk).update(received_at=at)
+
+    # when the drain claims them one by one
+    taken = [webhook_process_next().pk for _ in range(3)]
+
+    # then
+    assert taken == [rows[2].pk, rows[0].pk, rows[1].pk]
+    assert webhook_process_next() is None
