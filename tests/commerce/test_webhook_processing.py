@@ -101,19 +101,29 @@ def _our_checkout_order(company, *, session="cs_ours", **fields) -> Order:
     return order
 
 
-def test_a_subscription_checkout_activates_the_subscription_and_records_no_payment_intent(client, company,
-                                                                                          other_company):
+def test_a_subscription_checkout_activates_the_subscription_and_records_no_payment_intent(
+        client, company, other_company, django_capture_on_commit_callbacks):
     # given our order, the other company's, and a completed subscription checkout (no payment intent)
     ours = _our_checkout_order(company)
     _our_checkout_order(other_company, session="cs_theirs")
-    post_stripe(client, stripe_event("checkout.session.completed", event_id="evt_sub_cs", created=CREATED, obj={
+    checkout = stripe_event("checkout.session.completed", event_id="evt_sub_cs", created=CREATED, obj={
         "id": "cs_ours", "mode": "subscription", "payment_intent": None, "subscription": "sub_ours",
         "payment_status": "no_payment_required",
         "metadata": {"order_id": str(ours.pk), "company": company.slug},
-        "customer_details": {"email": "buyer@example.com", "name": "Bea"}}))
+        "customer_details": {"email": "buyer@example.com", "name": "Bea"}})
+    post_stripe(client, checkout)
+    # and events waiting for what it makes known: an earlier delivery of the session, parked before its order
+    # existed, and the subscription's creation, which named no customer (parked under the subscription's id)
+    WebhookEvent.objects.create(provider="stripe", event_id="evt_sub_cs_earlier", event_type=checkout["type"],
+                                payload=checkout, status=WebhookEvent.Status.PENDING_MATCH, match_ref="cs_ours",
+                                attempts=1)
+    post_stripe(client, stripe_event("customer.subscription.created", event_id="evt_sub_created", obj={
+        "id": "sub_ours", "customer": None, "metadata": {}}))
+    assert _process("evt_sub_created").match_ref == "sub_ours"
 
     # when
-    event = _process("evt_sub_cs")
+    with django_capture_on_commit_callbacks(execute=True):
+        event = _process("evt_sub_cs")
 
     # then the order is paid (a trial: nothing to pay) with no payment intent, and its subscription runs for our
     # product
@@ -123,6 +133,9 @@ def test_a_subscription_checkout_activates_the_subscription_and_records_no_payme
     product = ours.items.get().product
     assert list(Subscription.objects.values_list("company", "external_id", "order", "product", "status")) == [
         (company.pk, "sub_ours", ours.pk, product.pk, Subscription.Status.ACTIVE)]
+    # and both waiting events ran
+    assert set(WebhookEvent.objects.filter(event_id__in=["evt_sub_cs_earlier", "evt_sub_created"])
+               .values_list("status", "attempts")) == {(WebhookEvent.Status.PROCESSED, 2)}
 
 
 def _discounted_checkout(company, other_company, *, payment_status, promotions) -> tuple[Order, dict]:
@@ -370,8 +383,10 @@ def test_a_payment_without_an_intent_id_pays_our_order_and_records_no_intent(cli
     ours = OrderFactory(company=company, channel=Order.Channel.STRIPE, external_id="cs_ours", paid_at=None,
                         status=Order.Status.PENDING)
     OrderFactory(company=other_company, channel=Order.Channel.STRIPE, external_id="cs_theirs")
-    post_stripe(client, stripe_event("payment_intent.succeeded", event_id="evt_pi_anon", obj={
-        "id": None, "metadata": {"order_id": str(ours.pk), "company": company.slug}}))
+    event = stripe_event("payment_intent.succeeded", event_id="evt_pi_anon", obj={
+        "metadata": {"order_id": str(ours.pk), "company": company.slug}})
+    del event["data"]["object"]["id"]
+    post_stripe(client, event)
 
     # when
     event = _process("evt_pi_anon")
