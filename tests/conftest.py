@@ -36,19 +36,38 @@ def pytest_runtest_protocol(item, nextitem):
     """Under mutmut two test processes share one test database: a test that commits (transaction=True) would
     flush or show its rows to the other's test. There a committing test holds an exclusive PostgreSQL advisory
     lock and every other database test a shared one, from its setup to the end of its teardown."""
-    lock = _mutmut_database_lock(item) if "MUTANT_UNDER_TEST" in os.environ else None
+    lock = None
+    if "MUTANT_UNDER_TEST" in os.environ:
+        # The session's first test holds the lock exclusively: the database is emptied in its setup.
+        first = not _MUTMUT_SESSION["started"]
+        _MUTMUT_SESSION["started"] = True
+        lock = _mutmut_database_lock(item, exclusive=first)
+        _MUTMUT_SESSION["exclusive"] = first and lock is not None
     try:
         yield
     finally:
+        _MUTMUT_SESSION["exclusive"] = False
         if lock is not None:
             lock.close()  # a session lock ends with its connection
 
 
-def _mutmut_database_lock(item):
+_MUTMUT_SESSION = {"started": False, "exclusive": False}
+
+
+def pytest_sessionstart(session):
+    _MUTMUT_SESSION.update(started=False, exclusive=False)  # mutmut runs each mutant's session in a forked child
+
+
+def _mutmut_database_lock(item, *, exclusive: bool):
     marker = item.get_closest_marker("django_db")
     commits = bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in item.fixturenames
     if not (commits or marker or "db" in item.fixturenames):
         return None
+    return _mutmut_advisory_lock(exclusive=commits or exclusive)
+
+
+def _mutmut_advisory_lock(*, exclusive: bool):
+    """The shared test database's advisory lock (None off PostgreSQL), held until the returned connection closes."""
     import psycopg
     from django.db import connections
 
@@ -58,8 +77,30 @@ def _mutmut_database_lock(item):
     conn = psycopg.connect(dbname="postgres", user=db["USER"], password=db["PASSWORD"] or None,
                            host=db["HOST"] or None, port=db["PORT"] or None, autocommit=True)
     key = "mutmut:" + re.sub(r"^(test_)+", "", db["NAME"])  # the same before and after the test database is set up
-    conn.execute(f"SELECT pg_advisory_lock{'' if commits else '_shared'}(hashtext(%s))", [key])
+    conn.execute(f"SELECT pg_advisory_lock{'' if exclusive else '_shared'}(hashtext(%s))", [key])
     return conn
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _empty_database_under_mutmut(request, django_db_blocker):
+    """mutmut kills a test process at its timeout, and a committing test killed that way never flushes its rows:
+    left in the shared test database, they would fail (falsely "kill") every later mutant's tests. Each
+    mutant's run starts by emptying it, under the exclusive lock."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        # Set up in the session's first test: if it uses the database it already holds the lock exclusively.
+        lock = None if _MUTMUT_SESSION["exclusive"] else _mutmut_advisory_lock(exclusive=True)
+        try:
+            call_command("flush", interactive=False, verbosity=0)
+        finally:
+            if lock is not None:
+                lock.close()
+    yield
 
 
 @pytest.fixture(autouse=True, scope="session")
