@@ -1,7 +1,7 @@
 """Jobs and bots: idempotent side effects under duplicated/redelivered tasks, kill switches, retries, escalation."""
 
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,6 +15,7 @@ from autonomax.models import ConfigChange, Role
 from autonomax.services import company_set_halt
 from chimera.ai.models import AICall
 from chimera.commander.models import Job, Mission
+from chimera.commander.services import jobs
 from chimera.commander.services.jobs import (
     GLOBAL_HALT_SWITCH,
     QUEUE_GRACE,
@@ -23,7 +24,7 @@ from chimera.commander.services.jobs import (
     jobs_mark_stuck,
     missions_resume,
 )
-from chimera.commander.services.missions import mission_approve
+from chimera.commander.services.missions import mission_approve, mission_escalate
 from chimera.tasks import job_execute
 from commerce.models import OrderItem, Product, ProductDraft
 from growth.models import EmailDelivery, Lead
@@ -886,3 +887,66 @@ def test_a_transient_error_queues_the_job_again_and_records_the_error(company, s
     assert job.error == "ConnectionError: provider busy"
     assert job.log.endswith(f"{now:%Y-%m-%d %H:%M:%S} calling the provider\n"
                             f"{now:%Y-%m-%d %H:%M:%S} attempt 1 failed (will retry): provider busy\n")
+
+
+# --- a job failing and its mission escalated (job_fail, mission_escalate) --------------------------------------------
+
+def test_a_failed_job_escalates_its_mission_once_with_the_jobs_context_in_the_alert(
+        company, store, owner, other_company, monkeypatch, caplog):
+    from chimera.commander.services.bots import BOTS
+
+    # given a running bundle mission whose bot logs a line and breaks, and the other company's running mission
+    load_playbook(other_company)
+    theirs_owner = MembershipFactory(company=other_company, role=Role.OWNER, user__email="them@example.com").user
+    theirs, _ = start(other_company, "bundle-offer", theirs_owner)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    with time_machine.travel(now, tick=False):
+        mission, job = start(company, "bundle-offer", owner)
+        mail.outbox.clear()
+
+        def broken(*, job, ctx):
+            ctx.log("reading the catalog: " + "sku, " * 500)  # a long log: the alert keeps its last 2,000 characters
+            raise ValueError("no price")
+
+        monkeypatch.setitem(BOTS, job.type, broken)
+
+        # when it runs, then its failure is reported again (a late duplicate)
+        with caplog.at_level("ERROR", logger="chimera.commander.services.missions"):
+            assert job_run(job_id=job.pk) == "failed"
+        jobs.job_fail(job_id=job.pk, error="again")
+
+    # then the job failed once, with its log lines and the time
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    stamp = f"{now:%Y-%m-%d %H:%M:%S}"
+    assert (job.status, job.error, job.finished_at, job.attempts) == (Job.Status.FAILED, "ValueError: no price", now, 1)
+    assert job.log.endswith(f"{stamp} reading the catalog: {'sku, ' * 500}\n"
+                            f"{stamp} failed after 1 attempt(s): ValueError: no price\n")
+    # and the mission went to a person, saying which job by which bot failed and how
+    reason = "job 'bundle_create' by pricing_bot failed: ValueError: no price"
+    assert (mission.status, mission.decision_reason) == (Mission.Status.ESCALATED, f"escalated: {reason}")
+    context = {"job_id": job.pk, "attempts": 1, "params": job.params, "log": job.log[-2000:]}
+    assert len(job.log) > 2000 and context["log"] != job.log[-2001:]
+    assert [r.getMessage() for r in caplog.records if r.name == "chimera.commander.services.missions"] == [
+        f"mission {mission.pk} escalated: {reason} {context}"]
+    [alert] = mail.outbox
+    assert alert.to == ["boss@example.com"]
+    assert alert.subject == f"[{company.name}] Mission escalated: {mission.play_snapshot['label']}"
+    assert alert.body == (f"{reason}\n\nMission {mission.pk} (correlation {mission.correlation_id}).\n"
+                          f"Context: {context}\n")
+    # the other company's mission goes on
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.RUNNING
+
+
+def test_escalating_without_context_says_so_and_an_escalated_mission_is_left_as_it_is(company, store, owner):
+    mission, _ = start(company, "bundle-offer", owner)
+    mail.outbox.clear()
+
+    escalated = mission_escalate(mission=mission, reason="its job is stuck")
+    again = mission_escalate(mission=mission, reason="later")
+
+    assert escalated.status == again.status == Mission.Status.ESCALATED
+    assert again.decision_reason == "escalated: its job is stuck"
+    [alert] = mail.outbox
+    assert alert.body.endswith(f"(correlation {mission.correlation_id}).\nContext: {{}}\n")
