@@ -950,3 +950,64 @@ def test_escalating_without_context_says_so_and_an_escalated_mission_is_left_as_
     assert again.decision_reason == "escalated: its job is stuck"
     [alert] = mail.outbox
     assert alert.body.endswith(f"(correlation {mission.correlation_id}).\nContext: {{}}\n")
+
+
+# --- a mission's jobs in order, and how it ends (mission_continue, _job_finish) ---------------------------------------
+
+def test_a_mission_runs_its_jobs_in_order_and_is_measured_once_one_did_its_work(
+        company, store, owner, other_company, django_capture_on_commit_callbacks):
+    # given the other company's bundle mission waiting for its first job, the clock pinned
+    load_playbook(other_company)
+    theirs, their_job = start(other_company, "bundle-offer", MembershipFactory(company=other_company).user)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    stamp = f"{now:%Y-%m-%d %H:%M:%S}"
+
+    # when our bundle mission is approved and its tasks run (the bundle is made; Shopify is not connected)
+    with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+        mission, first = start(company, "bundle-offer", owner)
+
+    # then each job was queued in turn and ended with its line, the second having done nothing
+    first, second = mission.jobs.order_by("order")
+    assert (first.status, first.error, first.queued_at, first.finished_at) == (Job.Status.SUCCEEDED, "", now, now)
+    assert first.log.startswith(f"{stamp} queued on 'default'\n")
+    assert first.log.endswith(f"{stamp} succeeded: {first.result['summary']}\n")
+    reason = second.result["skipped"]
+    assert second.status == Job.Status.SKIPPED and "Shopify is not connected" in reason
+    assert (second.queued_at, second.finished_at, second.error) == (now, now, "")
+    assert second.result["summary"] == f"nothing done: {reason}"
+    assert second.log.startswith(f"{stamp} queued on '{second.queue}'\n")
+    assert second.log.endswith(f"{stamp} skipped (nothing done): {reason}\n")
+    # and the mission is measured after its play's window
+    mission.refresh_from_db()
+    assert (mission.status, mission.measure_due_at) == (Mission.Status.MEASURING, now + timedelta(hours=168))
+    # the other company's mission did not move
+    theirs.refresh_from_db()
+    their_job.refresh_from_db()
+    assert (theirs.status, their_job.status) == (Mission.Status.RUNNING, Job.Status.QUEUED)
+
+
+def test_a_mission_whose_jobs_all_did_nothing_ends_no_op_with_their_reasons(company, owner,
+                                                                            django_capture_on_commit_callbacks):
+    # given no pending checkouts, the clock pinned
+    load_playbook(company)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+    # when the reminder mission runs
+    with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+        mission, _ = start(company, "pending-checkout-reminder", owner)
+
+    # then it ends no_op then, saying what each job found
+    job = mission.jobs.get()
+    mission.refresh_from_db()
+    assert (mission.status, mission.completed_at) == (Mission.Status.NO_OP, now)
+    assert mission.outcome == f"nothing was done: {job.type}: {job.result['skipped']}"
+
+
+def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner):
+    load_playbook(company)
+    mission = propose(company, "bundle-offer")
+    Mission.objects.filter(pk=mission.pk).update(play_snapshot={**mission.play_snapshot, "job_plan": []})
+
+    mission = mission_approve(mission=mission, actor=owner)
+
+    assert (mission.status, mission.outcome) == (Mission.Status.NO_OP, "nothing was done: the play has no jobs")
