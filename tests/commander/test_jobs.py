@@ -1011,3 +1011,27 @@ def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner):
     mission = mission_approve(mission=mission, actor=owner)
 
     assert (mission.status, mission.outcome) == (Mission.Status.NO_OP, "nothing was done: the play has no jobs")
+
+
+def test_a_job_halted_after_a_transient_error_keeps_that_error_and_waits_unqueued(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    # given a job whose first attempt hit a busy provider (queued again, its error recorded)
+    mission, job = start(company, "bundle-offer", owner)
+
+    def provider_busy(*, job, ctx):
+        raise ConnectionError("provider busy")
+
+    monkeypatch.setitem(BOTS, job.type, provider_busy)
+    with pytest.raises(ConnectionError):
+        job_run(job_id=job.pk)
+    job.refresh_from_db()
+    queued_at = job.queued_at
+
+    # when the retry is delivered while the company is halted
+    company_set_halt(company=company, halted=True, actor=owner, reason="stop")
+    assert job_run(job_id=job.pk) == "halted"
+
+    # then it waits, pending, with the error it had and the time it was last queued
+    job.refresh_from_db()
+    assert (job.status, job.error, job.queued_at) == (Job.Status.PENDING, "ConnectionError: provider busy", queued_at)
