@@ -1035,3 +1035,15 @@ def test_a_job_halted_after_a_transient_error_keeps_that_error_and_waits_unqueue
     # then it waits, pending, with the error it had and the time it was last queued
     job.refresh_from_db()
     assert (job.status, job.error, job.queued_at) == (Job.Status.PENDING, "ConnectionError: provider busy", queued_at)
+
+
+def test_a_bot_result_without_a_summary_ends_the_log_with_a_bare_success_line(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    mission, job = start(company, "bundle-offer", owner)
+    monkeypatch.setitem(BOTS, job.type, lambda *, job, ctx: {"product_ids": []})
+
+    assert job_run(job_id=job.pk) == "done"
+
+    job.refresh_from_db()
+    assert job.result == {"product_ids": []} and job.log.endswith(" succeeded: \n")
