@@ -988,19 +988,24 @@ def test_a_mission_runs_its_jobs_in_order_and_is_measured_once_one_did_its_work(
 
 def test_a_mission_whose_jobs_all_did_nothing_ends_no_op_with_their_reasons(company, owner,
                                                                             django_capture_on_commit_callbacks):
-    # given no pending checkouts, the clock pinned
+    # given no pending checkouts, and a reminder mission whose plan sends the reminder twice; the clock pinned
     load_playbook(company)
     now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    mission = propose(company, "pending-checkout-reminder")
+    [step] = mission.play_snapshot["job_plan"]
+    twice = [{**step, "order": 0}, {**step, "order": 1}]
+    Mission.objects.filter(pk=mission.pk).update(play_snapshot={**mission.play_snapshot, "job_plan": twice})
 
-    # when the reminder mission runs
+    # when it runs
     with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
-        mission, _ = start(company, "pending-checkout-reminder", owner)
+        mission = mission_approve(mission=mission, actor=owner)
 
     # then it ends no_op then, saying what each job found
-    job = mission.jobs.get()
+    first, second = mission.jobs.order_by("order")
     mission.refresh_from_db()
     assert (mission.status, mission.completed_at) == (Mission.Status.NO_OP, now)
-    assert mission.outcome == f"nothing was done: {job.type}: {job.result['skipped']}"
+    assert mission.outcome == (f"nothing was done: {first.type}: {first.result['skipped']}; "
+                               f"{second.type}: {second.result['skipped']}")
 
 
 def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner):
