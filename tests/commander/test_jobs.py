@@ -1052,3 +1052,23 @@ def test_a_bot_result_without_a_summary_ends_the_log_with_a_bare_success_line(co
 
     job.refresh_from_db()
     assert job.result == {"product_ids": []} and job.log.endswith(" succeeded: \n")
+
+
+def test_a_job_that_did_nothing_without_saying_why_gives_its_summary_in_the_no_op_outcome(
+        company, owner, monkeypatch, django_capture_on_commit_callbacks):
+    from chimera.commander.services.bots import BOTS
+    from chimera.commander.services.jobs import NothingDone
+
+    def silent(*, job, ctx):
+        raise NothingDone("")
+
+    load_playbook(company)
+    mission = propose(company, "pending-checkout-reminder")
+    monkeypatch.setitem(BOTS, mission.play_snapshot["job_plan"][0]["type"], silent)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mission = mission_approve(mission=mission, actor=owner)
+
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.NO_OP
+    assert mission.outcome == "nothing was done: email_segment: nothing done: "
