@@ -50,6 +50,13 @@ def owner(company):
 
 
 @pytest.fixture
+def theirs(other_company):
+    """The other company's proposed pending-checkout mission: what happens here must leave it as it is."""
+    load_playbook(other_company)
+    return propose(other_company, "pending-checkout-reminder")
+
+
+@pytest.fixture
 def store(company):
     """A small store: products with sales, tickets with intents, warm leads, a lapsed customer."""
     load_playbook(company)
@@ -986,7 +993,7 @@ def test_a_mission_runs_its_jobs_in_order_and_is_measured_once_one_did_its_work(
     assert (theirs.status, their_job.status) == (Mission.Status.RUNNING, Job.Status.QUEUED)
 
 
-def test_a_mission_whose_jobs_all_did_nothing_ends_no_op_with_their_reasons(company, owner,
+def test_a_mission_whose_jobs_all_did_nothing_ends_no_op_with_their_reasons(company, owner, theirs,
                                                                             django_capture_on_commit_callbacks):
     # given no pending checkouts, and a reminder mission whose plan sends the reminder twice; the clock pinned
     load_playbook(company)
@@ -1006,9 +1013,11 @@ def test_a_mission_whose_jobs_all_did_nothing_ends_no_op_with_their_reasons(comp
     assert (mission.status, mission.completed_at) == (Mission.Status.NO_OP, now)
     assert mission.outcome == (f"nothing was done: {first.type}: {first.result['skipped']}; "
                                f"{second.type}: {second.result['skipped']}")
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.PROPOSED
 
 
-def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner):
+def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner, theirs):
     load_playbook(company)
     mission = propose(company, "bundle-offer")
     Mission.objects.filter(pk=mission.pk).update(play_snapshot={**mission.play_snapshot, "job_plan": []})
@@ -1016,6 +1025,8 @@ def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner):
     mission = mission_approve(mission=mission, actor=owner)
 
     assert (mission.status, mission.outcome) == (Mission.Status.NO_OP, "nothing was done: the play has no jobs")
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.PROPOSED
 
 
 def test_a_job_halted_after_a_transient_error_keeps_that_error_and_waits_unqueued(company, store, owner, monkeypatch):
@@ -1055,7 +1066,7 @@ def test_a_bot_result_without_a_summary_ends_the_log_with_a_bare_success_line(co
 
 
 def test_a_job_that_did_nothing_without_saying_why_gives_its_summary_in_the_no_op_outcome(
-        company, owner, monkeypatch, django_capture_on_commit_callbacks):
+        company, owner, theirs, monkeypatch, django_capture_on_commit_callbacks):
     from chimera.commander.services.bots import BOTS
     from chimera.commander.services.jobs import NothingDone
 
@@ -1072,3 +1083,5 @@ def test_a_job_that_did_nothing_without_saying_why_gives_its_summary_in_the_no_o
     mission.refresh_from_db()
     assert mission.status == Mission.Status.NO_OP
     assert mission.outcome == "nothing was done: email_segment: nothing done: "
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.PROPOSED
