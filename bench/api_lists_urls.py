@@ -29,7 +29,10 @@ def bare_missions(request):
 
 def bare_orders(request):
     company = Company.objects.get(slug=SLUG)
-    rows = list(Order.objects.filter(company=company).order_by("-created_at").values()[:50])
+    # The API nests each order's customer: the same rows carry the customer's columns (one join) here too.
+    rows = list(Order.objects.filter(company=company).order_by("-created_at")
+                .values(*[f.attname for f in Order._meta.concrete_fields],
+                        "customer__email", "customer__name", "customer__created_at")[:50])
     items = list(OrderItem.objects.filter(order_id__in=[r["id"] for r in rows]).values())
     return _json({"results": rows, "items": items})
 

@@ -241,7 +241,7 @@ def main() -> None:  # noqa: PLR0915 - one scripted scenario, read top to bottom
 
         # The sweep, as beat runs it (every 2 minutes; here every few seconds, the staleness shortened).
         # It goes on while the worker makes progress (a loaded machine is slow, not stuck).
-        sweeps, recovered = 0, {"webhook_events": 0, "delivery_emails": 0}
+        sweeps, recovered = 0, {"webhook_events": 0, "delivery_emails": 0, "order_confirmations": 0}
         last_progress, last_state = time.time(), None
         while time.time() - last_progress < 120:
             time.sleep(5)

@@ -114,6 +114,11 @@ class Order(CompanyOwned):
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # The order confirmation (service and subscription items): owed since fulfilment, its sender's lease
+    # (at least once, as a download email's), and when it went out.
+    confirmation_due_at = models.DateTimeField(null=True, blank=True)
+    confirmation_claimed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_emailed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -257,8 +262,9 @@ class WebhookEvent(models.Model):
     company = models.ForeignKey("autonomax.Company", on_delete=models.SET_NULL, null=True, blank=True)
     # Shopify sends both; event_id holds "<topic>:<X-Shopify-Event-Id>", this the delivery's webhook id.
     webhook_id = models.CharField(max_length=128, blank=True)
-    # What a pending_match event waits for (a payment intent, order or customer id).
-    match_ref = models.CharField(max_length=128, blank=True, db_index=True)
+    # What a pending_match event waits for (a payment intent, order or customer id). Indexed only while
+    # pending (see Meta): every receipt inserts a row, and an index the new row is not in costs it nothing.
+    match_ref = models.CharField(max_length=128, blank=True)
     payload = models.JSONField(default=dict)
     raw_body = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
@@ -275,7 +281,11 @@ class WebhookEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "event_id"], name="webhookevent_unique_provider_event")
         ]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["match_ref"], condition=models.Q(status="pending_match"),
+                         name="webhookevent_pending_ref"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_type} {self.event_id}"

@@ -70,16 +70,21 @@ def order_fulfill(*, order: Order) -> Order:
         return order
     order.fulfilled_at = now
     order.status = Order.Status.FULFILLED
-    order.save(update_fields=["fulfilled_at", "status"])
+    if confirm:
+        order.confirmation_due_at = now  # the sweep sends it if this task is lost
+    order.save(update_fields=["fulfilled_at", "status", "confirmation_due_at"])
     return order
 
 
 def order_deliveries_resend_pending(*, order: Order) -> None:
-    """The order just learned its buyer: send the download emails that were waiting for an address."""
-    from ..tasks import email_digital_delivery_task
+    """The order just learned its buyer: send the emails that were waiting for an address (download links, the
+    order confirmation)."""
+    from ..tasks import email_digital_delivery_task, email_order_confirmation_task
 
     for pk in DownloadGrant.objects.filter(order=order, emailed_at=None, revoked_at=None).values_list("pk", flat=True):
         transaction.on_commit(lambda pk=pk: email_digital_delivery_task.delay(pk))
+    if order.confirmation_due_at and not order.confirmation_emailed_at:
+        transaction.on_commit(lambda: email_order_confirmation_task.delay(order.pk))
 
 
 def order_fulfillment_revoke(*, order: Order) -> None:
@@ -197,13 +202,8 @@ def digital_delivery_send(*, grant_id: int) -> bool:
     the grant as sent before sending would lose that email instead, which is worse for someone who paid."""
     if not DownloadGrant.objects.filter(pk=grant_id, order__customer__isnull=False).exists():
         return False
-    now = timezone.now()
-    # A single-table conditional UPDATE, so of two concurrent sends exactly one takes the lease.
-    claimed = DownloadGrant.objects.filter(
-        Q(email_claimed_at=None) | Q(email_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
-        pk=grant_id, emailed_at=None, revoked_at=None,
-    ).update(email_claimed_at=now)
-    if not claimed:
+    unsent = DownloadGrant.objects.filter(pk=grant_id, emailed_at=None, revoked_at=None)
+    if not _lease_take(unsent, claimed="email_claimed_at"):
         return False
     grant = DownloadGrant.objects.select_related("product", "order__customer", "company").get(pk=grant_id)
     customer = grant.order.customer
@@ -213,24 +213,42 @@ def digital_delivery_send(*, grant_id: int) -> bool:
         "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
             "commerce:order-status", kwargs={"token": grant.order.access_token}),
     }
-    try:
-        EmailMessage(
-            subject=f"Your download: {grant.product.name}",
-            body=render_to_string("commerce/email/digital_delivery.txt", context),
-            to=[customer.email], reply_to=[context["support_email"]], **company_mail(company=grant.company),
-        ).send()
-    except Exception:
-        # Let the task retry the send: release the lease first.
-        DownloadGrant.objects.filter(pk=grant_id).update(email_claimed_at=None)
-        raise
-    DownloadGrant.objects.filter(pk=grant_id).update(emailed_at=timezone.now())
+    _send_leased(EmailMessage(
+        subject=f"Your download: {grant.product.name}",
+        body=render_to_string("commerce/email/digital_delivery.txt", context),
+        to=[customer.email], reply_to=[context["support_email"]], **company_mail(company=grant.company),
+    ), DownloadGrant.objects.filter(pk=grant_id), claimed="email_claimed_at", sent="emailed_at")
     return True
 
 
+def _lease_take(unsent, *, claimed: str) -> bool:
+    """Take the lease to send an email for the one row of `unsent` (free, or left by a sender dead for longer
+    than DELIVERY_EMAIL_LEASE). A single-table conditional UPDATE: of two concurrent senders one wins."""
+    now = timezone.now()
+    free = Q(**{claimed: None}) | Q(**{f"{claimed}__lt": now - DELIVERY_EMAIL_LEASE})
+    return bool(unsent.filter(free).update(**{claimed: now}))
+
+
+def _send_leased(message: EmailMessage, row, *, claimed: str, sent: str) -> None:
+    """Send under the lease, then record it as sent; a failed send releases the lease for the task's retry."""
+    try:
+        message.send()
+    except Exception:
+        row.update(**{claimed: None})
+        raise
+    row.update(**{sent: timezone.now()})
+
+
 def order_confirmation_send(*, order_id: int) -> bool:
-    order = Order.objects.select_related("customer", "company").filter(pk=order_id).first()
-    if order is None or order.customer is None:
+    """Send an order's confirmation once it is owed and not yet sent; False when there is nothing to send
+    (not owed, already sent, being sent, or no buyer email yet: the recovery sweep sends it once there is).
+    At least once, with a lease, as `digital_delivery_send`."""
+    if not Order.objects.filter(pk=order_id, customer__isnull=False).exists():
         return False
+    owed = Order.objects.filter(pk=order_id, confirmation_due_at__isnull=False, confirmation_emailed_at=None)
+    if not _lease_take(owed, claimed="confirmation_claimed_at"):
+        return False
+    order = Order.objects.select_related("customer", "company").get(pk=order_id)
     tasks = list(ServiceTask.objects.filter(order=order).select_related("product"))
     subscriptions = list(Subscription.objects.filter(order=order).select_related("product"))
     context = {
@@ -239,11 +257,10 @@ def order_confirmation_send(*, order_id: int) -> bool:
         "order_status_url": settings.SITE_URL.rstrip("/") + reverse(
             "commerce:order-status", kwargs={"token": order.access_token}),
     }
-    EmailMessage(
+    _send_leased(EmailMessage(
         subject=f"Order confirmed: {order.company.name}",
         body=render_to_string("commerce/email/order_confirmation.txt", context),
         to=[order.customer.email], reply_to=[context["support_email"]], **company_mail(company=order.company),
-    ).send()
-    now = timezone.now()
-    ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=now)
+    ), Order.objects.filter(pk=order_id), claimed="confirmation_claimed_at", sent="confirmation_emailed_at")
+    ServiceTask.objects.filter(order=order, confirmed_at=None).update(confirmed_at=timezone.now())
     return True

@@ -4,10 +4,10 @@ two minutes). Safe to run any number of times, from any number of processes at o
 A worker killed with `kill -9` loses the task it was running (and, on Redis, keeps the ones it had
 prefetched `unacked` until the broker's visibility timeout, two hours). What it was doing is still written
 down: a webhook event stays `received` (or `failed` by a transient database error whose retries died with
-the worker, or `pending_match` waiting for an order that has arrived since), a download email's grant stays
-unsent once its sender's lease expires. The sweep re-enqueues those; the processing itself is idempotent
-(the event row lock and state, the grant's lease), so a task that was only late and a re-enqueued one never
-both act.
+the worker, or `pending_match` waiting for an order that has arrived since), a download email's grant (or an
+order's confirmation) stays unsent once its sender's lease expires. The sweep re-enqueues those; the
+processing itself is idempotent (the event row lock and state, the email's lease), so a task that was only
+late and a re-enqueued one never both act.
 """
 
 import logging
@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import DownloadGrant, WebhookEvent
+from ..models import DownloadGrant, Order, WebhookEvent
 from .fulfillment import DELIVERY_EMAIL_LEASE
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,6 @@ def _stale_events(*, now) -> list[int]:
 
 def _matched_pending_events(*, now) -> list[int]:
     """Parked events whose reference now exists as an order (their resolving task was lost)."""
-    from ..models import Order
-
     candidates = list(WebhookEvent.objects.filter(
         status=WebhookEvent.Status.PENDING_MATCH, received_at__gte=now - PENDING_WINDOW,
         attempts__lt=MAX_SWEEP_ATTEMPTS,
@@ -102,10 +100,27 @@ def delivery_emails_recover(*, now=None) -> list[int]:
     return ids
 
 
+def order_confirmations_recover(*, now=None) -> list[int]:
+    """Re-enqueue order confirmations owed and never sent (buyer known): their ids."""
+    from ..tasks import email_order_confirmation_task
+
+    now = now or timezone.now()
+    ids = list(Order.objects.filter(
+        Q(confirmation_claimed_at=None) | Q(confirmation_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
+        confirmation_due_at__lt=now - STALE_AFTER, confirmation_emailed_at=None, customer__isnull=False,
+    ).order_by("pk").values_list("pk", flat=True)[:BATCH])
+    for pk in ids:
+        email_order_confirmation_task.delay(pk)  # a send holds a lease on the order: one sender at a time
+    if ids:
+        logger.warning("recovery: re-sent %d order confirmation(s) never sent: orders %s", len(ids), ids[:50])
+    return ids
+
+
 def recovery_sweep(*, now=None) -> dict:
     """The periodic sweep: what it re-enqueued, for the log."""
     now = now or timezone.now()
-    report = {"webhook_events": webhook_events_recover(now=now), "delivery_emails": delivery_emails_recover(now=now)}
+    report = {"webhook_events": webhook_events_recover(now=now), "delivery_emails": delivery_emails_recover(now=now),
+              "order_confirmations": order_confirmations_recover(now=now)}
     if any(report.values()):
         logger.warning("recovery sweep: %s", {k: len(v) for k, v in report.items()})
     return report

@@ -171,9 +171,11 @@ def test_an_audience_too_small_is_said_before_approval_and_runs_unmeasured(compa
 
 # --- Counterfactual -----------------------------------------------------------------------------------------------
 
-def revenue_history(company, *, days, start_offset, lift=0.0, lift_from_day=None, seed=0, dip_days=0):
+def revenue_history(company, *, days, start_offset, lift=0.0, lift_from_day=None, seed=0, dip_days=0,
+                    lift_until_day=None, noise=0.08):
     """One paid order per day for `days` days ending `start_offset` days ago: weekday pattern and noise;
-    +lift from day `lift_from_day`; the last `dip_days` before it at their worst (a triggering dip)."""
+    +lift from day `lift_from_day` (until `lift_until_day`, excluded); the last `dip_days` before it at their
+    worst (a triggering dip)."""
     rng = np.random.default_rng(seed)
     weekday = (1.0, 1.0, 1.0, 1.0, 1.1, 1.4, 1.3)
     customer = Customer.objects.create(company=company, email="store@example.com",
@@ -182,8 +184,8 @@ def revenue_history(company, *, days, start_offset, lift=0.0, lift_from_day=None
     rows = []
     for k in range(days):
         at = today - timedelta(days=start_offset + days - 1 - k)
-        value = 100 * weekday[at.weekday()] * (1 + rng.normal(0, 0.08))
-        if lift_from_day is not None and k >= lift_from_day:
+        value = 100 * weekday[at.weekday()] * (1 + rng.normal(0, noise))
+        if lift_from_day is not None and lift_from_day <= k < (lift_until_day or days):
             value *= 1 + lift
         if lift_from_day is not None and lift_from_day - dip_days <= k < lift_from_day:
             value *= 0.7
@@ -267,6 +269,80 @@ def test_overlapping_missions_on_the_same_kpi_are_confounded(company, plays):
 
     assert record.verdict == "inconclusive" and record.confounded_with == [other.pk]
     assert "confounded" in record.notes and mission.pk != other.pk
+
+
+def earlier_run(company, play, *, started_days_ago, window_days=14):
+    """A finished mission on net-revenue-7d whose window began `started_days_ago` days ago."""
+    start = timezone.now() - timedelta(days=started_days_ago)
+    end = start + timedelta(days=window_days)
+    return Mission.objects.create(company=company, play=play, explanation="an earlier run",
+                                  status=Mission.Status.COMPLETED, started_at=start, measure_due_at=end,
+                                  completed_at=end + timedelta(hours=2),
+                                  measure_plan={"kpi": "net-revenue-7d", "method": "counterfactual"})
+
+
+# Seeds whose window's own noise is ordinary: on seeds 0, 3, 4 and 7 the same shop with no previous run at all
+# has its window 3-5% off its level by noise alone, which a 90% interval over six days calls a win or a loss
+# (with the previous run those four get the same verdicts as without it; before the fix all eight were a loss
+# of about -24%).
+@pytest.mark.parametrize("seed", [1, 2, 5])
+def test_a_rerun_is_forecast_from_the_days_before_the_previous_runs_effect(company, plays, seed):
+    # given a flat shop (weekday pattern, 4% daily noise) whose revenue a previous run lifted +30% over its
+    # 14-day window 30 to 16 days ago; the rerun started 7 days ago and does nothing
+    revenue_history(company, days=130, start_offset=0, lift=0.30, lift_from_day=99, lift_until_day=114, seed=seed,
+                    noise=0.04)
+    previous = earlier_run(company, plays["price-test-best-seller"], started_days_ago=30)
+    # and another company's mission on the same KPI key over the whole clean pre-period
+    other_company = CompanyFactory()
+    other_plays = load_playbook(other_company)
+    earlier_run(other_company, other_plays["price-test-best-seller"], started_days_ago=120, window_days=115)
+    mission = start_counterfactual(price_mission(company), days_ago=7)
+
+    # when
+    [record] = evidence_log_due(company=company, kpis=kpis_with())
+
+    # then the pre-period (ending before the 7 trigger days) walks back past the previous run's window and
+    # its tail: 56 clean days, so the rerun is judged against the shop without the play, not a "loss"
+    assert record.verdict in ("no_effect", "inconclusive") and record.ci_low < 0 < record.ci_high
+    assert record.pre_days == 56 and record.confounded_with == []
+    # days 14 to 29 days ago (16) are skipped, for the previous run only (the other company's never counts)
+    assert record.chart["pre_skipped"] == {"days": 16, "missions": {str(previous.pk): 16}}
+    assert f"16 days inside the windows of mission(s) {previous.pk} on net-revenue-7d skipped" in record.notes
+    assert mission.pk != previous.pk
+
+
+def test_the_previous_runs_effect_in_the_pre_period_would_have_made_the_rerun_a_loss(company, plays):
+    # given the same shop with the previous run's window but its mission on another KPI (so nothing to skip)
+    revenue_history(company, days=130, start_offset=0, lift=0.30, lift_from_day=99, lift_until_day=114, noise=0.04)
+    previous = earlier_run(company, plays["price-test-best-seller"], started_days_ago=30)
+    Mission.objects.filter(pk=previous.pk).update(measure_plan={"kpi": "orders-7d", "method": "counterfactual"})
+    start_counterfactual(price_mission(company), days_ago=7)
+
+    [record] = evidence_log_due(company=company, kpis=kpis_with())
+
+    # then the forecast fitted on the lifted days calls the rerun a loss (what the skipping prevents)
+    assert record.verdict == "loss" and "pre_skipped" not in record.chart
+
+
+def test_fewer_than_14_clean_days_before_a_rerun_is_inconclusive_and_says_why(company, plays):
+    # given a play rerun every 15 days for 150 days (14-day windows): the 112 days the pre-period may walk
+    # back are all inside a run's window or its tail
+    revenue_history(company, days=200, start_offset=0)
+    runs = [earlier_run(company, plays["price-test-best-seller"], started_days_ago=ago)
+            for ago in range(22, 160, 15)]
+    start_counterfactual(price_mission(company), days_ago=7)
+
+    # when
+    [record] = evidence_log_due(company=company, kpis=kpis_with())
+
+    # then
+    assert record.verdict == "inconclusive" and record.effect_rel is None and record.pre_days == 0
+    assert record.notes.startswith("Inconclusive: not measured")
+    assert "only 0 clean days in the 112 days" in record.notes and "needs 14" in record.notes
+    assert "112 pre-period days skipped as contaminated" in record.notes
+    inside = [r for r in runs if str(r.pk) in record.chart["pre_skipped"]["missions"]]
+    # the runs 22 to 142 days ago (the one 157 days ago ended, tail included, before the 112 days)
+    assert inside == runs[:9] and f"mission(s) {runs[0].pk} (" in record.notes
 
 
 def test_before_is_taken_when_the_play_starts_not_when_suggested(company, plays):

@@ -40,6 +40,7 @@ def test_service_order_creates_scheduling_task_and_confirmation(client, company,
     task = ServiceTask.objects.get(order=order)
     assert task.status == ServiceTask.Status.TO_SCHEDULE and task.confirmed_at is not None
     assert order.status == Order.Status.FULFILLED
+    assert order.confirmation_due_at is not None and order.confirmation_emailed_at is not None
     assert order.income_stream.kind == IncomeStream.Kind.SERVICES
     assert len(mail.outbox) == 1 and "schedule" in mail.outbox[0].body
     paid = Event.objects.get(name="order.paid")

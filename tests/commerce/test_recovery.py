@@ -84,7 +84,7 @@ def test_an_event_whose_task_died_is_processed_by_the_sweep_once_and_its_waiting
     # when the sweep runs again: nothing to do, nothing doubled
     with django_capture_on_commit_callbacks(execute=True):
         again = recovery_sweep()
-    assert again == {"webhook_events": [], "delivery_emails": []}
+    assert again == {"webhook_events": [], "delivery_emails": [], "order_confirmations": []}
     assert len(mail.outbox) == 1 and DownloadGrant.objects.filter(order=order).count() == 1
 
 
@@ -254,3 +254,64 @@ def test_a_database_error_no_retry_can_fix_fails_the_event_at_once(client, compa
 def test_the_sweep_is_on_the_beat_schedule_every_two_minutes():
     entry = settings.CELERY_BEAT_SCHEDULE["commerce-recovery-sweep"]
     assert entry["task"] == "commerce.tasks.recovery_sweep_task" and entry["schedule"] == 120
+
+
+def _owed_confirmation(company, *, email, due_minutes_ago=10, **fields):
+    """A fulfilled service order whose confirmation to `email` is owed and was never sent."""
+    order = OrderFactory(company=company, customer=CustomerFactory(company=company, email=email) if email else None,
+                         status=Order.Status.FULFILLED, fulfilled_at=timezone.now(), **fields)
+    Order.objects.filter(pk=order.pk).update(confirmation_due_at=timezone.now() - timedelta(minutes=due_minutes_ago))
+    return order
+
+
+def test_an_order_confirmation_never_sent_is_sent_by_the_sweep_exactly_once(company, other_company):
+    # given a service order whose confirmation task was lost
+    lost = _owed_confirmation(company, email="c@example.com")
+    # and confirmations the sweep must leave alone: just owed, no buyer yet, already sent, another company's
+    # held by a live sender, and an order that owes none
+    fresh = _owed_confirmation(company, email="fresh@example.com", due_minutes_ago=0)
+    anonymous = _owed_confirmation(company, email=None)
+    sent = _owed_confirmation(company, email="sent@example.com", confirmation_emailed_at=timezone.now())
+    held = _owed_confirmation(other_company, email="held@example.com",
+                              confirmation_claimed_at=timezone.now() - timedelta(seconds=5))
+    OrderFactory(company=company, customer=CustomerFactory(company=company, email="none@example.com"))
+
+    # when the sweep runs twice (tasks run inline)
+    first = recovery_sweep()
+    second = recovery_sweep()
+
+    # then exactly the lost one was sent, once, and recorded
+    assert first["order_confirmations"] == [lost.pk] and second["order_confirmations"] == []
+    assert [m.to for m in mail.outbox] == [["c@example.com"]]
+    assert mail.outbox[0].subject.startswith("Order confirmed")
+    assert Order.objects.get(pk=lost.pk).confirmation_emailed_at is not None
+    assert not Order.objects.filter(pk__in=[fresh.pk, anonymous.pk, held.pk], confirmation_emailed_at__isnull=False)
+    assert Order.objects.get(pk=sent.pk).confirmation_emailed_at is not None
+
+
+def test_an_order_confirmation_whose_sender_died_is_sent_again_after_its_lease_and_a_failed_send_releases_it(
+        company, other_company, monkeypatch):
+    from commerce.services.fulfillment import DELIVERY_EMAIL_LEASE, order_confirmation_send
+
+    # given a confirmation whose sender took the lease and died, and another company's owed one
+    order = _owed_confirmation(company, email="c@example.com",
+                               confirmation_claimed_at=timezone.now() - timedelta(seconds=5))
+    other = _owed_confirmation(other_company, email="o@example.com")
+
+    # when a send is tried while the lease holds
+    during = order_confirmation_send(order_id=order.pk)
+    # and after it expired, with a mail server that fails once
+    Order.objects.filter(pk=order.pk).update(confirmation_claimed_at=timezone.now() - DELIVERY_EMAIL_LEASE
+                                             - timedelta(seconds=1))
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages",
+                        lambda self, messages: (_ for _ in ()).throw(OSError("connection refused")))
+    with pytest.raises(OSError):
+        order_confirmation_send(order_id=order.pk)
+    monkeypatch.undo()
+    released = Order.objects.get(pk=order.pk).confirmation_claimed_at
+    retried = order_confirmation_send(order_id=order.pk)
+
+    # then nothing went out during the lease; the failed send released it, so the retry sent it once
+    assert during is False and released is None and retried is True
+    assert [m.to for m in mail.outbox] == [["c@example.com"]]
+    assert Order.objects.get(pk=other.pk).confirmation_emailed_at is None

@@ -26,6 +26,8 @@ most 5% of its runs (and a `loss` in 5%). Effects are signed in the KPI's own un
 
 from __future__ import annotations
 
+import calendar
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -207,6 +209,14 @@ def counterfactual(*, pre: list[tuple[date, float]], post: list[tuple[date, floa
         return m
     if not post:
         m.note = "no daily values in the measurement window"
+        return m
+    # The days need not follow each other (days another play acted on are left out): the trend is fitted on
+    # each day's own offset and the weekdays on its own date, but each weekday of the window needs its history.
+    seen = Counter(d.weekday() for d, _ in pre)
+    thin = sorted({d.weekday() for d, _ in post if seen[d.weekday()] < 2})
+    if thin:
+        m.note = (f"the pre-period holds fewer than two of {', '.join(calendar.day_name[k] for k in thin)}: "
+                  f"no forecast for the window's weekdays")
         return m
     origin = pre[-1][0]
     ys_pre, ys_post = np.asarray([v for _, v in pre]), np.asarray([v for _, v in post])

@@ -9,6 +9,9 @@ A play is measured one of three ways (`measure:` in plays.yml, see `measure_spec
 - **counterfactual** (plays that act on the whole store): the success KPI's metric, day by day, over a
   pre-period that ends before the triggering days, forecasts the window (`effects.counterfactual`).
   Another mission moving the same KPI in the same window makes the record `confounded`: inconclusive.
+  The pre-period holds only clean days: the days inside another mission's window on the same KPI (and a
+  tail after it) are skipped, walking further back, so a rerun is forecast from the shop without the play;
+  fewer than `effects.MIN_PRE_DAYS` clean days is inconclusive, and the record says which days were skipped.
 
 "Before" is the play's start (`Mission.started_at`, `kpi_at_start`), never the suggestion. An audience
 too small for the play's detectable effect is said before approval and runs unmeasured: inconclusive.
@@ -24,6 +27,8 @@ import hashlib
 from datetime import UTC, timedelta
 
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -39,6 +44,8 @@ EXPERIMENT_JOB_TYPES = {"experiment_start"}  # job types whose experiment is the
 DEFAULTS = {"holdout_pct": 20, "min_holdout": 10, "outcome": "converted", "detectable_pct": 50,
             "baseline_rate": 0.1, "pre_days": 56, "max_wait_days": 14}
 MAX_TRIGGER_DAYS_EXCLUDED = 7
+PRE_LOOKBACK = 2  # clean pre-period days are looked for back to this many times `pre_days` before its end
+MAX_TAIL_DAYS = 14  # the longest tail after another mission's window that still counts as its effect
 
 
 # --- How a play is measured -------------------------------------------------------------------------------------
@@ -218,11 +225,56 @@ def _whole_days(start, end) -> list:
     return [first + timedelta(days=k + 1) for k in range(max(0, days))]
 
 
-def _confounders(*, mission: Mission, plan: dict, start, end) -> list[int]:
-    others = (Mission.objects.filter(company=mission.company, measure_plan__kpi=plan.get("kpi"),
-                                     started_at__isnull=False, started_at__lt=end)
-              .exclude(pk=mission.pk).values_list("pk", "measure_due_at", "completed_at"))
-    return sorted(pk for pk, due, done in others if (done or due or end) > start)
+def _same_kpi_missions(*, mission: Mission, plan: dict, since, until) -> list[tuple[int, object, object]]:
+    """(pk, started_at, window end) of the company's other missions on the play's KPI that started before
+    `until` and whose window (to `completed_at`, else `measure_due_at`; still open: `until`) ends after
+    `since`. One query, whatever the number of missions."""
+    rows = (Mission.objects.filter(company=mission.company, measure_plan__kpi=plan.get("kpi"),
+                                   started_at__isnull=False, started_at__lt=until)
+            .exclude(pk=mission.pk)
+            .annotate(window_end=Coalesce("completed_at", "measure_due_at"))
+            .filter(Q(window_end__isnull=True) | Q(window_end__gt=since))
+            .order_by("pk").values_list("pk", "started_at", "window_end"))
+    return [(pk, started, ended or until) for pk, started, ended in rows]
+
+
+def _confounders(*, others: list, start, end) -> list[int]:
+    """Other missions on the KPI whose window overlaps this one's: their effect is in the window."""
+    return sorted(pk for pk, started, ended in others if started < end and ended > start)
+
+
+def _clean_pre_ends(*, others: list, pre_end, pre_days: int) -> tuple[list, int, dict[int, int]]:
+    """Up to `pre_days` day ends walking back from `pre_end` (at most `PRE_LOOKBACK` × `pre_days` days back),
+    skipping the days inside another mission's window on the KPI or its tail (`_contaminated_span`): those
+    days hold that play's effect, and a forecast fitted on them (a trend on a previous run's lift) is not the
+    shop without the play. Returns the clean ends (oldest first), the days skipped, and per mission pk the
+    skipped days inside its span."""
+    spans = [(pk, *_contaminated_span(started, ended)) for pk, started, ended in others]
+    clean, skipped, by_mission = [], 0, {}
+    for k in range(PRE_LOOKBACK * pre_days):
+        day_end = pre_end - timedelta(days=k)
+        hits = [pk for pk, s, e in spans if day_end > s and day_end - timedelta(days=1) < e]
+        if not hits:
+            clean.append(day_end)
+            if len(clean) == pre_days:
+                break
+            continue
+        skipped += 1
+        for pk in hits:
+            by_mission[pk] = by_mission.get(pk, 0) + 1
+    return clean[::-1], skipped, by_mission
+
+
+def _contaminated_span(started, ended) -> tuple:
+    """A mission's window plus a tail as long as the window (at most `MAX_TAIL_DAYS`): a store change does not
+    stop acting when its measurement ends (copy, a price, an offer wear off over the following days)."""
+    return started, ended + max(timedelta(0), min(ended - started, timedelta(days=MAX_TAIL_DAYS)))
+
+
+def _skipped_note(*, skipped: int, by_mission: dict[int, int], kpi) -> str:
+    which = ", ".join(f"{pk} ({days} d)" for pk, days in sorted(by_mission.items()))
+    return (f"{skipped} pre-period days skipped as contaminated: inside the window (or its tail) of "
+            f"mission(s) {which} on {kpi}")
 
 
 def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tuple[effects.Measured, list[int]]:
@@ -234,11 +286,23 @@ def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tupl
     trigger_days = min(int(plan.get("window_days") or 1), MAX_TRIGGER_DAYS_EXCLUDED)
     pre_last = min(start, mission.created_at) - timedelta(days=trigger_days)
     pre_end = pre_last.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    pre_ends = [pre_end - timedelta(days=k) for k in range(int(plan.get("pre_days", 56)) - 1, -1, -1)]
+    pre_days = int(plan.get("pre_days", DEFAULTS["pre_days"]))
+    lookback_start = pre_end - timedelta(days=PRE_LOOKBACK * pre_days)
+    others = _same_kpi_missions(mission=mission, plan=plan, since=lookback_start - timedelta(days=MAX_TAIL_DAYS),
+                                until=end)
+    pre_ends, skipped, by_mission = _clean_pre_ends(others=others, pre_end=pre_end, pre_days=pre_days)
     series = _daily(company=mission.company, metric=plan["metric"], ends=pre_ends + post_ends)
     measured = effects.counterfactual(pre=series[:len(pre_ends)], post=series[len(pre_ends):], mde=plan["mde"],
                                       direction=plan.get("direction", "up"))
-    confounders = _confounders(mission=mission, plan=plan, start=start, end=end)
+    if skipped:
+        note = _skipped_note(skipped=skipped, by_mission=by_mission, kpi=plan.get("kpi"))
+        if len(pre_ends) < effects.MIN_PRE_DAYS:
+            note = (f"only {len(pre_ends)} clean days in the {PRE_LOOKBACK * pre_days} days before the pre-period's "
+                    f"end, the forecast needs {effects.MIN_PRE_DAYS}: {note}")
+        measured.note = f"{measured.note}; {note}" if measured.note else note
+        measured.chart["pre_skipped"] = {"days": skipped,
+                                         "missions": {str(pk): days for pk, days in sorted(by_mission.items())}}
+    confounders = _confounders(others=others, start=start, end=end)
     if confounders:
         measured.verdict = effects.Verdict.INCONCLUSIVE
     return measured, confounders
@@ -286,6 +350,14 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{value * 100:+.1f}%"
 
 
+def _skipped_words(record: EvidenceRecord) -> str:
+    skipped = (record.chart or {}).get("pre_skipped")
+    if not skipped:
+        return ""
+    return (f" ({skipped['days']} days inside the windows of mission(s) {', '.join(skipped['missions'])} on "
+            f"{record.kpi} skipped as contaminated)")
+
+
 def evidence_sentence(*, record: EvidenceRecord) -> str:
     """The record in plain words: "measured +6.1% paid orders (90% interval +1.2% to +11.0%) against a 20% holdout"."""
     if record.method == EvidenceRecord.Method.UNMEASURED or record.effect_rel is None:
@@ -294,7 +366,7 @@ def evidence_sentence(*, record: EvidenceRecord) -> str:
                if record.method == EvidenceRecord.Method.HOLDOUT
                else f"in an experiment against its control ({record.control_n}, treated {record.treated_n})"
                if record.method == EvidenceRecord.Method.EXPERIMENT
-               else f"against a forecast from {record.pre_days} days before the start")
+               else f"against a forecast from {record.pre_days} days before the start{_skipped_words(record)}")
     level = f"{record.ci_level:.0%}"
     what = "conversion rate" if record.method == EvidenceRecord.Method.EXPERIMENT else record.kpi
     text = (f"{record.get_verdict_display()}: measured {_pct(record.effect_rel)} {what} ({level} interval "
