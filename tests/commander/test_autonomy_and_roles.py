@@ -1,8 +1,11 @@
 """Autopilot, the approval roles and the kill switch mid-job, with a second company's data present."""
 
-import pytest
+from datetime import UTC, datetime
 
-from autonomax.errors import AppError
+import pytest
+import time_machine
+
+from autonomax.errors import AppError, ConflictError
 from autonomax.models import Company, Role
 from chimera.commander.models import Job, Mission, Play
 from chimera.commander.services import bots as bots_module
@@ -10,10 +13,11 @@ from chimera.commander.services.jobs import job_run
 from chimera.commander.services.missions import (
     company_autopilot_set,
     mission_approve,
+    mission_can_decide,
     mission_reject,
     missions_auto_approve,
 )
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, UserFactory
 
 from .factories import load_playbook, propose
 
@@ -158,3 +162,63 @@ def test_another_companys_halt_does_not_stop_this_companys_job(company, other_co
     monkeypatch.setitem(bots_module.BOTS, job.type, bot)
 
     assert job_run(job_id=job.pk) == "done" and ran == [job.pk]
+
+
+# --- who may decide (mission_can_decide, _role, _decide) ------------------------------------------------------------
+
+VIEWER_NO = "Your role in this company does not allow deciding on missions."
+STRATEGIC_NO = "This is a strategic mission: only an owner may decide on it."
+
+
+@pytest.mark.parametrize(("role", "play_key", "expected"), [
+    (Role.OWNER, "faq-macros", (True, "")),
+    (Role.OPERATOR, "bundle-offer", (True, "")),
+    (Role.OWNER, "price-test-best-seller", (True, "")),
+    (Role.OPERATOR, "price-test-best-seller", (False, STRATEGIC_NO)),
+    (Role.VIEWER, "faq-macros", (False, VIEWER_NO)),
+    (Role.VIEWER, "price-test-best-seller", (False, VIEWER_NO)),
+    (None, "faq-macros", (False, VIEWER_NO)),
+])
+def test_who_may_decide_and_the_reason_given_otherwise(company, plays, role, play_key, expected):
+    assert mission_can_decide(mission=propose(company, play_key), role=role) == expected
+
+
+def test_a_superuser_decides_as_an_owner_without_a_membership_and_nobody_decides_anonymously(company, plays):
+    # given a strategic mission, a superuser who is no member of the company, and no actor at all
+    mission = propose(company, "price-test-best-seller")
+    superuser = UserFactory(is_superuser=True)
+
+    # when / then no actor is refused; the superuser may reject it as an owner would
+    with pytest.raises(AppError) as caught:
+        mission_reject(mission=mission, actor=None)
+    assert (caught.value.status, caught.value.message) == (403, VIEWER_NO)
+    assert mission_reject(mission=mission, actor=superuser, reason="no").status == Mission.Status.REJECTED
+
+
+def test_a_decision_records_who_why_and_when(company, other_company, plays):
+    # given a proposed mission here and the other company's own, the clock pinned
+    operator = MembershipFactory(company=company, role=Role.OPERATOR).user
+    mission = propose(company, "bundle-offer")
+    theirs = propose(other_company, "bundle-offer")
+    with time_machine.travel(datetime(2026, 12, 1, 9, 30, tzinfo=UTC), tick=False):
+        # when
+        mission_reject(mission=mission, actor=operator, reason="not this month")
+
+    # then
+    mission.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mission.status, mission.decided_by, mission.decision_reason, mission.decided_at) == (
+        Mission.Status.REJECTED, operator, "not this month", datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
+    assert (theirs.status, theirs.decided_by, theirs.decided_at) == (Mission.Status.PROPOSED, None, None)
+
+
+@pytest.mark.parametrize(("decide", "verb"), [(mission_approve, "approved"), (mission_reject, "rejected")])
+def test_deciding_a_decided_mission_is_a_conflict_that_says_what_was_asked(company, plays, decide, verb):
+    owner = MembershipFactory(company=company, role=Role.OWNER).user
+    mission = mission_reject(mission=propose(company, "bundle-offer"), actor=owner, reason="no")
+
+    with pytest.raises(ConflictError) as caught:
+        decide(mission=mission, actor=owner)
+
+    assert caught.value.message == f"Mission {mission.pk} is rejected, not proposed: it cannot be {verb}."
+    assert caught.value.code == "mission_rejected"

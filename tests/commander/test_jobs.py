@@ -1,7 +1,7 @@
 """Jobs and bots: idempotent side effects under duplicated/redelivered tasks, kill switches, retries, escalation."""
 
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,6 +15,7 @@ from autonomax.models import ConfigChange, Role
 from autonomax.services import company_set_halt
 from chimera.ai.models import AICall
 from chimera.commander.models import Job, Mission
+from chimera.commander.services import jobs
 from chimera.commander.services.jobs import (
     GLOBAL_HALT_SWITCH,
     QUEUE_GRACE,
@@ -23,7 +24,7 @@ from chimera.commander.services.jobs import (
     jobs_mark_stuck,
     missions_resume,
 )
-from chimera.commander.services.missions import mission_approve
+from chimera.commander.services.missions import mission_approve, mission_escalate
 from chimera.tasks import job_execute
 from commerce.models import OrderItem, Product, ProductDraft
 from growth.models import EmailDelivery, Lead
@@ -46,6 +47,13 @@ from .factories import load_playbook, propose
 @pytest.fixture
 def owner(company):
     return MembershipFactory(company=company, role=Role.OWNER, user__email="boss@example.com").user
+
+
+@pytest.fixture
+def theirs(other_company):
+    """The other company's proposed pending-checkout mission: what happens here must leave it as it is."""
+    load_playbook(other_company)
+    return propose(other_company, "pending-checkout-reminder")
 
 
 @pytest.fixture
@@ -886,3 +894,194 @@ def test_a_transient_error_queues_the_job_again_and_records_the_error(company, s
     assert job.error == "ConnectionError: provider busy"
     assert job.log.endswith(f"{now:%Y-%m-%d %H:%M:%S} calling the provider\n"
                             f"{now:%Y-%m-%d %H:%M:%S} attempt 1 failed (will retry): provider busy\n")
+
+
+# --- a job failing and its mission escalated (job_fail, mission_escalate) --------------------------------------------
+
+def test_a_failed_job_escalates_its_mission_once_with_the_jobs_context_in_the_alert(
+        company, store, owner, other_company, monkeypatch, caplog):
+    from chimera.commander.services.bots import BOTS
+
+    # given a running bundle mission whose bot logs a line and breaks, and the other company's running mission
+    load_playbook(other_company)
+    theirs_owner = MembershipFactory(company=other_company, role=Role.OWNER, user__email="them@example.com").user
+    theirs, _ = start(other_company, "bundle-offer", theirs_owner)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    with time_machine.travel(now, tick=False):
+        mission, job = start(company, "bundle-offer", owner)
+        mail.outbox.clear()
+
+        def broken(*, job, ctx):
+            ctx.log("reading the catalog: " + "sku, " * 500)  # a long log: the alert keeps its last 2,000 characters
+            raise ValueError("no price")
+
+        monkeypatch.setitem(BOTS, job.type, broken)
+
+        # when it runs, then its failure is reported again (a late duplicate)
+        with caplog.at_level("ERROR", logger="chimera.commander.services.missions"):
+            assert job_run(job_id=job.pk) == "failed"
+        jobs.job_fail(job_id=job.pk, error="again")
+
+    # then the job failed once, with its log lines and the time
+    job.refresh_from_db()
+    mission.refresh_from_db()
+    stamp = f"{now:%Y-%m-%d %H:%M:%S}"
+    assert (job.status, job.error, job.finished_at, job.attempts) == (Job.Status.FAILED, "ValueError: no price", now, 1)
+    assert job.log.endswith(f"{stamp} reading the catalog: {'sku, ' * 500}\n"
+                            f"{stamp} failed after 1 attempt(s): ValueError: no price\n")
+    # and the mission went to a person, saying which job by which bot failed and how
+    reason = "job 'bundle_create' by pricing_bot failed: ValueError: no price"
+    assert (mission.status, mission.decision_reason) == (Mission.Status.ESCALATED, f"escalated: {reason}")
+    context = {"job_id": job.pk, "attempts": 1, "params": job.params, "log": job.log[-2000:]}
+    assert len(job.log) > 2000 and context["log"] != job.log[-2001:]
+    assert [r.getMessage() for r in caplog.records if r.name == "chimera.commander.services.missions"] == [
+        f"mission {mission.pk} escalated: {reason} {context}"]
+    [alert] = mail.outbox
+    assert alert.to == ["boss@example.com"]
+    assert alert.subject == f"[{company.name}] Mission escalated: {mission.play_snapshot['label']}"
+    assert alert.body == (f"{reason}\n\nMission {mission.pk} (correlation {mission.correlation_id}).\n"
+                          f"Context: {context}\n")
+    # the other company's mission goes on
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.RUNNING
+
+
+def test_escalating_without_context_says_so_and_an_escalated_mission_is_left_as_it_is(company, store, owner):
+    mission, _ = start(company, "bundle-offer", owner)
+    mail.outbox.clear()
+
+    escalated = mission_escalate(mission=mission, reason="its job is stuck")
+    again = mission_escalate(mission=mission, reason="later")
+
+    assert escalated.status == again.status == Mission.Status.ESCALATED
+    assert again.decision_reason == "escalated: its job is stuck"
+    [alert] = mail.outbox
+    assert alert.body.endswith(f"(correlation {mission.correlation_id}).\nContext: {{}}\n")
+
+
+# --- a mission's jobs in order, and how it ends (mission_continue, _job_finish) ---------------------------------------
+
+def test_a_mission_runs_its_jobs_in_order_and_is_measured_once_one_did_its_work(
+        company, store, owner, other_company, django_capture_on_commit_callbacks):
+    # given the other company's bundle mission waiting for its first job, the clock pinned
+    load_playbook(other_company)
+    theirs, their_job = start(other_company, "bundle-offer", MembershipFactory(company=other_company).user)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    stamp = f"{now:%Y-%m-%d %H:%M:%S}"
+
+    # when our bundle mission is approved and its tasks run (the bundle is made; Shopify is not connected)
+    with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+        mission, first = start(company, "bundle-offer", owner)
+
+    # then each job was queued in turn and ended with its line, the second having done nothing
+    first, second = mission.jobs.order_by("order")
+    assert (first.status, first.error, first.queued_at, first.finished_at) == (Job.Status.SUCCEEDED, "", now, now)
+    assert first.log.startswith(f"{stamp} queued on 'default'\n")
+    assert first.log.endswith(f"{stamp} succeeded: {first.result['summary']}\n")
+    reason = second.result["skipped"]
+    assert second.status == Job.Status.SKIPPED and "Shopify is not connected" in reason
+    assert (second.queued_at, second.finished_at, second.error) == (now, now, "")
+    assert second.result["summary"] == f"nothing done: {reason}"
+    assert second.log.startswith(f"{stamp} queued on '{second.queue}'\n")
+    assert second.log.endswith(f"{stamp} skipped (nothing done): {reason}\n")
+    # and the mission is measured after its play's window
+    mission.refresh_from_db()
+    assert (mission.status, mission.measure_due_at) == (Mission.Status.MEASURING, now + timedelta(hours=168))
+    # the other company's mission did not move
+    theirs.refresh_from_db()
+    their_job.refresh_from_db()
+    assert (theirs.status, their_job.status) == (Mission.Status.RUNNING, Job.Status.QUEUED)
+
+
+def test_a_mission_whose_jobs_all_did_nothing_ends_no_op_with_their_reasons(company, owner, theirs,
+                                                                            django_capture_on_commit_callbacks):
+    # given no pending checkouts, and a reminder mission whose plan sends the reminder twice; the clock pinned
+    load_playbook(company)
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    mission = propose(company, "pending-checkout-reminder")
+    [step] = mission.play_snapshot["job_plan"]
+    twice = [{**step, "order": 0}, {**step, "order": 1}]
+    Mission.objects.filter(pk=mission.pk).update(play_snapshot={**mission.play_snapshot, "job_plan": twice})
+
+    # when it runs
+    with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+        mission = mission_approve(mission=mission, actor=owner)
+
+    # then it ends no_op then, saying what each job found
+    first, second = mission.jobs.order_by("order")
+    mission.refresh_from_db()
+    assert (mission.status, mission.completed_at) == (Mission.Status.NO_OP, now)
+    assert mission.outcome == (f"nothing was done: {first.type}: {first.result['skipped']}; "
+                               f"{second.type}: {second.result['skipped']}")
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.PROPOSED
+
+
+def test_a_mission_with_no_jobs_ends_no_op_and_says_so(company, owner, theirs):
+    load_playbook(company)
+    mission = propose(company, "bundle-offer")
+    Mission.objects.filter(pk=mission.pk).update(play_snapshot={**mission.play_snapshot, "job_plan": []})
+
+    mission = mission_approve(mission=mission, actor=owner)
+
+    assert (mission.status, mission.outcome) == (Mission.Status.NO_OP, "nothing was done: the play has no jobs")
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.PROPOSED
+
+
+def test_a_job_halted_after_a_transient_error_keeps_that_error_and_waits_unqueued(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    # given a job whose first attempt hit a busy provider (queued again, its error recorded)
+    mission, job = start(company, "bundle-offer", owner)
+
+    def provider_busy(*, job, ctx):
+        raise ConnectionError("provider busy")
+
+    monkeypatch.setitem(BOTS, job.type, provider_busy)
+    with pytest.raises(ConnectionError):
+        job_run(job_id=job.pk)
+    job.refresh_from_db()
+    queued_at = job.queued_at
+
+    # when the retry is delivered while the company is halted
+    company_set_halt(company=company, halted=True, actor=owner, reason="stop")
+    assert job_run(job_id=job.pk) == "halted"
+
+    # then it waits, pending, with the error it had and the time it was last queued
+    job.refresh_from_db()
+    assert (job.status, job.error, job.queued_at) == (Job.Status.PENDING, "ConnectionError: provider busy", queued_at)
+
+
+def test_a_bot_result_without_a_summary_ends_the_log_with_a_bare_success_line(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    mission, job = start(company, "bundle-offer", owner)
+    monkeypatch.setitem(BOTS, job.type, lambda *, job, ctx: {"product_ids": []})
+
+    assert job_run(job_id=job.pk) == "done"
+
+    job.refresh_from_db()
+    assert job.result == {"product_ids": []} and job.log.endswith(" succeeded: \n")
+
+
+def test_a_job_that_did_nothing_without_saying_why_gives_its_summary_in_the_no_op_outcome(
+        company, owner, theirs, monkeypatch, django_capture_on_commit_callbacks):
+    from chimera.commander.services.bots import BOTS
+    from chimera.commander.services.jobs import NothingDone
+
+    def silent(*, job, ctx):
+        raise NothingDone("")
+
+    load_playbook(company)
+    mission = propose(company, "pending-checkout-reminder")
+    monkeypatch.setitem(BOTS, mission.play_snapshot["job_plan"][0]["type"], silent)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mission = mission_approve(mission=mission, actor=owner)
+
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.NO_OP
+    assert mission.outcome == "nothing was done: email_segment: nothing done: "
+    theirs.refresh_from_db()
+    assert theirs.status == Mission.Status.PROPOSED

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from autonomax.models import ConfigChange
 from chimera.commander.models import EvidenceRecord, Mission, Play
-from chimera.commander.services.missions import missions_suggest
+from chimera.commander.services.missions import missions_suggest, play_set_under_review
 from chimera.commander.services.policy import (
     EXPLORATION,
     play_posteriors,
@@ -206,3 +206,23 @@ def test_a_play_with_nobody_to_act_on_ranks_last_and_is_never_chosen(company, pl
     assert [m.play.key for m in ranked][-1] == "win-back-email" and len(ranked) >= 2
     assert ranked[-1].propensity == Decimal("0") and ranked[-1].measure_plan["audience"] == 0
     assert ranked[0].policy_rank == 1 and ranked[0].propensity > 0
+
+
+def test_putting_a_play_under_review_records_the_change_once_for_that_play_only(company, plays, other_company):
+    # given bundle-offer active here and in the other company
+    theirs = load_playbook(other_company)["bundle-offer"]
+    play = plays["bundle-offer"]
+
+    # when it is put under review, then again from a copy read before
+    stopped = play_set_under_review(play=play, reason="it cost 8% three times")
+    again = play_set_under_review(play=play, reason="again")
+
+    # then it stops triggering, with one change record that says who, what and why
+    assert stopped.status == again.status == Play.Status.UNDER_REVIEW
+    assert Play.objects.get(pk=play.pk).status == Play.Status.UNDER_REVIEW
+    assert list(ConfigChange.objects.filter(object_type="play").exclude(actor_label="test").values(  # not the load
+        "company", "actor", "actor_label", "object_id", "changes", "reason", "expected_effect")) == [{
+        "company": company.pk, "actor": None, "actor_label": "evidence commander", "object_id": "bundle-offer",
+        "changes": {"status": ["active", "under_review"]}, "reason": "it cost 8% three times",
+        "expected_effect": "the play stops triggering until a person clears it"}]
+    assert Play.objects.get(pk=theirs.pk).status == Play.Status.ACTIVE

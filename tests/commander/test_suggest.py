@@ -1,17 +1,19 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from autonomax.models import Event
-from chimera.commander.models import EvidenceRecord, Mission, Play
+from chimera.commander.models import EvidenceRecord, Mission, Play, PlaybookVersion
 from chimera.commander.services.missions import WEIGHTS, missions_suggest
 from chimera.commander.services.playbook import play_update
 from tests.factories import CompanyFactory
 
 from .factories import ALL_OK, kpi, kpis_with, load_playbook
+from .test_anomaly_input import revenue_drop
 
 
 def test_nothing_is_suggested_when_every_kpi_is_on_target(company):
@@ -180,3 +182,58 @@ def test_suggestion_queries_do_not_grow_with_the_number_of_plays(db):
     # then three times the missions, the same number of queries
     assert counts[1][1] == 3 * counts[0][1]
     assert counts[0][0] == counts[1][0]
+
+
+def test_each_proposal_is_an_event_with_the_missions_score_and_the_policys_choice(company, other_company):
+    # given the playbook here in its second version, the other company's in its first, the clock pinned
+    load_playbook(other_company)
+    load_playbook(company)
+    latest = PlaybookVersion.objects.create(company=company, number=2, reason="plays.yml edited")
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15"),
+                        "refund-rate-30d": kpi("refund-rate-30d", "WARNING", "0.06", direction="down")})
+
+    # when
+    with time_machine.travel(now, tick=False):
+        created = missions_suggest(company=company, kpis=kpis)
+
+    # then each mission keeps the latest playbook version and the rows of the KPIs its play reads
+    assert len(created) == 2
+    for mission in created:
+        assert mission.playbook_version == latest
+        assert set(mission.trigger_values) == {c["kpi"] for c in mission.play.trigger} | set(mission.play.kpis)
+    # and one agent.proposal event per mission, at that time, says what was proposed and why
+    events = sorted(Event.objects.filter(name="agent.proposal"), key=lambda e: e.payload["mission_id"])
+    assert [(e.company_id, e.occurred_at, e.correlation_id, e.payload) for e in events] == [
+        (company.pk, now, str(m.correlation_id),
+         {"mission_id": m.pk, "play": m.play.key, "score": str(m.score), "factors": m.score_factors,
+          "policy": "learn", "rank": m.policy_rank, "propensity": str(m.propensity)})
+        for m in sorted(created, key=lambda m: m.pk)]
+    assert [m.policy_rank for m in created] == [1, 2]
+
+
+def test_an_anomaly_joins_the_kpis_a_play_was_triggered_by_once_and_is_kept_with_the_mission(company, other_company):
+    # given aov and net revenue in warning, and a new drop of net revenue; the other company has the plays too
+    load_playbook(other_company)
+    load_playbook(company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "15"),
+                        "net-revenue-7d": kpi("net-revenue-7d", "WARNING", "15")})
+
+    # when
+    suggested = {m.play.key: m for m in missions_suggest(company=company, kpis=kpis, anomalies=[revenue_drop()])}
+
+    # then the bundle (triggered by aov) also names the net revenue the anomaly moved, and the price test
+    # (triggered by net revenue itself) names it once
+    assert set(suggested) == {"bundle-offer", "price-test-best-seller"}
+    for mission in suggested.values():
+        assert mission.explanation.startswith(f"Suggested because a new anomaly: {revenue_drop()['text']}; ")
+        assert mission.explanation.count("(net-revenue-7d) is 15") == 1
+        assert mission.anomaly == {
+            "id": 1, "kpis": ["net-revenue-7d"], "metric": "revenue.net", "day": "2026-03-14", "kind": "drop",
+            "value": "0", "expected_low": "36.2", "expected_high": "134.8", "baseline": "85.5",
+            "text": revenue_drop()["text"]}
+    assert "(aov-30d) is 15" in suggested["bundle-offer"].explanation
+    # and without an anomaly a mission keeps none
+    assert not Mission.objects.filter(company=other_company).exists()
+    [plain] = missions_suggest(company=other_company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "15")}))
+    assert plain.anomaly == {} and "anomaly" not in plain.explanation
