@@ -1085,3 +1085,42 @@ def test_a_job_that_did_nothing_without_saying_why_gives_its_summary_in_the_no_o
     assert mission.outcome == "nothing was done: email_segment: nothing done: "
     theirs.refresh_from_db()
     assert theirs.status == Mission.Status.PROPOSED
+
+
+def test_a_job_halted_midway_keeps_what_its_bot_did_before_the_halt(company, store, owner, monkeypatch):
+    from chimera.commander.services.bots import BOTS
+
+    # given a bot that does one step, then finds the company halted before the next
+    mission, job = start(company, "bundle-offer", owner)
+
+    def halted_midway(*, job, ctx):
+        ctx.log("discount code BUNDLE10 created")
+        company_set_halt(company=company, halted=True, actor=owner, reason="stop")
+        ctx.guard()
+
+    monkeypatch.setitem(BOTS, job.type, halted_midway)
+
+    # when
+    assert job_run(job_id=job.pk) == "halted"
+
+    # then it waits, pending, and its log says both what was done and why it stopped
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING
+    assert "discount code BUNDLE10 created" in job.log and "not run: " in job.log
+    assert job.log.index("BUNDLE10") < job.log.index("not run: ")
+
+
+def test_a_bot_raising_is_logged_with_its_job_and_traceback(company, store, owner, monkeypatch, caplog):
+    from chimera.commander.services.bots import BOTS
+
+    mission, job = start(company, "bundle-offer", owner)
+
+    def broken(*, job, ctx):
+        raise ValueError("bad params")
+
+    monkeypatch.setitem(BOTS, job.type, broken)
+    with caplog.at_level("ERROR", logger="chimera.commander.services.jobs"):
+        assert job_run(job_id=job.pk) == "failed"
+
+    [record] = [r for r in caplog.records if r.name == "chimera.commander.services.jobs" and r.levelname == "ERROR"]
+    assert record.getMessage() == f"job {job.pk} failed" and record.exc_info[0] is ValueError
