@@ -120,6 +120,27 @@ def test_a_play_that_found_nothing_to_do_waits_a_day(company, other_company):
     assert len(missions_suggest(company=other_company, kpis=kpis)) == 1
 
 
+def test_a_play_whose_mission_just_completed_or_failed_is_suggested_again_at_once(company, other_company):
+    # given the play's missions approved and ended just now: one completed, one failed (only a rejection or
+    # nothing to do holds a play back), and another company's same play rejected just now
+    load_playbook(company)
+    load_playbook(other_company)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "CRITICAL", "15")})
+    [done] = missions_suggest(company=company, kpis=kpis)
+    [theirs] = missions_suggest(company=other_company, kpis=kpis)
+    now = timezone.now()
+    Mission.objects.filter(pk=done.pk).update(status=Mission.Status.COMPLETED, decided_at=now, completed_at=now)
+    Mission.objects.filter(pk=theirs.pk).update(status=Mission.Status.REJECTED, decided_at=now)
+
+    # when the next cycle runs
+    [again] = missions_suggest(company=company, kpis=kpis)
+    Mission.objects.filter(pk=again.pk).update(status=Mission.Status.FAILED, decided_at=now, completed_at=now)
+
+    # then the play comes back at once, each time
+    assert again.play_id == done.play_id
+    assert [m.play_id for m in missions_suggest(company=company, kpis=kpis)] == [done.play_id]
+
+
 def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):
     # given bundle-offer with three measured runs of about +10% (interval +4% to +16%)
     plays = load_playbook(company)
