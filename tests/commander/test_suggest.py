@@ -161,6 +161,25 @@ def test_success_probability_is_the_posterior_from_the_plays_own_evidence(compan
     assert "against a forecast" in mission.explanation
 
 
+def test_evidence_weighs_by_its_age_at_the_cycles_time(company, other_company):
+    # given bundle-offer's three measured wins of about +10%, recorded now, and the other company's play
+    plays = load_playbook(company)
+    load_playbook(other_company)
+    play = plays["bundle-offer"]
+    for _ in range(3):
+        old = Mission.objects.create(company=company, play=play, status=Mission.Status.COMPLETED, explanation="")
+        EvidenceRecord.objects.create(company=company, mission=old, play=play, correlation_id=old.correlation_id,
+                                      success=True, verdict="win", method="counterfactual", kpi="aov-30d",
+                                      effect=3.0, effect_rel=0.10, ci_low=0.04, ci_high=0.16, pre_days=56)
+    kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")})
+
+    # when a cycle runs three years later (the clock it is given, not the machine's)
+    [later] = missions_suggest(company=company, kpis=kpis, now=timezone.now() + timedelta(days=3 * 365))
+
+    # then that evidence has all but faded: the probability it helps is about the prior's again
+    assert Decimal(later.score_factors["success_probability"]) < Decimal("0.9")
+
+
 def test_under_review_plays_do_not_trigger(company):
     plays = load_playbook(company)
     Play.objects.filter(pk=plays["bundle-offer"].pk).update(status=Play.Status.UNDER_REVIEW)
