@@ -199,6 +199,20 @@ def test_a_mission_keeps_the_play_version_it_was_created_from(company):
     assert mission.play_version == 1 and len(mission.play_snapshot["job_plan"]) == 2
 
 
+def test_a_mission_records_the_plays_current_version_and_its_score_in_the_explanation(company):
+    # given a play edited once (version 2)
+    plays = load_playbook(company)
+    play_update(play=plays["bundle-offer"], actor=None, reason="r", expected_effect="e",
+                job_plan=[{"type": "bundle_create", "bot": "pricing_bot", "params": {"size": 2}, "order": 0}])
+
+    # when it is suggested
+    [mission] = missions_suggest(company=company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")}))
+
+    # then the mission names that version, and its explanation gives the score it was ranked by
+    assert mission.play_version == 2 and len(mission.play_snapshot["job_plan"]) == 1
+    assert f"Score {mission.score} = " in mission.explanation
+
+
 def test_suggestion_queries_do_not_grow_with_the_number_of_plays(db):
     # given one company with the playbook and one with three times the plays, all triggered
     def company_with(copies):
