@@ -93,11 +93,7 @@ def delivery_emails_recover(*, now=None) -> list[int]:
         emailed_at=None, revoked_at=None, order__customer__isnull=False, created_at__lt=now - STALE_AFTER,
         expires_at__gt=now,
     ).order_by("pk").values_list("pk", flat=True)[:BATCH])
-    for pk in ids:
-        email_digital_delivery_task.delay(pk)  # a send holds a lease on the grant: one sender at a time
-    if ids:
-        logger.warning("recovery: re-sent %d download email(s) never sent: grants %s", len(ids), ids[:50])
-    return ids
+    return _resend(ids, email_digital_delivery_task, what="download email(s)", rows="grants")
 
 
 def order_confirmations_recover(*, now=None) -> list[int]:
@@ -109,10 +105,15 @@ def order_confirmations_recover(*, now=None) -> list[int]:
         Q(confirmation_claimed_at=None) | Q(confirmation_claimed_at__lt=now - DELIVERY_EMAIL_LEASE),
         confirmation_due_at__lt=now - STALE_AFTER, confirmation_emailed_at=None, customer__isnull=False,
     ).order_by("pk").values_list("pk", flat=True)[:BATCH])
+    return _resend(ids, email_order_confirmation_task, what="order confirmation(s)", rows="orders")
+
+
+def _resend(ids: list[int], task, *, what: str, rows: str) -> list[int]:
+    """Queue the email task for each row (a send holds a lease on its row: one sender at a time) and log it."""
     for pk in ids:
-        email_order_confirmation_task.delay(pk)  # a send holds a lease on the order: one sender at a time
+        task.delay(pk)
     if ids:
-        logger.warning("recovery: re-sent %d order confirmation(s) never sent: orders %s", len(ids), ids[:50])
+        logger.warning("recovery: re-sent %d %s never sent: %s %s", len(ids), what, rows, ids[:50])
     return ids
 
 
