@@ -141,15 +141,19 @@ def test_a_play_whose_mission_just_completed_or_failed_is_suggested_again_at_onc
     assert [m.play_id for m in missions_suggest(company=company, kpis=kpis)] == [done.play_id]
 
 
-def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):
-    # given bundle-offer with three measured runs of about +10% (interval +4% to +16%)
-    plays = load_playbook(company)
-    play = plays["bundle-offer"]
+def _three_wins(company, play):
+    """Three measured runs of the play of about +10% (interval +4% to +16%), recorded now."""
     for _ in range(3):
         old = Mission.objects.create(company=company, play=play, status=Mission.Status.COMPLETED, explanation="")
         EvidenceRecord.objects.create(company=company, mission=old, play=play, correlation_id=old.correlation_id,
                                       success=True, verdict="win", method="counterfactual", kpi="aov-30d",
                                       effect=3.0, effect_rel=0.10, ci_low=0.04, ci_high=0.16, pre_days=56)
+
+
+def test_success_probability_is_the_posterior_from_the_plays_own_evidence(company):
+    # given bundle-offer with three measured runs of about +10% (interval +4% to +16%)
+    plays = load_playbook(company)
+    _three_wins(company, plays["bundle-offer"])
 
     # when
     [mission] = missions_suggest(company=company, kpis=kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")}))
@@ -165,12 +169,7 @@ def test_evidence_weighs_by_its_age_at_the_cycles_time(company, other_company):
     # given bundle-offer's three measured wins of about +10%, recorded now, and the other company's play
     plays = load_playbook(company)
     load_playbook(other_company)
-    play = plays["bundle-offer"]
-    for _ in range(3):
-        old = Mission.objects.create(company=company, play=play, status=Mission.Status.COMPLETED, explanation="")
-        EvidenceRecord.objects.create(company=company, mission=old, play=play, correlation_id=old.correlation_id,
-                                      success=True, verdict="win", method="counterfactual", kpi="aov-30d",
-                                      effect=3.0, effect_rel=0.10, ci_low=0.04, ci_high=0.16, pre_days=56)
+    _three_wins(company, plays["bundle-offer"])
     kpis = kpis_with(**{"aov-30d": kpi("aov-30d", "WARNING", "22")})
 
     # when a cycle runs three years later (the clock it is given, not the machine's)
