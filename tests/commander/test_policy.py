@@ -68,6 +68,22 @@ def test_inconclusive_alone_never_stops_a_play(company, plays):
     assert plays_review(company=company, plays=[play]) == []
 
 
+def test_other_plays_losses_do_not_put_a_play_under_review(company, plays):
+    # given what a simulated shop measured in its first month: the bundle lost order value, one nurture's
+    # holdout saw no conversion among its readers (-100%, interval -98% to +71%), and the win-back's own
+    # holdout is all over the place
+    record(company, plays["bundle-offer"], effect=-0.2, low=-0.26, high=-0.14, verdict="loss")
+    record(company, plays["nurture-warm-leads"], effect=-1.0, low=-0.98, high=0.71, verdict="inconclusive",
+           method="holdout")
+    win_back = plays["win-back-email"]
+    record(company, win_back, effect=-0.12, low=-0.75, high=1.64, verdict="inconclusive", method="holdout")
+
+    # then the win-back keeps running: its own evidence says nothing, and the others' move other KPIs
+    posterior = play_posteriors(company=company, plays=[win_back])[win_back.pk]
+    assert posterior.prob_harm < 0.7
+    assert plays_review(company=company, plays=list(plays.values())) == [plays["bundle-offer"]]
+
+
 def test_repeated_no_effect_puts_a_play_under_review(company, plays):
     play = plays["bundle-offer"]
     record(company, play, effect=0.001, low=-0.02, high=0.02, verdict="no_effect")

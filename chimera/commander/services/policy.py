@@ -2,8 +2,9 @@
 
 Each play's effect θ (relative, in its KPI's good direction: +0.1 = 10% better) has a normal posterior:
 
-- prior: the playbook's belief, mean (2·p − 1)·mde with p = alpha / (alpha + beta) and sd max(2·mde, 5%),
-  shrunk half-way towards the mean effect of everything the company measured once it has 3+ records;
+- prior: the playbook's belief, mean (2·p − 1)·mde with p = alpha / (alpha + beta) and sd max(2·mde, 5%).
+  It is not shrunk towards the company's other plays: their effects are on other KPIs (order value, repeat
+  rate, response time), and one imprecise loss on one of them moved every narrow prior into "harm";
 - evidence: each measured record (not unmeasured, not confounded) adds its effect with precision
   1 / se², se from its 90% interval, discounted by age (half-life `HALF_LIFE_DAYS`) so a play that
   stops working is noticed.
@@ -45,7 +46,6 @@ HALF_LIFE_DAYS = 90
 EXPLORATION = 0.10
 HARM_THRESHOLD = 0.8
 NO_EFFECT_RUNS = 2
-COMPANY_SHRINK_AFTER = 3
 PROPENSITY_DRAWS = 4000
 Z90 = 1.6448536269514722
 
@@ -139,16 +139,12 @@ def play_posteriors(*, company: Company, plays, now=None) -> dict[int, Posterior
     now = now or timezone.now()
     plays = list(plays)
     records = list(EvidenceRecord.objects.filter(company=company).order_by("-recorded_at", "-pk"))
-    estimates = [e for e in (_good(r) for r in records) if e is not None]
-    company_mean = (sum(e for e, _ in estimates) / len(estimates)) if len(estimates) >= COMPANY_SHRINK_AFTER else None
     by_play: dict[int, list] = {}
     for r in records:
         by_play.setdefault(r.play_id, []).append(r)
     result = {}
     for play in plays:
         mean0, sd0 = play_prior(play)
-        if company_mean is not None:
-            mean0 = (mean0 + company_mean) / 2
         precision, weighted = 1 / sd0**2, mean0 / sd0**2
         post = Posterior(play_id=play.pk, key=play.key, prior_mean=mean0, prior_sd=sd0, mean=mean0, sd=sd0)
         money = []
