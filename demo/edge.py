@@ -10,7 +10,8 @@ only while a run is going on (`edge_installed`).
   effects act on that person, fatigue builds up, and a person who unsubscribes clicks the email's
   real unsubscribe link the next day.
 - A product pushed to Shopify, or listing copy written by the AI, changes the store: the play's
-  effects act on every visitor (once per mission).
+  effects act on every visitor (once per mission). A product pushed again by the mission's undo job (the
+  platform took a losing change back) ends those effects that day.
 The play acting is the one whose job is running: the bot is mid-call when it reaches the edge.
 """
 
@@ -50,14 +51,15 @@ class Edge:
         """A new job (or cycle) starts: look up the acting play again at the next edge call."""
         self._acting = None
 
-    def acting(self) -> tuple[int, str] | None:
-        """(mission id, play key) of the sandbox's running job, or None (looked up once per job)."""
+    def acting(self) -> tuple[int, str, str] | None:
+        """(mission id, play key, job type) of the sandbox's running job, or None (looked up once per job)."""
         from chimera.commander.models import Job  # noqa: PLC0415
 
         if self._acting is None:
             row = (Job.objects.filter(company_id=self.company_id, status=Job.Status.RUNNING)
-                   .order_by("-started_at", "-pk").values_list("mission_id", "mission__play_snapshot").first())
-            self._acting = ((row[0], (row[1] or {}).get("key", "")),) if row else ((),)
+                   .order_by("-started_at", "-pk").values_list("mission_id", "mission__play_snapshot", "type")
+                   .first())
+            self._acting = ((row[0], (row[1] or {}).get("key", ""), row[2]),) if row else ((),)
         return self._acting[0] or None
 
     # --- what reaches the edge --------------------------------------------------------------------
@@ -80,7 +82,12 @@ class Edge:
 
     def store_change(self) -> None:
         acting = self.acting()
-        if acting is None or acting[0] in self._changed_missions:
+        if acting is None:
+            return
+        if acting[2] == "undo":
+            self.shop.store_revert(play=acting[1], day=self.day)
+            return
+        if acting[0] in self._changed_missions:
             return
         self._changed_missions.add(acting[0])
         self.shop.store_change(play=acting[1], day=self.day)
@@ -95,7 +102,7 @@ class Edge:
         return self._remote_product(self._remote.get(external_id))
 
     def shopify_upsert(self, *, external_id: str, handle: str, title: str, description: str, tags: list[str],
-                       price: Decimal):
+                       price: Decimal, active: bool = True):
         external_id = external_id or f"gid://shopify/Product/{len(self._remote) + 1}"
         self._remote[external_id] = {"external_id": external_id, "handle": handle, "title": title,
                                      "price": Decimal(price)}

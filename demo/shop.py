@@ -67,7 +67,7 @@ class Shop:
         self.rng = np.random.default_rng([seed, 0])  # the edges: effect sizes, unsubscribes
         self.first_weekday = first_weekday  # weekday of day 0, Monday = 0
         self.people: dict[int, Person] = {}
-        self.store_effects: list[tuple[Effect, int, int, float]] = []
+        self.store_effects: list[tuple[Effect, int, int, float, str]] = []  # (effect, start, end, size, play)
         self.started: set[tuple[str, str]] = set()  # (play, "store") already changed the store
         self.pending_conversions: dict[int, list[int]] = {}  # day -> lead ids converting that day
         self.converting: set[int] = set()
@@ -98,7 +98,12 @@ class Shop:
     def store_change(self, *, play: str, day: int) -> None:
         """The play changed the store (once per play run): its effects act on every visitor."""
         for effect in self.scenario.effects.get(play, []):
-            self.store_effects.append((effect, *self._window(effect, day)))
+            self.store_effects.append((effect, *self._window(effect, day), play))
+
+    def store_revert(self, *, play: str, day: int) -> None:
+        """The platform took the play's store changes back on `day`: their effects end after it."""
+        self.store_effects = [(effect, start, min(end, max(start, day + 1)) if changed_by == play else end, size,
+                               changed_by) for effect, start, end, size, changed_by in self.store_effects]
 
     # --- the shop's own life --------------------------------------------------------------------
     def _new_person(self, day: int, *, is_lead: bool = False, key: int | None = None) -> Person:
@@ -123,7 +128,7 @@ class Shop:
     @staticmethod
     def _active(effects, metric: str, day: int) -> float:
         multiplier = 1.0
-        for effect, start, end, size in effects:
+        for effect, start, end, size, *_ in effects:
             if effect.metric == metric and start <= day < end:
                 multiplier *= 1 + size
         return multiplier

@@ -54,7 +54,8 @@ class Channel:
         raise NotImplementedError
 
     def product_upsert(self, *, external_id: str, handle: str, title: str, description: str, tags: list[str],
-                       price: Decimal) -> RemoteProduct:
+                       price: Decimal, active: bool = True) -> RemoteProduct:
+        """Create or update the product; `active=False` takes it off sale (archived), keeping its history."""
         raise NotImplementedError
 
     def product_fetch(self, *, external_id: str) -> RemoteProduct | None:

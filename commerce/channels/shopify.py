@@ -125,8 +125,9 @@ class ShopifyChannel(Channel):
         return self._product(self._execute(FETCH, {"id": external_id}).get("product"))
 
     def product_upsert(self, *, external_id: str, handle: str, title: str, description: str, tags: list[str],
-                       price: Decimal) -> RemoteProduct:
-        fields = {"title": title, "descriptionHtml": description, "tags": tags, "status": "ACTIVE"}
+                       price: Decimal, active: bool = True) -> RemoteProduct:
+        fields = {"title": title, "descriptionHtml": description, "tags": tags,
+                  "status": "ACTIVE" if active else "ARCHIVED"}
         if external_id:
             result = self._execute(UPDATE, {"product": {"id": external_id, **fields}}).get("productUpdate") or {}
             self._user_errors(result, "update the product")

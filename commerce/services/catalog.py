@@ -66,6 +66,26 @@ def product_price_change(*, product: Product, price: Decimal, idempotency_key: s
 
 
 @transaction.atomic
+def product_archive(*, product: Product, idempotency_key: str, actor=None, actor_label: str = "",
+                    reason: str = "") -> tuple[Product, bool]:
+    """Take a product off sale (archived: its orders and downloads stay); once per key. Returns (product, changed).
+    Recorded in the change log."""
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    if product.status == Product.Status.ARCHIVED or ConfigChange.objects.filter(
+            company=product.company, object_type="product.status", object_id=str(product.pk),
+            changes__idempotency_key=idempotency_key).exists():
+        return product, False
+    config_change_record(company=product.company, actor=actor, actor_label=actor_label,
+                         object_type="product.status", object_id=str(product.pk),
+                         changes={"status": [product.status, Product.Status.ARCHIVED],
+                                  "idempotency_key": idempotency_key},
+                         reason=reason, expected_effect="")
+    product.status = Product.Status.ARCHIVED
+    product.save(update_fields=["status", "updated_at"])
+    return product, True
+
+
+@transaction.atomic
 def bundle_create(*, company: Company, products: list[Product], discount_pct: Decimal, idempotency_key: str,
                   name: str = "") -> tuple[Product, bool]:
     """A bundle product of `products` at a discount; one bundle per key. Returns (bundle, created)."""

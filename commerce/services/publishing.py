@@ -81,7 +81,8 @@ def product_sync_to_channel(*, product: Product, channel: str = "shopify") -> Li
     if draft is not None:
         tags = [str(t) for t in draft.tags][:50]
     remote = adapter.product_upsert(external_id=external_id, handle=product.slug, title=product.name,
-                                    description=product.description, tags=tags, price=product.price)
+                                    description=product.description, tags=tags, price=product.price,
+                                    active=product.status == Product.Status.ACTIVE)
     check = adapter.product_fetch(external_id=remote.external_id)
     if check is None or check.title != product.name or check.price != product.price:
         seen = f"{check.title!r} at {check.price}" if check else "nothing"

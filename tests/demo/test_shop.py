@@ -44,6 +44,16 @@ def test_a_store_change_lifts_conversion_for_its_duration_only():
     assert shop.store_value("conversion_rate", 16) == 0.02
 
 
+def test_a_store_change_taken_back_ends_the_day_it_is_taken_back_and_only_that_plays():
+    shop = Shop(_scenario(effects="  bundle-offer: {metric: aov, relative: -0.2, lag_days: 0, duration_days: 21}\n"
+                                  "  rewrite-listing-copy: {metric: aov, relative: 0.5, lag_days: 0, duration_days: 30}\n"),
+                seed=1)
+    shop.store_change(play="bundle-offer", day=10)
+    shop.store_change(play="rewrite-listing-copy", day=10)
+    shop.store_revert(play="bundle-offer", day=17)
+    assert abs(shop.store_value("aov", 17) - 35 * 0.8 * 1.5) < 1e-9  # still on the day it is taken back
+    assert abs(shop.store_value("aov", 18) - 35 * 1.5) < 1e-9  # gone the next day; the copy stays
+
 def test_a_contact_acts_on_that_person_only_and_a_holdout_stays_at_baseline():
     # given 2,000 lapsed customers, half contacted by a play that doubles repeat purchases
     scenario = _scenario(

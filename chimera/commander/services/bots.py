@@ -177,14 +177,21 @@ def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
     job fails (the mission goes to a person); when the shop does not sell them there, nothing is synced and
     the job is skipped with that reason (the change holds on the platform's own checkout only).
     """
+    ids = sorted({pk for r in ctx.previous_results() for pk in r.get("product_ids", [])})
+    if not ids:
+        raise NothingDone("no product was changed by the earlier jobs: nothing to sync", product_ids=[])
+    synced = _sync_to_shopify(ctx=ctx, ids=ids)
+    return {"summary": f"{len(synced)} product(s) synced to Shopify", "status": "synced", "listings": synced,
+            "product_ids": ids}
+
+
+def _sync_to_shopify(*, ctx: BotContext, ids: list[int]) -> list[str]:
+    """Push products to Shopify; returns their listings' ids. Not connected: see `shopify_sync`."""
     from commerce.channels.base import ChannelError, ChannelNotConnected  # noqa: PLC0415
     from commerce.selectors import products_listed_on  # noqa: PLC0415
     from commerce.services.catalog import products_by_ids  # noqa: PLC0415
     from commerce.services.publishing import product_sync_to_channel  # noqa: PLC0415
 
-    ids = sorted({pk for r in ctx.previous_results() for pk in r.get("product_ids", [])})
-    if not ids:
-        raise NothingDone("no product was changed by the earlier jobs: nothing to sync", product_ids=[])
     synced = []
     for product in products_by_ids(company=ctx.company, ids=ids):
         ctx.guard()
@@ -204,8 +211,52 @@ def shopify_sync(*, job: Job, ctx: BotContext) -> dict:
             raise TransientJobError(exc.message) from exc
         synced.append(listing.external_id)
         ctx.log(f"'{product.name}' synced to Shopify ({listing.external_id})")
-    return {"summary": f"{len(synced)} product(s) synced to Shopify", "status": "synced", "listings": synced,
-            "product_ids": ids}
+    return synced
+
+
+def _undo_price_change(*, job: Job, ctx: BotContext) -> list[int]:
+    from commerce.services.catalog import product_price_change, products_by_ids  # noqa: PLC0415
+
+    products = products_by_ids(company=ctx.company, ids=job.result.get("product_ids", []))
+    for product in products:
+        ctx.guard()
+        product, changed = product_price_change(
+            product=product, price=Decimal(job.result["old_price"]), idempotency_key=f"undo:{job.idempotency_key}",
+            actor_label="pricing_bot", reason=ctx.job.params.get("reason", ""))
+        ctx.log(f"price of '{product.name}' back to {product.price}" if changed else
+                f"price of '{product.name}' was already put back")
+    return [p.pk for p in products]
+
+
+def _undo_bundle_create(*, job: Job, ctx: BotContext) -> list[int]:
+    from commerce.services.catalog import product_archive, products_by_ids  # noqa: PLC0415
+
+    products = products_by_ids(company=ctx.company, ids=job.result.get("product_ids", []))
+    for product in products:
+        ctx.guard()
+        product, changed = product_archive(product=product, idempotency_key=f"undo:{job.idempotency_key}",
+                                           actor_label="pricing_bot", reason=ctx.job.params.get("reason", ""))
+        ctx.log(f"bundle '{product.name}' {'taken off sale' if changed else 'was already off sale'}")
+    return [p.pk for p in products]
+
+
+# The steps whose effect on the store can be taken back, and how (`mission_undo` queues the undo).
+UNDO_STEPS = {"price_change": _undo_price_change, "bundle_create": _undo_bundle_create}
+
+
+def undo(*, job: Job, ctx: BotContext) -> dict:
+    """Take back what the mission's earlier jobs changed in the store (newest first), and push the products
+    to Shopify again when the mission had pushed them there."""
+    done = list(ctx.mission.jobs.filter(status=Job.Status.SUCCEEDED, order__lt=job.order).order_by("-order"))
+    ids = []
+    for step in done:
+        if step.type in UNDO_STEPS:
+            ids += UNDO_STEPS[step.type](job=step, ctx=ctx)
+    if not ids:
+        raise NothingDone("nothing this mission changed in the store can be taken back", product_ids=[])
+    synced = _sync_to_shopify(ctx=ctx, ids=sorted(set(ids))) if any(s.type == "shopify_sync" for s in done) else []
+    return {"summary": f"undone: {len(set(ids))} product(s) put back" + (", synced to Shopify" if synced else ""),
+            "product_ids": sorted(set(ids)), "listings": synced}
 
 
 def faq_macros(*, job: Job, ctx: BotContext) -> dict:
@@ -289,4 +340,5 @@ BOTS = {
     "faq_macros": faq_macros,
     "ai_routing": ai_routing,
     "experiment_start": experiment_start,
+    "undo": undo,
 }

@@ -436,7 +436,9 @@ def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
 
 @transaction.atomic
 def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[EvidenceRecord]:
-    """Record evidence for every measuring mission whose window has passed; let the policy review the plays."""
+    """Record evidence for every measuring mission whose window has passed, take back the store changes of
+    those measured as a loss (`mission_undo`), and let the policy review the plays."""
+    from .jobs import mission_undo  # noqa: PLC0415 - jobs import missions, which import this module
     from .policy import plays_review  # noqa: PLC0415 - the policy reads evidence; evidence calls it once here
 
     now = now or timezone.now()
@@ -448,8 +450,12 @@ def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[Evidence
         plan = mission.measure_plan or measure_spec(mission.play_snapshot)
         if _experiment_waits(mission=mission, plan=plan, now=now):
             continue  # its experiment is still running: no verdict to record yet
-        records.append(mission_measure(mission=mission, kpis=kpis))
+        record = mission_measure(mission=mission, kpis=kpis)
+        records.append(record)
         mission_move(mission=mission, to=Mission.Status.COMPLETED, by=SYSTEM, completed_at=now)
+        if record.verdict == EvidenceRecord.Verdict.LOSS:
+            # A change measured as a loss does not stay in the store (a bundle, a price): it is taken back.
+            mission_undo(mission=mission, reason=f"measured a loss: {record.notes}")
     if records:
         plays_review(company=company, plays={r.play for r in records}, now=now)
     return records

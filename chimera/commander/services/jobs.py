@@ -125,25 +125,54 @@ def mission_continue(*, mission: Mission) -> Job | None:
         job = pending[0]
         if job.status not in (Job.Status.PENDING,):
             return job  # already queued or running; its task continues the mission
-        blocked = execution_blocked(company_id=mission.company_id)
-        if blocked:
+        if not _queue(job):
             return job  # stays pending; the next cycle queues it once the switch is off
-        job.queued_at = timezone.now()
-        _log(job, f"queued on '{job.queue}'")
-        job_move(job=job, to=Job.Status.QUEUED, save=("queued_at", "log"))
         if mission.status != Mission.Status.RUNNING:
             mission_move(mission=mission, to=Mission.Status.RUNNING, by=SYSTEM)
-        _enqueue(job)
+        return job
+
+
+def _queue(job: Job, note: str = "") -> bool:
+    """Queue a pending job unless a kill switch is on (then it stays pending); whether it was queued."""
+    if execution_blocked(company_id=job.company_id):
+        return False
+    job.queued_at = timezone.now()
+    _log(job, f"queued on '{job.queue}'{note}")
+    job_move(job=job, to=Job.Status.QUEUED, save=("queued_at", "log"))
+    _enqueue(job)
+    return True
+
+
+def mission_undo(*, mission: Mission, reason: str) -> Job | None:
+    """Queue the job that takes back what the mission changed in the store (a bundle put on sale, a price),
+    once; None when the mission changed nothing that can be taken back. It runs like any job: the kill
+    switches hold it, and a lost task is sent again."""
+    from .bots import UNDO_STEPS  # noqa: PLC0415 - bots import this module
+
+    with transaction.atomic():
+        jobs = list(mission.jobs.select_for_update().order_by("order"))
+        if any(j.type == "undo" for j in jobs) or not any(
+                j.type in UNDO_STEPS and j.status == Job.Status.SUCCEEDED for j in jobs):
+            return None
+        job = Job.objects.create(company_id=mission.company_id, mission=mission, type="undo", bot="ops_bot",
+                                 params={"reason": reason}, order=jobs[-1].order + 1, queue=jobs[-1].queue)
+        _queue(job, f": {reason}")  # while a kill switch is on it stays pending; missions_resume queues it
         return job
 
 
 def missions_resume(*, company: Company) -> int:
-    """Queue the next job of running missions whose job waits (after a kill switch, a lost task)."""
+    """Queue the next job of running missions whose job waits (after a kill switch, a lost task), and the
+    undo jobs of finished missions that wait."""
     count = 0
     for mission in Mission.objects.filter(company=company, status__in=[Mission.Status.PLANNED,
                                                                        Mission.Status.RUNNING]):
         job = mission_continue(mission=mission)
         count += bool(job and job.status == Job.Status.QUEUED)
+    for job_id in Job.objects.filter(company=company, type="undo", status=Job.Status.PENDING).values_list("pk",
+                                                                                                        flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            count += job.status == Job.Status.PENDING and _queue(job)
     return count
 
 

@@ -1,0 +1,123 @@
+"""A store change measured as a loss is taken back: the price put back, the bundle taken off sale, on the
+platform and on Shopify, once, by a job like any other (kill switches, redelivery)."""
+
+from decimal import Decimal
+
+import pytest
+from waffle.testutils import override_switch
+
+from autonomax.models import ConfigChange, Role
+from autonomax.services import company_set_halt
+from chimera.commander.models import Job, Mission
+from chimera.commander.services.evidence import evidence_log_due
+from chimera.commander.services.jobs import GLOBAL_HALT_SWITCH, job_run, mission_undo, missions_resume
+from chimera.commander.services.missions import mission_approve
+from commerce.models import Product
+from tests.commerce.conftest import shopify_server  # noqa: F401 - the local Shopify, a fixture
+from tests.commerce.factories import ChannelConnectionFactory
+from tests.factories import MembershipFactory, ProductFactory
+
+from .factories import kpis_with, load_playbook, propose
+from .test_evidence import price_mission, revenue_history, start_counterfactual
+
+
+@pytest.fixture
+def owner(company):
+    return MembershipFactory(company=company, role=Role.OWNER).user
+
+
+@pytest.fixture
+def shop(company, other_company, shopify_server):  # noqa: F811
+    """Both companies sell the same products on their own Shopify; only `company`'s change is taken back."""
+    for each in (company, other_company):
+        load_playbook(each)
+        ChannelConnectionFactory(company=each)
+        for price in ("19.00", "24.00", "12.00"):
+            ProductFactory(company=each, price=Decimal(price))
+    return shopify_server
+
+
+def run_all(mission):
+    for job in mission.jobs.order_by("order"):
+        assert job_run(job_id=job.pk) in ("done", "noop")
+    return list(mission.jobs.order_by("order"))
+
+
+def remote(shop, product):
+    return next(p for p in shop.products.values() if p["handle"] == product.slug)
+
+
+def test_a_price_test_measured_as_a_loss_puts_the_price_back_on_shopify(company, other_company, owner, shop):
+    # given the price test ran here and in the other company (-10% on the best seller, pushed to Shopify)
+    missions = {}
+    for each in (company, other_company):
+        boss = owner if each == company else MembershipFactory(company=each, role=Role.OWNER).user
+        missions[each] = mission_approve(mission=price_mission(each), actor=boss)
+        run_all(missions[each])
+    best = Product.objects.get(company=company, price=Decimal("17.10"))
+    assert remote(shop, best)["variants"]["nodes"][0]["price"] == "17.10"
+    # and here revenue fell 30% in its week
+    revenue_history(company, days=70, start_offset=0, lift=-0.3, lift_from_day=63)
+    start_counterfactual(missions[company], days_ago=7)
+
+    # when the evidence is due
+    [record] = evidence_log_due(company=company, kpis=kpis_with())
+
+    # then it is a loss, and the undo job is queued with the reason
+    assert record.verdict == "loss"
+    undo = Job.objects.get(mission=missions[company], type="undo")
+    assert undo.status == Job.Status.QUEUED and "measured a loss" in undo.params["reason"]
+
+    # when it runs, twice as if redelivered
+    assert job_run(job_id=undo.pk) == "done"
+    Job.objects.filter(pk=undo.pk).update(status=Job.Status.QUEUED)
+    job_run(job_id=undo.pk)
+
+    # then the price is back, on the platform and on Shopify, recorded once; the other company keeps its test
+    best.refresh_from_db()
+    assert best.price == Decimal("19.00") and remote(shop, best)["variants"]["nodes"][0]["price"] == "19.00"
+    assert ConfigChange.objects.filter(object_type="product.price", object_id=str(best.pk)).count() == 2
+    assert Product.objects.filter(company=other_company, price=Decimal("17.10")).count() == 1
+    assert missions[company].jobs.get(type="undo").result["product_ids"] == [best.pk]
+    # and it is asked once only
+    assert mission_undo(mission=missions[company], reason="again") is None
+
+
+def test_a_bundle_taken_back_is_archived_on_the_platform_and_on_shopify(company, owner, shop):
+    mission = mission_approve(mission=propose(company, "bundle-offer"), actor=owner)
+    run_all(mission)
+    bundle = Product.objects.get(company=company, sku__startswith="BUNDLE-")
+    assert remote(shop, bundle)["status"] == "ACTIVE"
+    measuring = Mission.objects.get(pk=mission.pk).status
+
+    undo = mission_undo(mission=mission, reason="measured a loss")
+    assert job_run(job_id=undo.pk) == "done"
+
+    bundle.refresh_from_db()
+    assert bundle.status == Product.Status.ARCHIVED and remote(shop, bundle)["status"] == "ARCHIVED"
+    assert bundle.listings.get().status == "archived"
+    assert Mission.objects.get(pk=mission.pk).status == measuring  # the mission itself is not moved
+
+
+def test_a_play_that_changed_nothing_reversible_has_nothing_to_take_back(company, owner, shop):
+    mission = mission_approve(mission=propose(company, "ai-cost-routing"), actor=owner)
+    run_all(mission)
+    assert mission_undo(mission=mission, reason="measured a loss") is None
+
+
+def test_an_undo_waits_out_a_kill_switch_then_runs(company, owner, shop):
+    mission = mission_approve(mission=propose(company, "bundle-offer"), actor=owner)
+    run_all(mission)
+    company_set_halt(company=company, halted=True, actor=owner, reason="stop everything")
+
+    undo = mission_undo(mission=mission, reason="measured a loss")
+    assert undo.status == Job.Status.PENDING
+
+    company_set_halt(company=company, halted=False, actor=owner, reason="go on")  # resumes: queues it
+    undo.refresh_from_db()
+    assert undo.status == Job.Status.QUEUED
+    with override_switch(GLOBAL_HALT_SWITCH, active=True):
+        assert job_run(job_id=undo.pk) == "halted"
+    assert missions_resume(company=company) == 1
+    assert job_run(job_id=undo.pk) == "done"
+    assert Product.objects.get(company=company, sku__startswith="BUNDLE-").status == Product.Status.ARCHIVED
