@@ -5,6 +5,7 @@ from autonomax.admin import CompanyScopedAdmin, ReadOnlyAdmin, ReadOnlyParentInl
 from autonomax.errors import AppError
 
 from .models import Agent, EvidenceRecord, HoldoutAssignment, Job, Mission, Play
+from .services.jobs import mission_undo_by_person
 from .services.missions import mission_approve, mission_cancel, mission_reject, mission_retry
 from .services.playbook import PLAY_FIELDS, play_review_clear, play_update
 
@@ -87,7 +88,7 @@ class MissionAdmin(CompanyScopedAdmin):
     anomaly_table = json_field_display("anomaly", "the anomaly that raised it")
     measure_plan_table = json_field_display("measure_plan", "measurement plan")
     play_snapshot_table = json_field_display("play_snapshot", "the play when suggested")
-    actions = ["approve", "reject", "retry", "cancel"]
+    actions = ["approve", "reject", "retry", "cancel", "undo"]
 
     def has_add_permission(self, request):
         return False  # missions come from the cycle's suggestions
@@ -121,6 +122,10 @@ class MissionAdmin(CompanyScopedAdmin):
     @admin.action(description="Cancel selected missions (jobs not yet run are cancelled)")
     def cancel(self, request, queryset):
         self._decide(request, queryset, mission_cancel, "cancelled")
+
+    @admin.action(description="Take back what selected missions changed in the store (price, bundle)")
+    def undo(self, request, queryset):
+        self._decide(request, queryset, mission_undo_by_person, "taken back")
 
 
 @admin.register(Job)

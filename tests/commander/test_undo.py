@@ -6,11 +6,18 @@ from decimal import Decimal
 import pytest
 from waffle.testutils import override_switch
 
+from autonomax.errors import AppError
 from autonomax.models import ConfigChange, Role
 from autonomax.services import company_set_halt
 from chimera.commander.models import Job, Mission
 from chimera.commander.services.evidence import evidence_log_due
-from chimera.commander.services.jobs import GLOBAL_HALT_SWITCH, job_run, mission_undo, missions_resume
+from chimera.commander.services.jobs import (
+    GLOBAL_HALT_SWITCH,
+    job_run,
+    mission_undo,
+    mission_undo_by_person,
+    missions_resume,
+)
 from chimera.commander.services.missions import mission_approve
 from commerce.models import Product
 from tests.commerce.conftest import shopify_server  # noqa: F401 - the local Shopify, a fixture
@@ -121,3 +128,18 @@ def test_an_undo_waits_out_a_kill_switch_then_runs(company, owner, shop):
     assert missions_resume(company=company) == 1
     assert job_run(job_id=undo.pk) == "done"
     assert Product.objects.get(company=company, sku__startswith="BUNDLE-").status == Product.Status.ARCHIVED
+
+
+def test_a_person_may_take_a_change_back_when_they_may_decide_on_it(company, owner, shop):
+    mission = mission_approve(mission=propose(company, "bundle-offer"), actor=owner)
+    run_all(mission)
+    viewer = MembershipFactory(company=company, role=Role.VIEWER).user
+
+    with pytest.raises(AppError, match="does not allow"):
+        mission_undo_by_person(mission=mission, actor=viewer)
+    undo = mission_undo_by_person(mission=mission, actor=owner, reason="the bundle confuses buyers")
+
+    assert undo.params["reason"] == f"the bundle confuses buyers by {owner}"
+    with pytest.raises(AppError, match="taken back already") as refused:
+        mission_undo_by_person(mission=mission, actor=owner)
+    assert refused.value.status == 409

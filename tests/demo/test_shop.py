@@ -45,9 +45,9 @@ def test_a_store_change_lifts_conversion_for_its_duration_only():
 
 
 def test_a_store_change_taken_back_ends_the_day_it_is_taken_back_and_only_that_plays():
-    shop = Shop(_scenario(effects="  bundle-offer: {metric: aov, relative: -0.2, lag_days: 0, duration_days: 21}\n"
-                                  "  rewrite-listing-copy: {metric: aov, relative: 0.5, lag_days: 0, duration_days: 30}\n"),
-                seed=1)
+    effects = ("  bundle-offer: {metric: aov, relative: -0.2, lag_days: 0, duration_days: 21}\n"
+               "  rewrite-listing-copy: {metric: aov, relative: 0.5, lag_days: 0, duration_days: 30}\n")
+    shop = Shop(_scenario(effects=effects), seed=1)
     shop.store_change(play="bundle-offer", day=10)
     shop.store_change(play="rewrite-listing-copy", day=10)
     shop.store_revert(play="bundle-offer", day=17)
