@@ -23,7 +23,8 @@ if [ -z "$MUTANTS" ]; then
     $M.x_missions_start__* $M.x_mission_retry__* $M.x_mission_approve__* $M.x_mission_reject__* $M.x_mission_cancel__*
     $M.x_mission_escalate__* $M.x_play_set_under_review__* $M.x_company_autopilot_set__*
     $J.x_execution_blocked__* $J.x_global_halt_set__* $J.x_job_run__* $J.xǁBotContextǁguard__*
-    $J.x_mission_continue__* $J.x_jobs_mark_stuck__* $J.x__jobs_requeue_or_stuck__*
+    $J.x_mission_continue__* $J.x__queue__* $J.x_mission_undo__* $J.x_missions_resume__* $J.x_jobs_mark_stuck__*
+    $J.x__jobs_requeue_or_stuck__*
     $J.x__job_finish__* $J.x__job_succeed__* $J.x__job_skip__* $J.x__job_note__* $J.x_job_fail__*
     chimera.ai.budget.* kpis.services.evaluate.*"
 fi
