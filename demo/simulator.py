@@ -350,6 +350,7 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
                                churn_model=churn_model)
             result.timing["contacts"] = edge.contacts
             result.timing["store_changes"] = len(edge.store_changes)
+            result.timing["store_reverts"] = len(edge.store_reverts)
             if not keep_slug:
                 transaction.set_rollback(True)
     finally:
