@@ -41,7 +41,8 @@ class Edge:
     day: int = 0
     contacts: int = 0
     store_changes: list[tuple[int, str]] = field(default_factory=list)  # (day, play)
-    store_reverts: list[tuple[int, str]] = field(default_factory=list)  # (day, play): taken back by the platform
+    # (day, play): store changes the platform took back while their effects still acted
+    store_reverts: list[tuple[int, str]] = field(default_factory=list)
     pending_unsubscribes: list[str] = field(default_factory=list)  # unsubscribe URLs to click
     _changed_missions: set[int] = field(default_factory=set)
     _remote: dict[str, dict] = field(default_factory=dict)  # the simulated Shopify's products
@@ -86,8 +87,8 @@ class Edge:
         if acting is None:
             return
         if acting[2] == "undo":
-            self.shop.store_revert(play=acting[1], day=self.day)
-            self.store_reverts.append((self.day, acting[1]))
+            if self.shop.store_revert(play=acting[1], day=self.day):
+                self.store_reverts.append((self.day, acting[1]))
             return
         if acting[0] in self._changed_missions:
             return

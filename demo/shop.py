@@ -100,10 +100,13 @@ class Shop:
         for effect in self.scenario.effects.get(play, []):
             self.store_effects.append((effect, *self._window(effect, day), play))
 
-    def store_revert(self, *, play: str, day: int) -> None:
-        """The platform took the play's store changes back on `day`: their effects end after it."""
+    def store_revert(self, *, play: str, day: int) -> bool:
+        """The platform took the play's store changes back on `day`: their effects end after it. Whether an
+        effect was still to come."""
+        acting = any(changed_by == play and end > day + 1 for _, _, end, _, changed_by in self.store_effects)
         self.store_effects = [(effect, start, min(end, max(start, day + 1)) if changed_by == play else end, size,
                                changed_by) for effect, start, end, size, changed_by in self.store_effects]
+        return acting
 
     # --- the shop's own life --------------------------------------------------------------------
     def _new_person(self, day: int, *, is_lead: bool = False, key: int | None = None) -> Person:
