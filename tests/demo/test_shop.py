@@ -52,6 +52,8 @@ def test_a_store_change_taken_back_ends_the_day_it_is_taken_back_and_only_that_p
     shop.store_change(play="rewrite-listing-copy", day=10)
     assert shop.store_revert(play="bundle-offer", day=17) is True
     assert shop.store_revert(play="bundle-offer", day=18) is False  # nothing left to end
+    shop.store_change(play="bundle-offer", day=40)  # acts on days 40-60
+    assert shop.store_revert(play="bundle-offer", day=60) is False  # its last day: it ends anyway
     assert abs(shop.store_value("aov", 17) - 35 * 0.8 * 1.5) < 1e-9  # still on the day it is taken back
     assert abs(shop.store_value("aov", 18) - 35 * 1.5) < 1e-9  # gone the next day; the copy stays
 
