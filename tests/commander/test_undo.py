@@ -19,7 +19,7 @@ from chimera.commander.services.jobs import (
     missions_resume,
 )
 from chimera.commander.services.missions import mission_approve
-from commerce.models import Product
+from commerce.models import ChannelConnection, Product
 from tests.commerce.conftest import shopify_server  # noqa: F401 - the local Shopify, a fixture
 from tests.commerce.factories import ChannelConnectionFactory
 from tests.factories import MembershipFactory, ProductFactory
@@ -143,3 +143,22 @@ def test_a_person_may_take_a_change_back_when_they_may_decide_on_it(company, own
     with pytest.raises(AppError, match="taken back already") as refused:
         mission_undo_by_person(mission=mission, actor=owner)
     assert refused.value.status == 409
+
+
+def test_an_undo_that_cannot_reach_shopify_fails_and_tells_the_owners(company, owner, shop, mailoutbox):
+    # given a bundle on sale on Shopify, measured and finished; then the shop's Shopify connection is removed
+    mission = mission_approve(mission=propose(company, "bundle-offer"), actor=owner)
+    run_all(mission)
+    Mission.objects.filter(pk=mission.pk).update(status=Mission.Status.COMPLETED)
+    ChannelConnection.objects.filter(company=company).delete()
+
+    # when the undo runs
+    undo = mission_undo(mission=mission, reason="measured a loss")
+    assert job_run(job_id=undo.pk) == "failed"
+
+    # then the job failed, the mission stays completed, and the owners were told why
+    undo.refresh_from_db()
+    assert undo.status == Job.Status.FAILED and "not connected" in undo.error
+    assert Mission.objects.get(pk=mission.pk).status == Mission.Status.COMPLETED
+    [alert] = [m for m in mailoutbox if "Job failed: undo" in m.subject]
+    assert owner.email in alert.to and "still shows the old version" in alert.body

@@ -316,9 +316,17 @@ def job_fail(*, job_id: int, error: str, lines: list[str] = ()) -> None:
             _log(job, line)
         _log(job, f"failed after {job.attempts} attempt(s): {error}")
         job_move(job=job, to=Job.Status.FAILED, error=error, finished_at=timezone.now(), save=("log",))
-        mission_escalate(mission=job.mission, reason=f"job '{job.type}' by {job.bot} failed: {error}",
-                         context={"job_id": job.pk, "attempts": job.attempts, "params": job.params,
-                                  "log": job.log[-2000:]})
+        reason = f"job '{job.type}' by {job.bot} failed: {error}"
+        mission = mission_escalate(mission=job.mission, reason=reason,
+                                   context={"job_id": job.pk, "attempts": job.attempts, "params": job.params,
+                                            "log": job.log[-2000:]})
+        if mission.status != Mission.Status.ESCALATED:
+            # A finished mission's job (an undo) cannot hand the mission over: the owners are told instead.
+            from .alerts import owners_alert  # noqa: PLC0415
+
+            owners_alert(company=mission.company, subject=f"Job failed: {job.type} of mission {mission.pk}",
+                         body=f"{reason}\n\nMission {mission.pk} ({mission.play_snapshot.get('label')}) is "
+                              f"{mission.status}. Job {job.pk} log:\n{job.log[-2000:]}\n")
 
 
 # A queued job's task waits at most the retry backoff (10 minutes) on top of the job's own timeout.
