@@ -19,7 +19,7 @@ if [ -z "$MUTANTS" ]; then
     $W.x__stripe_company__* $W.x_stripe_checkout_session_completed__* $W.x_stripe_payment_intent_succeeded__*
     $W.x_webhook_store__* $W.x_stripe_charge_refunded__* $W.x_shopify_refunds_create__* $W.x__shopify_company__*
     $W.x__resolve_pending__*
-    $M.x_missions_suggest__* $M.x_missions_auto_approve__* $M.x__role__* $M.x_mission_can_decide__* $M.x__decide__*
+    $M.x_missions_suggest__* $M.x_missions_auto_approve__* $M.x__role__* $M.x_mission_can_decide__* $M.x_mission_decider_require__* $M.x__decide__*
     $M.x_missions_start__* $M.x_mission_retry__* $M.x_mission_approve__* $M.x_mission_reject__* $M.x_mission_cancel__*
     $M.x_mission_escalate__* $M.x_play_set_under_review__* $M.x_company_autopilot_set__*
     $J.x_execution_blocked__* $J.x_global_halt_set__* $J.x_job_run__* $J.xǁBotContextǁguard__*

@@ -162,11 +162,9 @@ def mission_undo(*, mission: Mission, reason: str) -> Job | None:
 
 def mission_undo_by_person(*, mission: Mission, actor, reason: str = "") -> Job:
     """A person takes the mission's store changes back (who may decide on it may undo it)."""
-    from .missions import _role, mission_can_decide  # noqa: PLC0415 - the permission matrix lives there
+    from .missions import mission_decider_require  # noqa: PLC0415 - the permission matrix lives there
 
-    allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
-    if not allowed:
-        raise AppError(why, code="permission_denied", status=403)
+    mission_decider_require(mission=mission, actor=actor)
     job = mission_undo(mission=mission, reason=f"{reason or 'taken back'} by {actor}")
     if job is None:
         raise AppError("This mission changed nothing that can be taken back, or it was taken back already.",

@@ -263,11 +263,16 @@ def mission_can_decide(*, mission: Mission, role: str | None) -> tuple[bool, str
     return True, ""
 
 
-def _decide(*, mission: Mission, actor, reason: str, to: str) -> Mission:
-    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+def mission_decider_require(*, mission: Mission, actor) -> None:
+    """Refuse (403) an actor whose role does not allow deciding on this mission."""
     allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
     if not allowed:
         raise AppError(why, code="permission_denied", status=403)
+
+
+def _decide(*, mission: Mission, actor, reason: str, to: str) -> Mission:
+    mission = Mission.objects.select_for_update().get(pk=mission.pk)
+    mission_decider_require(mission=mission, actor=actor)
     if mission.status != Mission.Status.PROPOSED:
         raise ConflictError(f"Mission {mission.pk} is {mission.status}, not proposed: it cannot be "
                             f"{'approved' if to == Mission.Status.APPROVED else 'rejected'}.",
@@ -409,9 +414,7 @@ def mission_retry(*, mission: Mission, actor, reason: str = "") -> Mission:
         from .jobs import mission_continue  # noqa: PLC0415 - jobs imports this module
 
         mission = Mission.objects.select_for_update().get(pk=mission.pk)
-        allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
-        if not allowed:
-            raise AppError(why, code="permission_denied", status=403)
+        mission_decider_require(mission=mission, actor=actor)
         if mission.status != Mission.Status.ESCALATED:
             raise ConflictError(f"Mission {mission.pk} is {mission.status}, not escalated: nothing to retry.",
                                 code=f"mission_{mission.status}")
@@ -434,9 +437,7 @@ def mission_cancel(*, mission: Mission, actor, reason: str = "") -> Mission:
     """
     with transaction.atomic():
         mission = Mission.objects.select_for_update().get(pk=mission.pk)
-        allowed, why = mission_can_decide(mission=mission, role=_role(company=mission.company, actor=actor))
-        if not allowed:
-            raise AppError(why, code="permission_denied", status=403)
+        mission_decider_require(mission=mission, actor=actor)
         if not mission_can_move(mission=mission, to=Mission.Status.CANCELLED, by=PERSON):
             raise ConflictError(f"Mission {mission.pk} is {mission.status}: it cannot be cancelled.",
                                 code=f"mission_{mission.status}")
