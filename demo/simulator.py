@@ -263,6 +263,7 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
     from chimera.commander.services.cycle import cycle_run_company  # noqa: PLC0415
     from chimera.commander.services.policy import policy_use  # noqa: PLC0415
     from customers.services.lifetime import holdout_evaluate  # noqa: PLC0415
+    from growth.capture import growth_settings_for  # noqa: PLC0415
 
     if policy not in POLICIES:
         raise SimulationError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
@@ -349,6 +350,8 @@ def run_one(*, scenario: Scenario, policy: str, seed: int, days: int, cycles_per
                                evidence=_evidence_rows(company), company_slug=company.slug, timing=timing,
                                churn_model=churn_model)
             result.timing["contacts"] = edge.contacts
+            result.timing["unsubscribes"] = sum(person.unsubscribed for person in shop.people.values())
+            result.timing["rest_days"] = growth_settings_for(company=company).marketing_rest_days
             result.timing["store_changes"] = len(edge.store_changes)
             result.timing["store_reverts"] = len(edge.store_reverts)
             if not keep_slug:
@@ -470,6 +473,8 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
                          for play in sorted({p for r in results for p in r.approved})},
             "verdicts": _verdicts(results),
             "contacts": round(sum(r.timing.get("contacts", 0) for r in results) / len(results), 1),
+            "unsubscribes": round(sum(r.timing.get("unsubscribes", 0) for r in results) / len(results), 1),
+            "rest_days": [r.timing.get("rest_days", 0) for r in results],
             "regret": regret,
             "cumulative_net_revenue": [round(float(x), 2) for x in cumulative_net],
             "per_seed": [{"seed": r.seed, "net_revenue": r.net_revenue} for r in results],

@@ -26,7 +26,14 @@ class LeadAdmin(CompanyScopedAdmin):
 
 @admin.register(GrowthSettings)
 class GrowthSettingsAdmin(CompanyScopedAdmin):
-    list_display = ["company", "require_consent", "double_opt_in", "handoff_threshold", "form_rate_limit"]
+    list_display = ["company", "require_consent", "double_opt_in", "handoff_threshold", "form_rate_limit",
+                    "marketing_rest_days"]
+    readonly_fields = ["marketing_rest_reason"]
+
+    def save_model(self, request, obj, form, change):
+        if "marketing_rest_days" in form.changed_data:
+            obj.marketing_rest_reason = f"set by {request.user} in the admin"
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ScoringRule)

@@ -125,6 +125,11 @@ class GrowthSettings(CompanyOwned):
         default=0.003, help_text="a campaign pauses when its spam complaints pass this share of its sent emails")
     campaign_pause_min_sent = models.PositiveIntegerField(
         default=20, help_text="rates are judged once a campaign has sent this many emails")
+    marketing_rest_days = models.PositiveSmallIntegerField(
+        default=0, help_text="a play emails nobody who got a marketing email in this many days (0: no rest)")
+    marketing_rest_learn = models.BooleanField(
+        default=True, help_text="raise the rest when people emailed again sooner unsubscribe significantly more")
+    marketing_rest_reason = models.TextField(blank=True, help_text="why the rest is what it is")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

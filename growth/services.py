@@ -16,6 +16,7 @@ from autonomax.models import Company
 from .deliverability import provider_message_id, tracking_tag
 from .models import EmailDelivery, Lead, Unsubscribe
 from .personal_data import suppressed_address
+from .rest import people_resting
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ def address_unsubscribe(*, company: Company, email: str, source: str) -> None:
     customer_consent_withdraw_email(company=company, email=email, source=source)
 
 
-def email_segment_recipients(*, company: Company, segment: str, now=None) -> list[dict]:
-    """[{email, name, lead_id}] for a named segment, minus unsubscribed addresses.
+def email_segment_recipients(*, company: Company, segment: str, now=None, except_send_key: str = "") -> list[dict]:
+    """[{email, name, lead_id}] for a named segment, minus unsubscribed addresses and the people resting after
+    a marketing email (`rest.people_resting`; a send's own emails, `except_send_key`, do not count).
 
     lapsed_customers: bought 30-180 days ago and not since. pending_checkouts:
     an unpaid order in the last 7 days. warm_leads: consenting leads scoring
@@ -82,6 +84,7 @@ def email_segment_recipients(*, company: Company, segment: str, now=None) -> lis
     else:
         raise AppError(f"unknown segment '{segment}' (one of {', '.join(SEGMENTS)})", code="invalid_segment")
     blocked = {e.lower() for e in Unsubscribe.objects.filter(company=company).values_list("email", flat=True)}
+    blocked |= people_resting(company=company, now=now, except_send_key=except_send_key)
     seen, result = set(), []
     for person in sorted(people, key=lambda p: p["email"].lower()):
         email = person["email"].lower()
@@ -111,7 +114,7 @@ def email_segment_send(*, company: Company, segment: str, subject: str, body: st
     addresses never contacted by this send (a play's held-out group), whatever the segment says.
     """
     held_out = {e.lower() for e in exclude}
-    recipients = [p for p in email_segment_recipients(company=company, segment=segment)
+    recipients = [p for p in email_segment_recipients(company=company, segment=segment, except_send_key=send_key)
                   if p["email"].lower() not in held_out][:limit]
     sent = skipped = 0
     not_sent: list[dict] = []

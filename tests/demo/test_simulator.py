@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -152,6 +153,18 @@ def test_a_bundle_measured_as_a_loss_is_taken_back_in_the_simulated_store(db):
     # effect there (the price test beside it, measured on net revenue, lost too, but it has no effect here)
     assert "bundle-offer" in [row["play"] for row in result.evidence if row["verdict"] == "loss"]
     assert result.timing["store_reverts"] == 1
+
+
+def test_on_a_tiring_shop_the_platform_learns_to_rest_people_between_emails(db):
+    # given the fatigue scenario: a second email within 30 days doubles the unsubscribes (8% of readers per email
+    # in the month); the plays email the same warm leads and lapsed customers every two weeks
+    path = settings.BASE_DIR / "configs" / "scenarios" / "fatigue.yml"
+    scenario = scenario_parse(text=path.read_text(), file=str(path), known_plays=playbook_keys())
+    # when learn runs for 40 days
+    result = run_one(scenario=scenario, policy="learn", seed=1, days=40, warmup_days=45)
+    # then the unsubscribes told the platform: plays now leave people 30 days between marketing emails
+    assert result.timing["rest_days"] == 30
+    assert result.timing["unsubscribes"] > 0
 
 
 def test_the_sandbox_never_reads_or_writes_another_company(db):

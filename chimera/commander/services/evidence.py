@@ -437,7 +437,8 @@ def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
 @transaction.atomic
 def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[EvidenceRecord]:
     """Record evidence for every measuring mission whose window has passed, take back the store changes of
-    those measured as a loss (`mission_undo`), and let the policy review the plays."""
+    those measured as a loss (`mission_undo`), let the policy review the plays, and after a people play let
+    growth check whether people need a longer rest between emails."""
     from .jobs import mission_undo  # noqa: PLC0415 - jobs import missions, which import this module
     from .policy import plays_review  # noqa: PLC0415 - the policy reads evidence; evidence calls it once here
 
@@ -458,7 +459,21 @@ def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[Evidence
             mission_undo(mission=mission, reason=f"measured a loss: {record.notes}")
     if records:
         plays_review(company=company, plays={r.play for r in records}, now=now)
+    if any((r.mission.measure_plan or {}).get("method") == "holdout" for r in records):
+        _rest_learn(company=company, now=now)
     return records
+
+
+def _rest_learn(*, company: Company, now) -> None:
+    """After a people play's evidence: whether the unsubscribes say people need a longer rest between emails
+    (growth's `marketing_rest_learn`); the owners are told when it changes."""
+    from growth.rest import marketing_rest_learn  # noqa: PLC0415 - the commander reaches growth by its services
+
+    changed = marketing_rest_learn(company=company, now=now)
+    if changed:
+        owners_alert(company=company, subject=f"Plays now rest people {changed['rest_days']} days between emails",
+                     body=f"{changed['reason']}\n\nWas {changed['was']} days. Change it, or stop the platform "
+                          f"from raising it, in Growth settings.")
 
 
 # --- The weekly review --------------------------------------------------------------------------------------------
