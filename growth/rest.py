@@ -119,6 +119,10 @@ def _percent(row: dict) -> str:
     return f"{row['rate']:.1%} ({row['unsubscribed']} of {row['emails']})"
 
 
+def _p_words(p: float) -> str:
+    return "< 0.0001" if p < 0.0001 else f"= {p:.4f}"
+
+
 @transaction.atomic
 def marketing_rest_learn(*, company: Company, now=None) -> dict | None:
     """Raise the company's rest when people emailed again sooner unsubscribe more (see the module). Returns
@@ -133,7 +137,7 @@ def marketing_rest_learn(*, company: Company, now=None) -> dict | None:
     if rest <= group.marketing_rest_days:
         return None
     was = group.marketing_rest_days
-    evidence = "; ".join(f"{row['label']}: {_percent(row)}, p = {_p_value(row, rested):.4f}" for row in tiring)
+    evidence = "; ".join(f"{row['label']}: {_percent(row)}, p {_p_words(_p_value(row, rested))}" for row in tiring)
     reason = (f"People unsubscribe more when emailed again soon. {evidence}; against {_percent(rested)} when "
               f"{rested['label']}. Plays now leave a person {rest} days after a marketing email.")
     group.marketing_rest_days, group.marketing_rest_reason = rest, reason

@@ -60,13 +60,18 @@ def test_unsubscribes_count_against_the_last_email_before_them_by_the_gap_since_
     _email(company, "bounce@example.com", days_ago=30)
     _unsubscribed(company, "bounce@example.com", days_ago=30, reason=Unsubscribe.Reason.BOUNCED)
     _email(company, "fresh@example.com", days_ago=3)  # too recent to judge
+    _email(company, "old@example.com", days_ago=200)  # before the look-back
+    _email(company, "twice@example.com", days_ago=30)  # left after the second email, two days after the first
+    _email(company, "twice@example.com", days_ago=28)
+    _unsubscribed(company, "twice@example.com", days_ago=27)
     _mailings(other_company, people=30, first_gone=0, again_gone=30, gap=3)
 
     rows = {row["edge"]: row for row in contact_gap_rates(company=company)}
 
     assert (rows[30]["emails"], rows[30]["unsubscribed"]) == (17, 4)
-    assert (rows[None]["emails"], rows[None]["unsubscribed"]) == (23, 4)  # 20 first emails + 3 single ones
-    assert rows[7]["emails"] == rows[14]["emails"] == rows[60]["emails"] == 0
+    assert (rows[None]["emails"], rows[None]["unsubscribed"]) == (24, 4)  # 20 + 3 single emails + twice's first
+    assert (rows[7]["emails"], rows[7]["unsubscribed"]) == (1, 1)
+    assert rows[14]["emails"] == rows[60]["emails"] == 0
     assert rows[30]["label"] == "emailed again within 14 to 30 days"
 
 
@@ -88,6 +93,15 @@ def test_the_rest_rises_when_people_emailed_again_within_30_days_unsubscribe_twi
     assert not GrowthSettings.objects.filter(company=other_company).exists()
     # learned once: the same figures change nothing again
     assert marketing_rest_learn(company=company) is None
+
+
+def test_when_people_tire_at_two_gaps_the_rest_is_the_longer(company):
+    # given: 8% leave after a first email; 20% after a second one 10 days later, 16% after one 20 days later
+    _mailings(company, people=400, first_gone=32, again_gone=74, gap=10, prefix="ten")
+    _mailings(company, people=400, first_gone=32, again_gone=59, gap=20, prefix="twenty")
+
+    assert marketing_rest_learn(company=company)["rest_days"] == 30
+    assert "within 7 to 14 days" in GrowthSettings.objects.get(company=company).marketing_rest_reason
 
 
 @pytest.mark.parametrize(("again_gone", "learn", "rest_before"), [
