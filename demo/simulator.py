@@ -443,6 +443,16 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
     def lift(policy):
         return [r.net_revenue - none[r.seed].net_revenue for r in runs[policy] if r.seed in none]
 
+    def versus(policy) -> dict:
+        """Per other policy: the policy's net revenue minus the other's on the same seed, with its interval."""
+        result = {}
+        for other in [p for p in POLICIES if p in runs and p not in (policy, "none")]:
+            by_seed = {r.seed: r.net_revenue for r in runs[other]}
+            paired = [r.net_revenue - by_seed[r.seed] for r in runs[policy] if r.seed in by_seed]
+            if paired:
+                result[other] = interval(paired)
+        return result
+
     oracle_lift = interval(lift("oracle"))["mean"] if oracle and none else None
     rows = []
     for policy in [p for p in POLICIES if p in runs]:
@@ -466,6 +476,7 @@ def report_build(*, scenario: Scenario, runs: dict[str, list[RunResult]], days: 
             "lift_vs_none": lift_row,
             "oracle_share": (round(lift_row["mean"] / oracle_lift, 4)
                              if lift_row and oracle_lift and oracle_lift > 0 else None),
+            "versus": versus(policy),
             "harmful_runs": {play: {"mean": round(sum(r.approved[play] for r in results) / len(results), 2),
                                     "max": max(r.approved[play] for r in results)} for play in harmful},
             "evidence_accuracy": _evidence_accuracy(results, values),

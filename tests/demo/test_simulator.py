@@ -68,8 +68,9 @@ def test_compare_writes_the_contract_and_keeps_its_invariants(clear_file, tmp_pa
     assert report["days"] == 20 and report["seeds"] == [3] and report["truth"]["harmful"] == ["bundle-offer"]
     for row in rows.values():
         assert {"policy", "net_revenue", "lift_vs_none", "oracle_share", "harmful_runs", "evidence_accuracy",
-                "regret"} <= set(row)
+                "regret", "contacts", "unsubscribes", "rest_days", "versus"} <= set(row)
         assert len(row["regret"]) == 20 and set(row["harmful_runs"]) == {"bundle-offer"}
+        assert row["rest_days"] == [0]  # 20 days: no person was emailed twice
     # none's lift is zero, the oracle's share is one and it never runs the harmful play
     assert rows["none"]["lift_vs_none"]["mean"] == 0 and rows["none"]["missions"] == {}
     assert rows["oracle"]["oracle_share"] == 1 and rows["oracle"]["harmful_runs"]["bundle-offer"]["max"] == 0
@@ -232,6 +233,9 @@ def test_report_lift_interval_share_harm_and_evidence_accuracy():
     assert rows["learn"]["lift_vs_none"]["per_seed"] == [30, 30] and rows["oracle"]["lift_vs_none"]["mean"] == 50
     assert rows["none"]["lift_vs_none"] == {"mean": 0, "low": 0, "high": 0, "n": 2, "per_seed": [0, 0], "pct": 0}
     assert rows["learn"]["oracle_share"] == 0.6
+    # paired by seed: learn earned 20 less than the oracle on each seed
+    assert rows["learn"]["versus"] == {"oracle": {"mean": -20.0, "low": -20.0, "high": -20.0, "n": 2}}
+    assert rows["oracle"]["versus"]["learn"]["mean"] == 20 and "none" not in rows["oracle"]["versus"]
     assert rows["learn"]["harmful_runs"] == {"bundle-offer": {"mean": 1.5, "max": 2}}
     # evidence: two right, one wrong; the small effect below its minimum worthwhile change is not judged
     assert rows["learn"]["evidence_accuracy"] == {"share": 0.6667, "right": 2, "judged": 3}
