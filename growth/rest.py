@@ -10,7 +10,7 @@ unsubscribes show that people tire (`marketing_rest_learn`, after a people play'
   rested (60 days or more, or a first email);
 - an unsubscribe or a spam complaint counts against the person's last email before it, if within
   `ATTRIBUTION_DAYS`;
-- a gap group whose unsubscribe rate is above the rested people's (one-sided two-proportion z-test, p below
+- a gap group whose unsubscribe rate is above the rested people's (one-sided Fisher's exact test, p below
   `ALPHA`, at least `MIN_EMAILS` emails on each side and `MIN_RATIO` times the rate) tires people: the rest
   becomes the longest such group's upper edge. It only grows: once people rest, nobody is emailed sooner, so
   the data could never show the rest is too long. The owner can lower it or turn the learning off; each change
@@ -102,11 +102,13 @@ def contact_gap_rates(*, company: Company, now=None) -> list[dict]:
 
 
 def _p_value(row: dict, rested: dict) -> float:
-    from statsmodels.stats.proportion import proportions_ztest  # noqa: PLC0415 - loaded where it is used
+    """One-sided Fisher's exact test: unsubscribes are rare (a few per hundred emails), too few for a normal
+    approximation (a z-test called 2 of 56 against 2 of 697 significant, p = 0.0006; exactly, p = 0.03)."""
+    from scipy.stats import fisher_exact  # noqa: PLC0415 - loaded where it is used
 
-    _, p = proportions_ztest([row["unsubscribed"], rested["unsubscribed"]], [row["emails"], rested["emails"]],
-                             alternative="larger")
-    return float(p)
+    table = [[row["unsubscribed"], row["emails"] - row["unsubscribed"]],
+             [rested["unsubscribed"], rested["emails"] - rested["unsubscribed"]]]
+    return float(fisher_exact(table, alternative="greater").pvalue)
 
 
 def _tires(row: dict, rested: dict) -> bool:
