@@ -37,16 +37,21 @@ MIN_RATIO = 1.5
 ALPHA = 0.005  # four gap groups, tested again after every measured play: a false alarm would rest people for good
 
 
+def _marketing_sends(*, company: Company, since, until=None, except_send_key: str = ""):
+    """(email, sent_at) of every marketing email sent in [since, until): play and campaign deliveries and
+    sequences' marketing steps (two queries); a send's own deliveries (`except_send_key`) left out."""
+    deliveries = EmailDelivery.objects.filter(company=company, status=EmailDelivery.Status.SENT, sent_at__gte=since)
+    steps = StepSend.objects.filter(company=company, marketing=True, status=StepSend.Status.SENT, sent_at__gte=since)
+    if until is not None:
+        deliveries, steps = deliveries.filter(sent_at__lt=until), steps.filter(sent_at__lt=until)
+    return chain(deliveries.exclude(send_key=except_send_key).values_list("email", "sent_at"),
+                 steps.values_list("lead__email", "sent_at"))
+
+
 def _contacts(*, company: Company, since, until) -> dict[str, list]:
-    """email -> the times it was sent marketing email in [since, until), oldest first (two queries)."""
-    deliveries = (EmailDelivery.objects.filter(company=company, status=EmailDelivery.Status.SENT,
-                                               sent_at__gte=since, sent_at__lt=until)
-                  .values_list("email", "sent_at"))
-    steps = (StepSend.objects.filter(company=company, marketing=True, status=StepSend.Status.SENT,
-                                     sent_at__gte=since, sent_at__lt=until)
-             .values_list("lead__email", "sent_at"))
+    """email -> the times it was sent marketing email in [since, until), oldest first."""
     by_email: dict[str, list] = {}
-    for email, at in chain(deliveries, steps):
+    for email, at in _marketing_sends(company=company, since=since, until=until):
         by_email.setdefault(email.lower(), []).append(at)
     for times in by_email.values():
         times.sort()
@@ -59,13 +64,9 @@ def people_resting(*, company: Company, now=None, except_send_key: str = "") -> 
     days = growth_settings_for(company=company).marketing_rest_days
     if not days:
         return set()
-    now = now or timezone.now()
-    since = now - timedelta(days=days)
-    deliveries = (EmailDelivery.objects.filter(company=company, status=EmailDelivery.Status.SENT, sent_at__gte=since)
-                  .exclude(send_key=except_send_key).values_list("email", flat=True))
-    steps = (StepSend.objects.filter(company=company, marketing=True, status=StepSend.Status.SENT, sent_at__gte=since)
-             .values_list("lead__email", flat=True))
-    return {email.lower() for email in chain(deliveries, steps)}
+    since = (now or timezone.now()) - timedelta(days=days)
+    return {email.lower() for email, _ in _marketing_sends(company=company, since=since,
+                                                           except_send_key=except_send_key)}
 
 
 def _gap_label(edge: int | None) -> str:
