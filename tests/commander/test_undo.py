@@ -1,18 +1,21 @@
 """A store change measured as a loss is taken back: the price put back, the bundle taken off sale, on the
-platform and on Shopify, once, by a job like any other (kill switches, redelivery)."""
+platform and on Shopify, once, by a job like any other (kill switches, redelivery). A loss already sure
+early in the change's window takes it back then."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.utils import timezone
 from waffle.testutils import override_switch
 
 from autonomax.errors import AppError
 from autonomax.models import ConfigChange, Role
 from autonomax.services import company_set_halt
-from chimera.commander.models import Job, Mission
-from chimera.commander.services.evidence import evidence_log_due
+from chimera.commander.models import EvidenceRecord, Job, Mission
+from chimera.commander.services import effects
+from chimera.commander.services.evidence import EARLY_LEVEL, _measure_counterfactual, evidence_log_due
 from chimera.commander.services.jobs import (
     GLOBAL_HALT_SWITCH,
     job_run,
@@ -166,3 +169,73 @@ def test_an_undo_that_cannot_reach_shopify_fails_and_tells_the_owners(company, o
     assert Mission.objects.get(pk=mission.pk).status == Mission.Status.COMPLETED
     [alert] = [m for m in mailoutbox if "Job failed: undo" in m.subject]
     assert owner.email in alert.to and "still shows the old version" in alert.body
+
+
+# --- The early look: a reversible change already a sure loss is taken back before its window ends ---------------
+
+def running_price_test(company, owner, *, days_ago, fall, shop_history=True):
+    """The price test on Shopify, started `days_ago` days ago (its window is 7 days), revenue down `fall` since."""
+    mission = mission_approve(mission=price_mission(company), actor=owner)
+    run_all(mission)
+    if shop_history:
+        revenue_history(company, days=70, start_offset=0, lift=-fall, lift_from_day=70 - days_ago)
+    return start_counterfactual(mission, days_ago=days_ago)
+
+
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
+def test_a_price_test_already_a_sure_loss_after_three_days_is_taken_back_then(company, other_company, owner, shop):
+    # given the price test here and in the other company, four days into its week; here revenue fell 40%
+    mission = running_price_test(company, owner, days_ago=4, fall=0.4)
+    other = running_price_test(other_company, MembershipFactory(company=other_company, role=Role.OWNER).user,
+                               days_ago=4, fall=0.0)
+
+    # when the cycle looks at the evidence
+    [record] = evidence_log_due(company=company, kpis=kpis_with())
+
+    # then the loss is recorded now, at the stricter level, over the three whole days in
+    assert record.verdict == "loss" and record.ci_level == EARLY_LEVEL and record.ci_high < 0
+    assert record.window_end == timezone.now() and len(record.chart["forecast"]) == 3
+    assert record.notes.startswith("stopped early, 3 of 6 days into its window: Loss: measured")
+    # and the mission is finished and its change queued to be taken back, with the reason
+    mission.refresh_from_db()
+    assert mission.status == Mission.Status.COMPLETED and mission.completed_at == timezone.now()
+    undo = Job.objects.get(mission=mission, type="undo")
+    assert undo.status == Job.Status.QUEUED and "stopped early" in undo.params["reason"]
+    # and the other company's test goes on
+    assert Mission.objects.get(pk=other.pk).status == Mission.Status.MEASURING
+    assert not Job.objects.filter(mission=other, type="undo").exists()
+
+
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
+@pytest.mark.parametrize(("days_ago", "fall"), [(3, 0.4), (4, 0.0), (4, -0.4)],
+                         ids=["two whole days in", "no change", "a sure win"])
+def test_an_early_look_stops_nothing_before_three_days_or_without_a_sure_loss(company, owner, shop, days_ago,
+                                                                              fall):
+    mission = running_price_test(company, owner, days_ago=days_ago, fall=fall)
+
+    assert evidence_log_due(company=company, kpis=kpis_with()) == []
+
+    assert Mission.objects.get(pk=mission.pk).status == Mission.Status.MEASURING
+    assert not EvidenceRecord.objects.filter(mission=mission).exists() and not Job.objects.filter(type="undo").exists()
+
+
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
+def test_a_loss_sure_at_the_windows_level_but_not_at_the_early_one_waits_for_the_window(company, owner, shop):
+    # given a fall the 90% interval of the window's end would call a loss, but not the early look's 99%
+    mission = running_price_test(company, owner, days_ago=4, fall=0.15)
+    early = _measure_counterfactual(mission=mission, plan=mission.measure_plan, start=mission.started_at,
+                                    end=timezone.now(), level=effects.LEVEL)[0]
+    assert early.verdict == "loss"
+
+    assert evidence_log_due(company=company, kpis=kpis_with()) == []
+    assert Mission.objects.get(pk=mission.pk).status == Mission.Status.MEASURING
+
+
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
+def test_a_change_that_cannot_be_taken_back_is_not_looked_at_early(company, owner, shop):
+    # given the same fall under a play that changed nothing reversible (its job is not a price or a bundle)
+    mission = running_price_test(company, owner, days_ago=4, fall=0.4)
+    Job.objects.filter(mission=mission).update(type="ai_routing")
+
+    assert evidence_log_due(company=company, kpis=kpis_with()) == []
+    assert Mission.objects.get(pk=mission.pk).status == Mission.Status.MEASURING

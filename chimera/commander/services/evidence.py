@@ -21,20 +21,25 @@ Only missions that reach MEASURING are evidence (a mission that did nothing neve
   mission's correlation id, is the measurement: its frozen read-out once it is stopped (or its winner rolled
   out). A running experiment has no verdict yet, so the mission waits in MEASURING past its window until the
   experiment stops, at most `max_wait_days` (default 14); after that the record is inconclusive, never invented.
+
+A change the platform can take back (a bundle, a price: `UNDO_STEPS`) is also looked at every day of its
+window (`mission_look_early`): once `EARLY_MIN_DAYS` whole days are in, a loss already sure at the stricter
+`EARLY_LEVEL` is recorded then and the change is taken back, rather than costing the shop the rest of the
+window. The stricter level pays for looking every day; only a loss stops early, a win waits for the window.
 """
 
 import hashlib
 from datetime import UTC, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from autonomax.models import Company
 
-from ..models import EvidenceRecord, HoldoutAssignment, Mission, Play
+from ..models import EvidenceRecord, HoldoutAssignment, Job, Mission, Play
 from ..transitions import SYSTEM, mission_move
 from . import effects
 from .alerts import owners_alert
@@ -46,6 +51,8 @@ DEFAULTS = {"holdout_pct": 20, "min_holdout": 10, "outcome": "converted", "detec
 MAX_TRIGGER_DAYS_EXCLUDED = 7
 PRE_LOOKBACK = 2  # clean pre-period days are looked for back to this many times `pre_days` before its end
 MAX_TAIL_DAYS = 14  # the longest tail after another mission's window that still counts as its effect
+EARLY_LEVEL = 0.99  # an early look at a reversible change: daily looks need a surer loss than the window's end
+EARLY_MIN_DAYS = 3  # whole days of a window before an early look
 
 
 # --- How a play is measured -------------------------------------------------------------------------------------
@@ -189,7 +196,7 @@ def _window(mission: Mission) -> tuple:
     return start, end
 
 
-def _measure_holdout(*, mission: Mission, plan: dict, start, end) -> effects.Measured:
+def _measure_holdout(*, mission: Mission, plan: dict, start, end, level: float) -> effects.Measured:
     from commerce.selectors import purchases_by_email  # noqa: PLC0415
 
     groups = {HoldoutAssignment.Group.TREATED: [], HoldoutAssignment.Group.CONTROL: []}
@@ -201,10 +208,10 @@ def _measure_holdout(*, mission: Mission, plan: dict, start, end) -> effects.Mea
     if plan.get("outcome") == "revenue":
         return effects.holdout_amount(treated=[float(bought.get(e, {}).get("revenue", 0)) for e in treated],
                                       control=[float(bought.get(e, {}).get("revenue", 0)) for e in control],
-                                      mde=mde, direction=direction)
+                                      mde=mde, direction=direction, level=level)
     return effects.holdout_rate(treated_n=len(treated), treated_x=sum(1 for e in treated if e in bought),
                                 control_n=len(control), control_x=sum(1 for e in control if e in bought),
-                                mde=mde, direction=direction, seed=_seed(mission))
+                                mde=mde, direction=direction, seed=_seed(mission), level=level)
 
 
 def _daily(*, company: Company, metric: str, ends: list) -> list:
@@ -277,7 +284,8 @@ def _skipped_note(*, skipped: int, by_mission: dict[int, int], kpi) -> str:
             f"mission(s) {which} on {kpi}")
 
 
-def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tuple[effects.Measured, list[int]]:
+def _measure_counterfactual(*, mission: Mission, plan: dict, start, end, level: float
+                            ) -> tuple[effects.Measured, list[int]]:
     if not plan.get("metric"):
         return effects.Measured(method="counterfactual", note=f"{plan.get('kpi')} has no metric to forecast"), []
     # Whole UTC days, like the KPI board's daily points (a day the play started in the middle of is neither).
@@ -293,7 +301,7 @@ def _measure_counterfactual(*, mission: Mission, plan: dict, start, end) -> tupl
     pre_ends, skipped, by_mission = _clean_pre_ends(others=others, pre_end=pre_end, pre_days=pre_days)
     series = _daily(company=mission.company, metric=plan["metric"], ends=pre_ends + post_ends)
     measured = effects.counterfactual(pre=series[:len(pre_ends)], post=series[len(pre_ends):], mde=plan["mde"],
-                                      direction=plan.get("direction", "up"))
+                                      direction=plan.get("direction", "up"), level=level)
     if skipped:
         note = _skipped_note(skipped=skipped, by_mission=by_mission, kpi=plan.get("kpi"))
         if len(pre_ends) < effects.MIN_PRE_DAYS:
@@ -401,21 +409,23 @@ def _change(before: dict, after: dict) -> dict:
     return change
 
 
-def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
-    """Measure one mission whose window has passed; the record, never a bare success flag."""
+def mission_measure(*, mission: Mission, kpis: dict, end=None, level: float = effects.LEVEL) -> EvidenceRecord:
+    """Measure one mission whose window has passed (or, `end`, an early look); the record, never a bare
+    success flag."""
     plan = mission.measure_plan or measure_plan(company=mission.company, snapshot=mission.play_snapshot, kpis=kpis)
-    start, end = _window(mission)
+    start, due = _window(mission)
+    end = end or due
     confounders: list[int] = []
-    level = effects.LEVEL
     if not plan.get("measurable", True):
         measured = effects.Measured(method="unmeasured", note=plan.get("note") or "the play ran unmeasured")
     elif plan["method"] == "experiment":
         measured, level, (exp_start, exp_end) = _measure_experiment(mission=mission, plan=plan)
         start, end = exp_start or start, exp_end or end
     elif plan["method"] == "holdout":
-        measured = _measure_holdout(mission=mission, plan=plan, start=start, end=end)
+        measured = _measure_holdout(mission=mission, plan=plan, start=start, end=end, level=level)
     else:
-        measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=end)
+        measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=end,
+                                                        level=level)
     keys = {plan.get("kpi"), *mission.play_snapshot.get("kpis", [])} - {None}
     before = mission.kpi_at_start or {k: v for k, v in mission.trigger_values.items() if k in keys}
     after = _kpi_rows(kpis, keys)
@@ -430,28 +440,54 @@ def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
         prob_improvement=measured.prob_improvement, mde=plan.get("mde"), verdict=measured.verdict,
         needed=measured.needed, confounded_with=confounders, chart=measured.chart, notes=measured.note)
     record.notes = evidence_sentence(record=record)
+    if end < due:
+        record.notes = (f"stopped early, {len(_whole_days(start, end))} of {len(_whole_days(start, due))} days "
+                        f"into its window: {record.notes}")
     record.save()
     return record
 
 
+def mission_look_early(*, mission: Mission, kpis: dict, now) -> EvidenceRecord | None:
+    """A reversible change looked at before its window ends: the record when it is already a sure loss (at
+    `EARLY_LEVEL`, after `EARLY_MIN_DAYS` whole days, not confounded), else None and nothing is written."""
+    plan = mission.measure_plan or {}
+    start, _ = _window(mission)
+    if plan.get("method") != "counterfactual" or len(_whole_days(start, now)) < EARLY_MIN_DAYS:
+        return None
+    measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=now,
+                                                    level=EARLY_LEVEL)
+    if confounders or measured.verdict != effects.Verdict.LOSS:
+        return None
+    return mission_measure(mission=mission, kpis=kpis, end=now, level=EARLY_LEVEL)
+
+
 @transaction.atomic
 def evidence_log_due(*, company: Company, kpis: dict, now=None) -> list[EvidenceRecord]:
-    """Record evidence for every measuring mission whose window has passed, take back the store changes of
-    those measured as a loss (`mission_undo`), let the policy review the plays, and after a people play let
-    growth check whether people need a longer rest between emails."""
+    """Record evidence for every measuring mission whose window has passed, and for the reversible changes
+    already measured as a sure loss (`mission_look_early`); take back the store changes of those measured as a
+    loss (`mission_undo`), let the policy review the plays, and after a people play let growth check whether
+    people need a longer rest between emails."""
+    from .bots import UNDO_STEPS  # noqa: PLC0415 - bots import the jobs, which import this module
     from .jobs import mission_undo  # noqa: PLC0415 - jobs import missions, which import this module
     from .policy import plays_review  # noqa: PLC0415 - the policy reads evidence; evidence calls it once here
 
     now = now or timezone.now()
-    due = list(Mission.objects.select_for_update().filter(company=company, status=Mission.Status.MEASURING,
-                                                          measure_due_at__lte=now)
-               .select_related("play", "company").order_by("pk"))
+    measuring = (Mission.objects.select_for_update().filter(company=company, status=Mission.Status.MEASURING,
+                                                            measure_due_at__isnull=False)
+                 .select_related("play", "company").order_by("pk"))
+    reversible = Exists(Job.objects.filter(mission=OuterRef("pk"), type__in=UNDO_STEPS,
+                                           status=Job.Status.SUCCEEDED))
     records = []
-    for mission in due:
-        plan = mission.measure_plan or measure_spec(mission.play_snapshot)
-        if _experiment_waits(mission=mission, plan=plan, now=now):
-            continue  # its experiment is still running: no verdict to record yet
-        record = mission_measure(mission=mission, kpis=kpis)
+    for mission in measuring.filter(Q(measure_due_at__lte=now) | reversible):
+        if mission.measure_due_at <= now:
+            plan = mission.measure_plan or measure_spec(mission.play_snapshot)
+            if _experiment_waits(mission=mission, plan=plan, now=now):
+                continue  # its experiment is still running: no verdict to record yet
+            record = mission_measure(mission=mission, kpis=kpis)
+        else:
+            record = mission_look_early(mission=mission, kpis=kpis, now=now)
+            if record is None:
+                continue
         records.append(record)
         mission_move(mission=mission, to=Mission.Status.COMPLETED, by=SYSTEM, completed_at=now)
         if record.verdict == EvidenceRecord.Verdict.LOSS:
