@@ -10,7 +10,7 @@ from demo.scenario import ScenarioError, scenario_load, scenario_parse, scenario
 PLAYS = {p["key"] for p in yaml.safe_load((settings.BASE_DIR / "configs" / "plays.yml").read_text())["plays"]}
 
 
-@pytest.mark.parametrize("name", ["default", "seasonal-shock", "fatigue"])
+@pytest.mark.parametrize("name", ["default", "seasonal-shock", "fatigue", "priors-wrong"])
 def test_shipped_scenarios_load_against_the_playbook(name):
     scenario = scenario_load(path=scenario_path(name), known_plays=PLAYS)
     assert scenario.name == name and len(scenario.weekday_factors) == 7 and scenario.effects
