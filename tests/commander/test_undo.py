@@ -173,12 +173,11 @@ def test_an_undo_that_cannot_reach_shopify_fails_and_tells_the_owners(company, o
 
 # --- The early look: a reversible change already a sure loss is taken back before its window ends ---------------
 
-def running_price_test(company, owner, *, days_ago, fall, shop_history=True):
+def running_price_test(company, owner, *, days_ago, fall):
     """The price test on Shopify, started `days_ago` days ago (its window is 7 days), revenue down `fall` since."""
     mission = mission_approve(mission=price_mission(company), actor=owner)
     run_all(mission)
-    if shop_history:
-        revenue_history(company, days=70, start_offset=0, lift=-fall, lift_from_day=70 - days_ago)
+    revenue_history(company, days=70, start_offset=0, lift=-fall, lift_from_day=70 - days_ago)
     return start_counterfactual(mission, days_ago=days_ago)
 
 
