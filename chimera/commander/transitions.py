@@ -56,7 +56,10 @@ MISSION_TRANSITIONS: dict[tuple[str, str], Transition] = {
     (M.ESCALATED, M.RUNNING): _t(PERSON, records=("decision_reason",), note="retried: failed/stuck jobs run again"),
     **{(source, M.CANCELLED): _t(PERSON, records=("decision_reason", "completed_at"),
                                  note="a person stops the mission (named in the reason); jobs not run are cancelled")
-       for source in (M.PROPOSED, M.APPROVED, M.PLANNED, M.RUNNING, M.ESCALATED)},
+       for source in (M.APPROVED, M.PLANNED, M.RUNNING, M.ESCALATED)},
+    (M.PROPOSED, M.CANCELLED): _t(PERSON, SYSTEM, records=("decision_reason", "completed_at"),
+                                  note="a person stops the proposal, or the system withdraws it when its play goes "
+                                       "under review"),
 }
 
 JOB_TRANSITIONS: dict[tuple[str, str], Transition] = {

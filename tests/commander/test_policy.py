@@ -242,3 +242,25 @@ def test_putting_a_play_under_review_records_the_change_once_for_that_play_only(
         "changes": {"status": ["active", "under_review"]}, "reason": "it cost 8% three times",
         "expected_effect": "the play stops triggering until a person clears it"}]
     assert Play.objects.get(pk=theirs.pk).status == Play.Status.ACTIVE
+
+
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=UTC), tick=False)
+def test_a_play_going_under_review_withdraws_its_waiting_proposals_only(company, plays, other_company):
+    # given bundle-offer and the refund copy proposed here, bundle-offer proposed in the other company too
+    mine = missions_suggest(company=company, kpis=kpis_with(**TWO))
+    load_playbook(other_company)
+    theirs = missions_suggest(company=other_company, kpis=kpis_with(**TWO))
+    assert {m.play.key for m in mine} >= {"bundle-offer", "refund-copy-clarity"}
+
+    # when bundle-offer goes under review here
+    play_set_under_review(play=plays["bundle-offer"], reason="probability of harm 97%")
+
+    # then its proposal is withdrawn with the reason, and it can no longer be approved
+    statuses = dict(Mission.objects.filter(company=company).values_list("play__key", "status"))
+    assert statuses["bundle-offer"] == Mission.Status.CANCELLED
+    assert statuses["refund-copy-clarity"] == Mission.Status.PROPOSED
+    withdrawn = Mission.objects.get(company=company, play__key="bundle-offer")
+    assert withdrawn.decision_reason == "withdrawn: the play went under review (probability of harm 97%)"
+    assert withdrawn.completed_at == timezone.now() and withdrawn.decided_by is None
+    assert set(Mission.objects.filter(pk__in=[m.pk for m in theirs]).values_list("status", flat=True)) == {
+        Mission.Status.PROPOSED}

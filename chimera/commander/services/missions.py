@@ -379,6 +379,11 @@ def play_set_under_review(*, play: Play, reason: str) -> Play:
                              reason=reason, expected_effect="the play stops triggering until a person clears it")
         play.status = Play.Status.UNDER_REVIEW
         play.save(update_fields=["status", "updated_at"])
+        # Its waiting proposals are withdrawn: nobody should approve a play the evidence just stopped.
+        now = timezone.now()
+        for mission in Mission.objects.select_for_update().filter(play=play, status=Mission.Status.PROPOSED):
+            mission_move(mission=mission, to=Mission.Status.CANCELLED, by=SYSTEM, completed_at=now,
+                         decision_reason=f"withdrawn: the play went under review ({reason})")
         return play
 
 
