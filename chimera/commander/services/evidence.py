@@ -409,13 +409,12 @@ def _change(before: dict, after: dict) -> dict:
     return change
 
 
-def mission_measure(*, mission: Mission, kpis: dict, end=None, level: float = effects.LEVEL) -> EvidenceRecord:
-    """Measure one mission whose window has passed (or, `end`, an early look); the record, never a bare
-    success flag."""
+def mission_measure(*, mission: Mission, kpis: dict) -> EvidenceRecord:
+    """Measure one mission whose window has passed; the record, never a bare success flag."""
     plan = mission.measure_plan or measure_plan(company=mission.company, snapshot=mission.play_snapshot, kpis=kpis)
-    start, due = _window(mission)
-    end = end or due
+    start, end = _window(mission)
     confounders: list[int] = []
+    level = effects.LEVEL
     if not plan.get("measurable", True):
         measured = effects.Measured(method="unmeasured", note=plan.get("note") or "the play ran unmeasured")
     elif plan["method"] == "experiment":
@@ -426,6 +425,28 @@ def mission_measure(*, mission: Mission, kpis: dict, end=None, level: float = ef
     else:
         measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=end,
                                                         level=level)
+    return _record_save(mission=mission, plan=plan, kpis=kpis, measured=measured, start=start, end=end, level=level,
+                        confounders=confounders)
+
+
+def mission_look_early(*, mission: Mission, kpis: dict, now) -> EvidenceRecord | None:
+    """A reversible change looked at before its window ends: the record when it is already a sure loss (at
+    `EARLY_LEVEL`, after `EARLY_MIN_DAYS` whole days, not confounded), else None and nothing is written."""
+    plan = mission.measure_plan or {}
+    start, _ = _window(mission)
+    if plan.get("method") != "counterfactual" or len(_whole_days(start, now)) < EARLY_MIN_DAYS:
+        return None
+    measured, confounders = _measure_counterfactual(mission=mission, plan=plan, start=start, end=now,
+                                                    level=EARLY_LEVEL)
+    if measured.verdict != effects.Verdict.LOSS:  # a confounded look is inconclusive
+        return None
+    days = f"{len(_whole_days(start, now))} of {len(_whole_days(start, mission.measure_due_at))} days"
+    return _record_save(mission=mission, plan=plan, kpis=kpis, measured=measured, start=start, end=now,
+                        level=EARLY_LEVEL, confounders=confounders, prefix=f"stopped early, {days} into its window: ")
+
+
+def _record_save(*, mission: Mission, plan: dict, kpis: dict, measured: effects.Measured, start, end, level: float,
+                 confounders: list[int], prefix: str = "") -> EvidenceRecord:
     keys = {plan.get("kpi"), *mission.play_snapshot.get("kpis", [])} - {None}
     before = mission.kpi_at_start or {k: v for k, v in mission.trigger_values.items() if k in keys}
     after = _kpi_rows(kpis, keys)
@@ -439,25 +460,9 @@ def mission_measure(*, mission: Mission, kpis: dict, end=None, level: float = ef
         ci_low_abs=measured.ci_low_abs, ci_high_abs=measured.ci_high_abs, ci_level=level,
         prob_improvement=measured.prob_improvement, mde=plan.get("mde"), verdict=measured.verdict,
         needed=measured.needed, confounded_with=confounders, chart=measured.chart, notes=measured.note)
-    record.notes = evidence_sentence(record=record)
-    if end < due:
-        record.notes = (f"stopped early, {len(_whole_days(start, end))} of {len(_whole_days(start, due))} days "
-                        f"into its window: {record.notes}")
+    record.notes = prefix + evidence_sentence(record=record)
     record.save()
     return record
-
-
-def mission_look_early(*, mission: Mission, kpis: dict, now) -> EvidenceRecord | None:
-    """A reversible change looked at before its window ends: the record when it is already a sure loss (at
-    `EARLY_LEVEL`, after `EARLY_MIN_DAYS` whole days, not confounded), else None and nothing is written."""
-    plan = mission.measure_plan or {}
-    start, _ = _window(mission)
-    if plan.get("method") != "counterfactual" or len(_whole_days(start, now)) < EARLY_MIN_DAYS:
-        return None
-    measured, _ = _measure_counterfactual(mission=mission, plan=plan, start=start, end=now, level=EARLY_LEVEL)
-    if measured.verdict != effects.Verdict.LOSS:  # a confounded look is inconclusive
-        return None
-    return mission_measure(mission=mission, kpis=kpis, end=now, level=EARLY_LEVEL)
 
 
 @transaction.atomic
